@@ -1,0 +1,403 @@
+// N-API bindings. Each exported function validates and copies its arguments
+// into a plain struct on the main thread, does all file and model work in an
+// AsyncWorker (the event loop never blocks on it), and settles a promise with
+// the result or with an Error carrying a stable `code`, `file`, `offset` and
+// `where`. C++ exceptions never cross into JS unconverted.
+#include <napi.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "format/model_dir.h"
+#include "passes/constant_fold.h"
+
+namespace pif {
+namespace {
+
+constexpr const char* kInvalidArg = "PIF_INVALID_ARG";
+
+// ---------------------------------------------------------------------------
+// Plain result structs, filled off the main thread.
+
+struct IoInfo {
+  std::string name;
+  std::string dtype;
+  std::vector<int64_t> shape;
+};
+
+struct ModelInfo {
+  std::string format;
+  bool has_version = false;
+  int64_t version = 0;
+  std::string program_file, params_file, params_layout;
+  size_t blocks = 0, op_count = 0;
+  std::map<std::string, uint64_t> ops;
+  std::vector<IoInfo> inputs, outputs;
+  size_t param_count = 0;
+  uint64_t param_bytes = 0;
+  bool params_loaded = false;
+};
+
+struct ErrorInfo {
+  std::string code, message, file, where;
+  int64_t offset = -1;
+};
+
+ModelInfo describe(const LoadedModel& m) {
+  const Program& p = m.program;
+  ModelInfo info;
+  info.format = p.format == ProgramFormat::Pir ? "pir" : "pdmodel";
+  info.has_version = p.has_version;
+  info.version = p.version;
+  info.program_file = m.program_file;
+  info.params_file = m.params_file;
+  info.params_layout = m.params_layout == ParamsLayout::Combined   ? "combined"
+                       : m.params_layout == ParamsLayout::Separate ? "separate"
+                                                                   : "none";
+  info.blocks = p.blocks.size();
+  info.op_count = p.op_count();
+  for (const Block& b : p.blocks)
+    for (const Op& op : b.ops) ++info.ops[op.type];
+  auto io = [&](const std::vector<IoBinding>& list, std::vector<IoInfo>* out) {
+    for (const IoBinding& b : list) {
+      const Value& v = p.values[b.value];
+      out->push_back({b.name, dtype_name(v.type.dtype), v.type.dims});
+    }
+  };
+  io(p.inputs, &info.inputs);
+  io(p.outputs, &info.outputs);
+  info.param_count = p.params.size();
+  info.params_loaded = !p.params.empty();
+  for (const Parameter& prm : p.params) {
+    uint64_t n = dtype_size(prm.tensor.dtype);
+    for (int64_t d : prm.tensor.dims) n *= static_cast<uint64_t>(d < 0 ? 0 : d);
+    info.param_bytes += n;
+    info.params_loaded = info.params_loaded && prm.loaded;
+  }
+  return info;
+}
+
+Napi::Value to_js(Napi::Env env, const ModelInfo& info) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("format", info.format);
+  o.Set("version", info.has_version ? Napi::Value(Napi::Number::New(env, static_cast<double>(info.version)))
+                                    : env.Null());
+  o.Set("programFile", info.program_file);
+  o.Set("paramsFile", info.params_file.empty() ? env.Null() : Napi::String::New(env, info.params_file));
+  o.Set("paramsLayout", info.params_layout);
+  o.Set("blocks", Napi::Number::New(env, static_cast<double>(info.blocks)));
+  o.Set("opCount", Napi::Number::New(env, static_cast<double>(info.op_count)));
+  Napi::Object ops = Napi::Object::New(env);
+  for (const auto& kv : info.ops) ops.Set(kv.first, Napi::Number::New(env, static_cast<double>(kv.second)));
+  o.Set("ops", ops);
+  auto io = [&](const std::vector<IoInfo>& list) {
+    Napi::Array a = Napi::Array::New(env, list.size());
+    for (size_t k = 0; k < list.size(); ++k) {
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("name", list[k].name);
+      e.Set("dtype", list[k].dtype);
+      Napi::Array shape = Napi::Array::New(env, list[k].shape.size());
+      for (size_t d = 0; d < list[k].shape.size(); ++d)
+        shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, static_cast<double>(list[k].shape[d])));
+      e.Set("shape", shape);
+      a.Set(static_cast<uint32_t>(k), e);
+    }
+    return a;
+  };
+  o.Set("inputs", io(info.inputs));
+  o.Set("outputs", io(info.outputs));
+  Napi::Object params = Napi::Object::New(env);
+  params.Set("count", Napi::Number::New(env, static_cast<double>(info.param_count)));
+  params.Set("bytes", Napi::Number::New(env, static_cast<double>(info.param_bytes)));
+  params.Set("loaded", Napi::Boolean::New(env, info.params_loaded));
+  o.Set("parameters", params);
+  return o;
+}
+
+Napi::Error make_error(Napi::Env env, const ErrorInfo& e) {
+  Napi::Error err = Napi::Error::New(env, e.message);
+  err.Set("code", e.code);
+  err.Set("file", e.file);
+  err.Set("offset", Napi::Number::New(env, static_cast<double>(e.offset)));
+  err.Set("where", e.where);
+  return err;
+}
+
+[[noreturn]] void throw_arg(Napi::Env env, const std::string& msg) {
+  ErrorInfo e;
+  e.code = kInvalidArg;
+  e.message = msg;
+  throw make_error(env, e);
+}
+
+// ---------------------------------------------------------------------------
+// Argument parsing (main thread).
+
+struct Request {
+  std::string path;
+  LoadOptions load;
+};
+
+uint64_t limit_value(Napi::Env env, const Napi::Object& o, const char* key, uint64_t def) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return def;
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw_arg(env, std::string("limits.") + key + " must be a positive integer");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 1) || d > 9007199254740991.0 || d != static_cast<double>(static_cast<uint64_t>(d)))
+    throw_arg(env, std::string("limits.") + key + " must be a positive integer");
+  return static_cast<uint64_t>(d);
+}
+
+Request parse_request(const Napi::CallbackInfo& info, size_t opts_index) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw_arg(env, "model path must be a string");
+  Request r;
+  r.path = info[0].As<Napi::String>().Utf8Value();
+  if (r.path.empty()) throw_arg(env, "model path must not be empty");
+  if (info.Length() > opts_index && !info[opts_index].IsUndefined()) {
+    if (!info[opts_index].IsObject()) throw_arg(env, "options must be an object");
+    Napi::Object o = info[opts_index].As<Napi::Object>();
+    if (o.Has("requireParams") && !o.Get("requireParams").IsUndefined())
+      r.load.require_params = o.Get("requireParams").ToBoolean().Value();
+    if (o.Has("limits") && !o.Get("limits").IsUndefined()) {
+      if (!o.Get("limits").IsObject()) throw_arg(env, "limits must be an object");
+      Napi::Object l = o.Get("limits").As<Napi::Object>();
+      LoadLimits& lim = r.load.limits;
+      lim.max_file_bytes = limit_value(env, l, "maxFileBytes", lim.max_file_bytes);
+      lim.max_tensor_bytes = limit_value(env, l, "maxTensorBytes", lim.max_tensor_bytes);
+      lim.max_total_param_bytes = limit_value(env, l, "maxTotalParamBytes", lim.max_total_param_bytes);
+      lim.max_rank = static_cast<uint32_t>(limit_value(env, l, "maxRank", lim.max_rank));
+      lim.max_ops = static_cast<uint32_t>(limit_value(env, l, "maxOps", lim.max_ops));
+      lim.max_values = static_cast<uint32_t>(limit_value(env, l, "maxValues", lim.max_values));
+      lim.max_blocks = static_cast<uint32_t>(limit_value(env, l, "maxBlocks", lim.max_blocks));
+      lim.max_depth = static_cast<uint32_t>(limit_value(env, l, "maxDepth", lim.max_depth));
+    }
+  }
+  return r;
+}
+
+// Loads and folds: the one place the addon turns a path into an IR.
+std::shared_ptr<LoadedModel> load(const Request& r) {
+  auto m = std::make_shared<LoadedModel>(load_model(r.path, r.load));
+  fold_constants(&m->program);
+  return m;
+}
+
+// ---------------------------------------------------------------------------
+// Worker: runs `work` off the main thread, settles a promise.
+
+class Worker : public Napi::AsyncWorker {
+ public:
+  explicit Worker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  virtual void Work() = 0;
+  virtual Napi::Value Result(Napi::Env env) = 0;
+
+  void Execute() override {
+    try {
+      Work();
+    } catch (const ModelError& e) {
+      err_ = {e.code(), e.what(), e.file(), e.where(), e.offset()};
+      SetError(e.what());
+    } catch (const std::bad_alloc&) {
+      err_ = {code::kLimit, "out of memory while loading the model", "", "", -1};
+      SetError(err_.message);
+    } catch (const std::exception& e) {
+      err_ = {"PIF_INTERNAL", std::string("internal error: ") + e.what(), "", "", -1};
+      SetError(err_.message);
+    }
+  }
+  void OnOK() override {
+    Napi::HandleScope scope(Env());
+    try {
+      deferred_.Resolve(Result(Env()));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+  void OnError(const Napi::Error&) override {
+    Napi::HandleScope scope(Env());
+    deferred_.Reject(make_error(Env(), err_).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  ErrorInfo err_;
+};
+
+class InspectWorker : public Worker {
+ public:
+  InspectWorker(Napi::Env env, Request r, bool dump) : Worker(env), req_(std::move(r)), dump_(dump) {}
+  void Work() override {
+    auto m = load(req_);
+    if (dump_) text_ = dump_program(m->program);
+    else info_ = describe(*m);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    return dump_ ? Napi::Value(Napi::String::New(env, text_)) : to_js(env, info_);
+  }
+
+ private:
+  Request req_;
+  bool dump_;
+  ModelInfo info_;
+  std::string text_;
+};
+
+class SaveWorker : public Worker {
+ public:
+  SaveWorker(Napi::Env env, Request r, std::string dst, ParamsLayout layout)
+      : Worker(env), req_(std::move(r)), dst_(std::move(dst)), layout_(layout) {}
+  void Work() override {
+    auto m = load(req_);
+    ParamsLayout layout = layout_ != ParamsLayout::None ? layout_ : m->params_layout;
+    saved_ = save_model(*m, dst_, layout);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("programFile", saved_.program_file);
+    o.Set("paramsFile", saved_.params_file.empty() ? env.Null() : Napi::String::New(env, saved_.params_file));
+    return o;
+  }
+
+ private:
+  Request req_;
+  std::string dst_;
+  ParamsLayout layout_;
+  SavedFiles saved_;
+};
+
+// ---------------------------------------------------------------------------
+// NativeModel: a loaded model held in native memory until close().
+
+class NativeModel : public Napi::ObjectWrap<NativeModel> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "NativeModel",
+                       {InstanceMethod("info", &NativeModel::Info), InstanceMethod("close", &NativeModel::Close),
+                        InstanceAccessor("closed", &NativeModel::Closed, nullptr)});
+  }
+  explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal())
+      throw_arg(info.Env(), "NativeModel cannot be constructed directly; use loadModel()");
+    auto* holder = info[0].As<Napi::External<std::shared_ptr<LoadedModel>>>().Data();
+    model_ = *holder;
+    info_ = describe(*model_);
+  }
+
+ private:
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    check_open(info.Env());
+    return to_js(info.Env(), info_);
+  }
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lock(mu_);
+    model_.reset();
+    return info.Env().Undefined();
+  }
+  Napi::Value Closed(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Napi::Boolean::New(info.Env(), !model_);
+  }
+  void check_open(Napi::Env env) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!model_) {
+      ErrorInfo e;
+      e.code = "PIF_CLOSED";
+      e.message = "model is closed";
+      throw make_error(env, e);
+    }
+  }
+
+  std::mutex mu_;
+  std::shared_ptr<LoadedModel> model_;
+  ModelInfo info_;
+};
+
+struct AddonData {
+  Napi::FunctionReference native_model;
+};
+
+class LoadWorker : public Worker {
+ public:
+  LoadWorker(Napi::Env env, Request r) : Worker(env), req_(std::move(r)) {}
+  void Work() override { model_ = load(req_); }
+  Napi::Value Result(Napi::Env env) override {
+    auto* data = env.GetInstanceData<AddonData>();
+    auto holder = Napi::External<std::shared_ptr<LoadedModel>>::New(
+        env, new std::shared_ptr<LoadedModel>(model_),
+        [](Napi::Env, std::shared_ptr<LoadedModel>* p) { delete p; });
+    return data->native_model.New({holder});
+  }
+
+ private:
+  Request req_;
+  std::shared_ptr<LoadedModel> model_;
+};
+
+Napi::Value InspectModel(const Napi::CallbackInfo& info) {
+  auto* w = new InspectWorker(info.Env(), parse_request(info, 1), false);
+  auto p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value DumpModel(const Napi::CallbackInfo& info) {
+  auto* w = new InspectWorker(info.Env(), parse_request(info, 1), true);
+  auto p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value SaveModel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Request r = parse_request(info, 2);
+  if (info.Length() < 2 || !info[1].IsString() || info[1].As<Napi::String>().Utf8Value().empty())
+    throw_arg(env, "destination directory must be a non-empty string");
+  ParamsLayout layout = ParamsLayout::None;
+  if (info.Length() > 2 && info[2].IsObject()) {
+    Napi::Value l = info[2].As<Napi::Object>().Get("paramsLayout");
+    if (!l.IsUndefined()) {
+      std::string s = l.IsString() ? l.As<Napi::String>().Utf8Value() : "";
+      if (s == "combined") layout = ParamsLayout::Combined;
+      else if (s == "separate") layout = ParamsLayout::Separate;
+      else throw_arg(env, "paramsLayout must be 'combined' or 'separate'");
+    }
+  }
+  auto* w = new SaveWorker(env, std::move(r), info[1].As<Napi::String>().Utf8Value(), layout);
+  auto p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value LoadModel(const Napi::CallbackInfo& info) {
+  auto* w = new LoadWorker(info.Env(), parse_request(info, 1));
+  auto p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  Napi::Function cls = NativeModel::Init(env);
+  data->native_model = Napi::Persistent(cls);
+  env.SetInstanceData(data);
+  exports.Set("NativeModel", cls);
+  exports.Set("inspectModel", Napi::Function::New(env, InspectModel, "inspectModel"));
+  exports.Set("dumpModel", Napi::Function::New(env, DumpModel, "dumpModel"));
+  exports.Set("saveModel", Napi::Function::New(env, SaveModel, "saveModel"));
+  exports.Set("loadModel", Napi::Function::New(env, LoadModel, "loadModel"));
+  exports.Set("version", Napi::String::New(env, "0.1.0"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace pif
+
+// NODE_API_MODULE registers a context-aware module (safe in worker_threads).
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return pif::Init(env, exports); }
+NODE_API_MODULE(paddle_image_feature, InitAddon)
