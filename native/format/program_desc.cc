@@ -257,6 +257,7 @@ Value parse_var(Reader r, Ctx& c, int32_t block) {
                   d = parse_tensor_desc(ld.sub(), c);
                 } else if (lf == 2) {
                   v.lod_level = ld.int32_field(lwt);
+                  v.present |= Value::kHasLodLevel;
                 } else {
                   ld.skip(lwt);
                 }
@@ -277,10 +278,10 @@ Value parse_var(Reader r, Ctx& c, int32_t block) {
         }
         break;
       }
-      case 3: v.persistable = r.bool_field(wt); break;
-      case 4: v.need_check_feed = r.bool_field(wt); break;
-      case 5: v.is_parameter = r.bool_field(wt); break;
-      case 6: v.stop_gradient = r.bool_field(wt); break;
+      case 3: v.persistable = r.bool_field(wt); v.present |= Value::kHasPersistable; break;
+      case 4: v.need_check_feed = r.bool_field(wt); v.present |= Value::kHasNeedCheckFeed; break;
+      case 5: v.is_parameter = r.bool_field(wt); v.present |= Value::kHasIsParameter; break;
+      case 6: v.stop_gradient = r.bool_field(wt); v.present |= Value::kHasStopGradient; break;
       case 7: {
         // VarDesc.Attr {1 name, 2 type, 3 i, 4 s, 5 ints}: same numbering as
         // the op attribute for these fields, so reuse that parser.
@@ -618,15 +619,16 @@ std::string var_body(const Program& p, const Value& v) {
       std::string ld;
       Writer lw(&ld);
       lw.bytes_field(1, td);
-      if (v.lod_level != 0) lw.int_field(2, v.lod_level);
+      if (v.lod_level != 0 || (v.present & Value::kHasLodLevel)) lw.int_field(2, v.lod_level);
       tw.bytes_field(static_cast<uint32_t>(v.desc_field), ld);
     }
   }
   w.bytes_field(2, vt);
-  w.bool_field(3, v.persistable);
-  if (v.need_check_feed) w.bool_field(4, true);
-  if (v.is_parameter) w.bool_field(5, true);
-  if (v.stop_gradient) w.bool_field(6, true);
+  // Optional fields: written when set or when the source file had them.
+  if (v.persistable || (v.present & Value::kHasPersistable)) w.bool_field(3, v.persistable);
+  if (v.need_check_feed || (v.present & Value::kHasNeedCheckFeed)) w.bool_field(4, v.need_check_feed);
+  if (v.is_parameter || (v.present & Value::kHasIsParameter)) w.bool_field(5, v.is_parameter);
+  if (v.stop_gradient || (v.present & Value::kHasStopGradient)) w.bool_field(6, v.stop_gradient);
   for (const NamedAttr& a : v.var_attrs) {
     std::string ab;
     Writer aw(&ab);

@@ -383,7 +383,8 @@ std::string dump_program(const Program& p, bool with_param_digest) {
     put_type(&out, v.type);
     if (p.format == ProgramFormat::Legacy) {
       out += " var_type=" + std::to_string(v.var_type) + " desc=" + std::to_string(v.desc_field) +
-             " lod_level=" + std::to_string(v.lod_level) + " persistable=" +
+             " lod_level=" + std::to_string(v.lod_level) + " present=" + std::to_string(v.present) +
+             " persistable=" +
              (v.persistable ? "1" : "0") + " check_feed=" + (v.need_check_feed ? "1" : "0") +
              " is_param=" + (v.is_parameter ? "1" : "0") + " stop_grad=" +
              (v.stop_gradient ? "1" : "0");

@@ -154,6 +154,16 @@ struct Value {
   bool is_parameter = false;
   bool stop_gradient = false;
   std::vector<NamedAttr> var_attrs;
+  // proto2 presence of optional VarDesc fields, kept so that a rewrite
+  // reproduces Paddle's bytes (Paddle writes some defaults, omits others).
+  enum PresentBits : uint8_t {
+    kHasPersistable = 1,
+    kHasNeedCheckFeed = 2,
+    kHasIsParameter = 4,
+    kHasStopGradient = 8,
+    kHasLodLevel = 16,
+  };
+  uint8_t present = 0;
   int32_t block = 0;         // owning block
   // Binding.
   int32_t param_index = -1;  // index into Program::params
