@@ -9,9 +9,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <cstring>
 
 #include "format/model_dir.h"
 #include "passes/constant_fold.h"
+#include "runtime/executor.h"
 
 namespace pif {
 namespace {
@@ -138,6 +140,7 @@ Napi::Error make_error(Napi::Env env, const ErrorInfo& e) {
 struct Request {
   std::string path;
   LoadOptions load;
+  bool executable = false;  // build the executor at load (loadPredictor)
 };
 
 uint64_t limit_value(Napi::Env env, const Napi::Object& o, const char* key, uint64_t def) {
@@ -161,6 +164,8 @@ Request parse_request(const Napi::CallbackInfo& info, size_t opts_index) {
     Napi::Object o = info[opts_index].As<Napi::Object>();
     if (o.Has("requireParams") && !o.Get("requireParams").IsUndefined())
       r.load.require_params = o.Get("requireParams").ToBoolean().Value();
+    if (o.Has("executable") && !o.Get("executable").IsUndefined())
+      r.executable = o.Get("executable").ToBoolean().Value();
     if (o.Has("limits") && !o.Get("limits").IsUndefined()) {
       if (!o.Get("limits").IsObject()) throw_arg(env, "limits must be an object");
       Napi::Object l = o.Get("limits").As<Napi::Object>();
@@ -184,6 +189,12 @@ std::shared_ptr<LoadedModel> load(const Request& r) {
   fold_constants(&m->program);
   return m;
 }
+
+// What a NativeModel holds: the model and, for predictors, its executor.
+struct Loaded {
+  std::shared_ptr<const LoadedModel> model;
+  std::shared_ptr<Executor> executor;
+};
 
 // ---------------------------------------------------------------------------
 // Worker: runs `work` off the main thread, settles a promise.
@@ -279,14 +290,15 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "NativeModel",
                        {InstanceMethod("info", &NativeModel::Info), InstanceMethod("close", &NativeModel::Close),
+                        InstanceMethod("run", &NativeModel::Run),
                         InstanceAccessor("closed", &NativeModel::Closed, nullptr)});
   }
   explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
     if (info.Length() != 1 || !info[0].IsExternal())
       throw_arg(info.Env(), "NativeModel cannot be constructed directly; use loadModel()");
-    auto* holder = info[0].As<Napi::External<std::shared_ptr<LoadedModel>>>().Data();
-    model_ = *holder;
-    info_ = describe(*model_);
+    auto* holder = info[0].As<Napi::External<Loaded>>().Data();
+    loaded_ = *holder;
+    info_ = describe(*loaded_.model);
   }
 
  private:
@@ -296,16 +308,18 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
   Napi::Value Close(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(mu_);
-    model_.reset();
+    // Runs in flight hold their own reference; memory goes when they finish.
+    loaded_ = Loaded();
     return info.Env().Undefined();
   }
   Napi::Value Closed(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(mu_);
-    return Napi::Boolean::New(info.Env(), !model_);
+    return Napi::Boolean::New(info.Env(), !loaded_.model);
   }
+  Napi::Value Run(const Napi::CallbackInfo& info);
   void check_open(Napi::Env env) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!model_) {
+    if (!loaded_.model) {
       ErrorInfo e;
       e.code = "PIF_CLOSED";
       e.message = "model is closed";
@@ -314,7 +328,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
 
   std::mutex mu_;
-  std::shared_ptr<LoadedModel> model_;
+  Loaded loaded_;
   ModelInfo info_;
 };
 
@@ -325,19 +339,125 @@ struct AddonData {
 class LoadWorker : public Worker {
  public:
   LoadWorker(Napi::Env env, Request r) : Worker(env), req_(std::move(r)) {}
-  void Work() override { model_ = load(req_); }
+  void Work() override {
+    auto m = load(req_);
+    loaded_.model = m;
+    if (req_.executable) loaded_.executor = std::make_shared<Executor>(m);
+  }
   Napi::Value Result(Napi::Env env) override {
     auto* data = env.GetInstanceData<AddonData>();
-    auto holder = Napi::External<std::shared_ptr<LoadedModel>>::New(
-        env, new std::shared_ptr<LoadedModel>(model_),
-        [](Napi::Env, std::shared_ptr<LoadedModel>* p) { delete p; });
+    auto holder = Napi::External<Loaded>::New(env, new Loaded(loaded_),
+                                              [](Napi::Env, Loaded* p) { delete p; });
     return data->native_model.New({holder});
   }
 
  private:
   Request req_;
-  std::shared_ptr<LoadedModel> model_;
+  Loaded loaded_;
 };
+
+// run(): inputs are copied on the main thread (JS may reuse its buffers as
+// soon as the call returns); outputs are copied into JS-owned ArrayBuffers
+// (Electron forbids external buffers over native memory).
+class RunWorker : public Worker {
+ public:
+  RunWorker(Napi::Env env, std::shared_ptr<Executor> ex, std::vector<NamedTensor> inputs, int threads)
+      : Worker(env), ex_(std::move(ex)), inputs_(std::move(inputs)), threads_(threads) {}
+  void Work() override {
+    outputs_ = ex_->run(inputs_, threads_);
+    inputs_.clear();
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array a = Napi::Array::New(env, outputs_.size());
+    for (size_t k = 0; k < outputs_.size(); ++k) {
+      const NamedTensor& t = outputs_[k];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", t.name);
+      o.Set("dtype", dtype_name(t.dtype));
+      Napi::Array shape = Napi::Array::New(env, t.dims.size());
+      for (size_t d = 0; d < t.dims.size(); ++d)
+        shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, static_cast<double>(t.dims[d])));
+      o.Set("shape", shape);
+      Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, t.data.size());
+      if (!t.data.empty()) std::memcpy(buf.Data(), t.data.data(), t.data.size());
+      o.Set("data", buf);
+      a.Set(static_cast<uint32_t>(k), o);
+    }
+    return a;
+  }
+
+ private:
+  std::shared_ptr<Executor> ex_;
+  std::vector<NamedTensor> inputs_;
+  std::vector<NamedTensor> outputs_;
+  int threads_;
+};
+
+Napi::Value NativeModel::Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<Executor> ex;
+  {
+    check_open(env);
+    std::lock_guard<std::mutex> lock(mu_);
+    ex = loaded_.executor;
+  }
+  if (!ex) throw_arg(env, "this model was loaded for inspection only; use loadPredictor() to run it");
+  if (info.Length() < 1 || !info[0].IsArray()) throw_arg(env, "inputs must be an array of tensors");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  std::vector<NamedTensor> inputs;
+  for (uint32_t k = 0; k < arr.Length(); ++k) {
+    Napi::Value v = arr.Get(k);
+    if (!v.IsObject()) throw_arg(env, "input " + std::to_string(k) + " must be an object");
+    Napi::Object o = v.As<Napi::Object>();
+    NamedTensor t;
+    if (!o.Get("name").IsString()) throw_arg(env, "input " + std::to_string(k) + ": name must be a string");
+    t.name = o.Get("name").As<Napi::String>().Utf8Value();
+    std::string where = "input '" + t.name + "'";
+    if (!o.Get("dtype").IsString() || !dtype_from_name(o.Get("dtype").As<Napi::String>().Utf8Value(), &t.dtype) ||
+        t.dtype == DType::Undefined)
+      throw_arg(env, where + ": dtype must be a dtype name such as 'float32'");
+    if (!o.Get("shape").IsArray()) throw_arg(env, where + ": shape must be an array");
+    Napi::Array shape = o.Get("shape").As<Napi::Array>();
+    if (shape.Length() > 16) throw_arg(env, where + ": rank over 16");
+    for (uint32_t d = 0; d < shape.Length(); ++d) {
+      Napi::Value dv = shape.Get(d);
+      double x = dv.IsNumber() ? dv.As<Napi::Number>().DoubleValue() : -1;
+      if (!(x >= 0) || x > 9007199254740991.0 || x != static_cast<double>(static_cast<int64_t>(x)))
+        throw_arg(env, where + ": shape entries must be non-negative integers");
+      t.dims.push_back(static_cast<int64_t>(x));
+    }
+    Napi::Value data = o.Get("data");
+    const uint8_t* bytes = nullptr;
+    size_t len = 0;
+    if (data.IsTypedArray()) {
+      Napi::TypedArray ta = data.As<Napi::TypedArray>();
+      bytes = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+      len = ta.ByteLength();
+    } else if (data.IsArrayBuffer()) {
+      Napi::ArrayBuffer ab = data.As<Napi::ArrayBuffer>();
+      bytes = static_cast<const uint8_t*>(ab.Data());
+      len = ab.ByteLength();
+    } else {
+      throw_arg(env, where + ": data must be a TypedArray, Buffer or ArrayBuffer");
+    }
+    t.data.assign(bytes, bytes + len);
+    inputs.push_back(std::move(t));
+  }
+  int threads = 1;
+  if (info.Length() > 1 && info[1].IsObject()) {
+    Napi::Value tv = info[1].As<Napi::Object>().Get("threads");
+    if (!tv.IsUndefined()) {
+      double x = tv.IsNumber() ? tv.As<Napi::Number>().DoubleValue() : 0;
+      if (!(x >= 1) || x > 1024 || x != static_cast<double>(static_cast<int>(x)))
+        throw_arg(env, "threads must be an integer between 1 and 1024");
+      threads = static_cast<int>(x);
+    }
+  }
+  auto* w = new RunWorker(env, std::move(ex), std::move(inputs), threads);
+  auto p = w->Promise();
+  w->Queue();
+  return p;
+}
 
 Napi::Value InspectModel(const Napi::CallbackInfo& info) {
   auto* w = new InspectWorker(info.Env(), parse_request(info, 1), false);

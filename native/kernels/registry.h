@@ -1,0 +1,27 @@
+// The op table: every OpDef of every kernel family. Each family file in
+// kernels/ref/ defines one register_* function listed here; adding an op
+// means adding its OpDef to a family (or a new family + one line below).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "graph/op_def.h"
+
+namespace pif {
+
+void register_elementwise_ops(std::vector<OpDef>* table);
+void register_activation_ops(std::vector<OpDef>* table);
+void register_conv_ops(std::vector<OpDef>* table);
+void register_pool_ops(std::vector<OpDef>* table);
+void register_norm_ops(std::vector<OpDef>* table);
+void register_matmul_ops(std::vector<OpDef>* table);
+void register_shape_ops(std::vector<OpDef>* table);
+void register_reduce_ops(std::vector<OpDef>* table);
+void register_resample_ops(std::vector<OpDef>* table);
+
+const std::vector<OpDef>& op_table();
+// The OpDef handling a Paddle op type (legacy or pd_op.*), or null.
+const OpDef* find_op_for_type(const std::string& paddle_type);
+
+}  // namespace pif

@@ -1,0 +1,59 @@
+// Normal-mode executor: lowers block 0 of a loaded program to Nodes (one per
+// computing op), prepares them once at load, and runs them in program
+// (topological) order with run-time shape inference. Activation buffers come
+// from a size-keyed pool and return to it after their last consumer, so peak
+// memory tracks the live set, not the whole graph.
+//
+// Concurrency: run() is safe to call from several threads at once. Each call
+// takes its own scratch (buffer pool) from a free list, so concurrent runs
+// never share activations; parameters are shared read-only.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "format/model_dir.h"
+#include "graph/op_def.h"
+
+namespace pif {
+
+struct NamedTensor {
+  std::string name;
+  DType dtype = DType::Undefined;
+  std::vector<int64_t> dims;
+  std::vector<uint8_t> data;
+};
+
+class BufferPool;
+
+class Executor {
+ public:
+  // Lowers and prepares. Throws ModelError: PIF_MODEL_UNSUPPORTED listing
+  // every unsupported op type with its count, or PIF_MODEL_FORMAT naming the
+  // op whose attributes are invalid.
+  explicit Executor(std::shared_ptr<const LoadedModel> model);
+  ~Executor();
+
+  const Program& program() const { return model_->program; }
+  const std::vector<Node>& nodes() const { return nodes_; }
+
+  // Runs the graph. Inputs are matched by name (all graph inputs required);
+  // outputs come back in graph-output order. `threads` sets the OpenMP thread
+  // count of the calling thread. Throws ModelError (PIF_INPUT for bad inputs,
+  // PIF_RUN for failures inside an op).
+  std::vector<NamedTensor> run(const std::vector<NamedTensor>& inputs, int threads);
+
+ private:
+  std::shared_ptr<const LoadedModel> model_;
+  std::vector<Node> nodes_;
+  std::vector<RTensor> static_values_;           // params and folded constants
+  std::vector<std::vector<ValueId>> release_after_;  // per node
+  std::vector<bool> is_graph_output_;
+
+  std::mutex pools_mu_;
+  std::vector<std::unique_ptr<BufferPool>> free_pools_;
+};
+
+}  // namespace pif
