@@ -5,11 +5,11 @@
 // `where`. C++ exceptions never cross into JS unconverted.
 #include <napi.h>
 
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <cstring>
 
 #include "format/model_dir.h"
 #include "passes/constant_fold.h"
@@ -84,15 +84,18 @@ ModelInfo describe(const LoadedModel& m) {
 Napi::Value to_js(Napi::Env env, const ModelInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("format", info.format);
-  o.Set("version", info.has_version ? Napi::Value(Napi::Number::New(env, static_cast<double>(info.version)))
-                                    : env.Null());
+  o.Set("version", info.has_version
+                       ? Napi::Value(Napi::Number::New(env, static_cast<double>(info.version)))
+                       : env.Null());
   o.Set("programFile", info.program_file);
-  o.Set("paramsFile", info.params_file.empty() ? env.Null() : Napi::String::New(env, info.params_file));
+  o.Set("paramsFile",
+        info.params_file.empty() ? env.Null() : Napi::String::New(env, info.params_file));
   o.Set("paramsLayout", info.params_layout);
   o.Set("blocks", Napi::Number::New(env, static_cast<double>(info.blocks)));
   o.Set("opCount", Napi::Number::New(env, static_cast<double>(info.op_count)));
   Napi::Object ops = Napi::Object::New(env);
-  for (const auto& kv : info.ops) ops.Set(kv.first, Napi::Number::New(env, static_cast<double>(kv.second)));
+  for (const auto& kv : info.ops)
+    ops.Set(kv.first, Napi::Number::New(env, static_cast<double>(kv.second)));
   o.Set("ops", ops);
   auto io = [&](const std::vector<IoInfo>& list) {
     Napi::Array a = Napi::Array::New(env, list.size());
@@ -102,7 +105,8 @@ Napi::Value to_js(Napi::Env env, const ModelInfo& info) {
       e.Set("dtype", list[k].dtype);
       Napi::Array shape = Napi::Array::New(env, list[k].shape.size());
       for (size_t d = 0; d < list[k].shape.size(); ++d)
-        shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, static_cast<double>(list[k].shape[d])));
+        shape.Set(static_cast<uint32_t>(d),
+                  Napi::Number::New(env, static_cast<double>(list[k].shape[d])));
       e.Set("shape", shape);
       a.Set(static_cast<uint32_t>(k), e);
     }
@@ -172,7 +176,8 @@ Request parse_request(const Napi::CallbackInfo& info, size_t opts_index) {
       LoadLimits& lim = r.load.limits;
       lim.max_file_bytes = limit_value(env, l, "maxFileBytes", lim.max_file_bytes);
       lim.max_tensor_bytes = limit_value(env, l, "maxTensorBytes", lim.max_tensor_bytes);
-      lim.max_total_param_bytes = limit_value(env, l, "maxTotalParamBytes", lim.max_total_param_bytes);
+      lim.max_total_param_bytes =
+          limit_value(env, l, "maxTotalParamBytes", lim.max_total_param_bytes);
       lim.max_rank = static_cast<uint32_t>(limit_value(env, l, "maxRank", lim.max_rank));
       lim.max_ops = static_cast<uint32_t>(limit_value(env, l, "maxOps", lim.max_ops));
       lim.max_values = static_cast<uint32_t>(limit_value(env, l, "maxValues", lim.max_values));
@@ -201,7 +206,8 @@ struct Loaded {
 
 class Worker : public Napi::AsyncWorker {
  public:
-  explicit Worker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
+  explicit Worker(Napi::Env env)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
@@ -242,11 +248,14 @@ class Worker : public Napi::AsyncWorker {
 
 class InspectWorker : public Worker {
  public:
-  InspectWorker(Napi::Env env, Request r, bool dump) : Worker(env), req_(std::move(r)), dump_(dump) {}
+  InspectWorker(Napi::Env env, Request r, bool dump)
+      : Worker(env), req_(std::move(r)), dump_(dump) {}
   void Work() override {
     auto m = load(req_);
-    if (dump_) text_ = dump_program(m->program);
-    else info_ = describe(*m);
+    if (dump_)
+      text_ = dump_program(m->program);
+    else
+      info_ = describe(*m);
   }
   Napi::Value Result(Napi::Env env) override {
     return dump_ ? Napi::Value(Napi::String::New(env, text_)) : to_js(env, info_);
@@ -271,7 +280,8 @@ class SaveWorker : public Worker {
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
     o.Set("programFile", saved_.program_file);
-    o.Set("paramsFile", saved_.params_file.empty() ? env.Null() : Napi::String::New(env, saved_.params_file));
+    o.Set("paramsFile",
+          saved_.params_file.empty() ? env.Null() : Napi::String::New(env, saved_.params_file));
     return o;
   }
 
@@ -288,10 +298,11 @@ class SaveWorker : public Worker {
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
  public:
   static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "NativeModel",
-                       {InstanceMethod("info", &NativeModel::Info), InstanceMethod("close", &NativeModel::Close),
-                        InstanceMethod("run", &NativeModel::Run),
-                        InstanceAccessor("closed", &NativeModel::Closed, nullptr)});
+    return DefineClass(
+        env, "NativeModel",
+        {InstanceMethod("info", &NativeModel::Info), InstanceMethod("close", &NativeModel::Close),
+         InstanceMethod("run", &NativeModel::Run),
+         InstanceAccessor("closed", &NativeModel::Closed, nullptr)});
   }
   explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
     if (info.Length() != 1 || !info[0].IsExternal())
@@ -361,7 +372,8 @@ class LoadWorker : public Worker {
 // (Electron forbids external buffers over native memory).
 class RunWorker : public Worker {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<Executor> ex, std::vector<NamedTensor> inputs, int threads)
+  RunWorker(Napi::Env env, std::shared_ptr<Executor> ex, std::vector<NamedTensor> inputs,
+            int threads)
       : Worker(env), ex_(std::move(ex)), inputs_(std::move(inputs)), threads_(threads) {}
   void Work() override {
     outputs_ = ex_->run(inputs_, threads_);
@@ -401,7 +413,8 @@ Napi::Value NativeModel::Run(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(mu_);
     ex = loaded_.executor;
   }
-  if (!ex) throw_arg(env, "this model was loaded for inspection only; use loadPredictor() to run it");
+  if (!ex)
+    throw_arg(env, "this model was loaded for inspection only; use loadPredictor() to run it");
   if (info.Length() < 1 || !info[0].IsArray()) throw_arg(env, "inputs must be an array of tensors");
   Napi::Array arr = info[0].As<Napi::Array>();
   std::vector<NamedTensor> inputs;
@@ -410,10 +423,12 @@ Napi::Value NativeModel::Run(const Napi::CallbackInfo& info) {
     if (!v.IsObject()) throw_arg(env, "input " + std::to_string(k) + " must be an object");
     Napi::Object o = v.As<Napi::Object>();
     NamedTensor t;
-    if (!o.Get("name").IsString()) throw_arg(env, "input " + std::to_string(k) + ": name must be a string");
+    if (!o.Get("name").IsString())
+      throw_arg(env, "input " + std::to_string(k) + ": name must be a string");
     t.name = o.Get("name").As<Napi::String>().Utf8Value();
     std::string where = "input '" + t.name + "'";
-    if (!o.Get("dtype").IsString() || !dtype_from_name(o.Get("dtype").As<Napi::String>().Utf8Value(), &t.dtype) ||
+    if (!o.Get("dtype").IsString() ||
+        !dtype_from_name(o.Get("dtype").As<Napi::String>().Utf8Value(), &t.dtype) ||
         t.dtype == DType::Undefined)
       throw_arg(env, where + ": dtype must be a dtype name such as 'float32'");
     if (!o.Get("shape").IsArray()) throw_arg(env, where + ": shape must be an array");
@@ -483,9 +498,12 @@ Napi::Value SaveModel(const Napi::CallbackInfo& info) {
     Napi::Value l = info[2].As<Napi::Object>().Get("paramsLayout");
     if (!l.IsUndefined()) {
       std::string s = l.IsString() ? l.As<Napi::String>().Utf8Value() : "";
-      if (s == "combined") layout = ParamsLayout::Combined;
-      else if (s == "separate") layout = ParamsLayout::Separate;
-      else throw_arg(env, "paramsLayout must be 'combined' or 'separate'");
+      if (s == "combined")
+        layout = ParamsLayout::Combined;
+      else if (s == "separate")
+        layout = ParamsLayout::Separate;
+      else
+        throw_arg(env, "paramsLayout must be 'combined' or 'separate'");
     }
   }
   auto* w = new SaveWorker(env, std::move(r), info[1].As<Napi::String>().Utf8Value(), layout);
@@ -519,5 +537,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 }  // namespace pif
 
 // NODE_API_MODULE registers a context-aware module (safe in worker_threads).
-static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return pif::Init(env, exports); }
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  return pif::Init(env, exports);
+}
 NODE_API_MODULE(paddle_image_feature, InitAddon)

@@ -11,20 +11,21 @@ namespace pif {
 
 // Stable error codes (mirrored in lib/errors.ts).
 namespace code {
-constexpr const char* kFormat = "PIF_MODEL_FORMAT";          // malformed bytes / JSON / structure
-constexpr const char* kParams = "PIF_MODEL_PARAMS";          // params file disagrees with the program
-constexpr const char* kNotFound = "PIF_MODEL_NOT_FOUND";     // a required file or directory is missing
-constexpr const char* kLimit = "PIF_MODEL_LIMIT";            // a configured load limit was exceeded
-constexpr const char* kIo = "PIF_IO";                        // read/write failure from the OS
-constexpr const char* kUnsupported = "PIF_MODEL_UNSUPPORTED";  // valid but not supported by this build
+constexpr const char* kFormat = "PIF_MODEL_FORMAT";       // malformed bytes / JSON / structure
+constexpr const char* kParams = "PIF_MODEL_PARAMS";       // params file disagrees with the program
+constexpr const char* kNotFound = "PIF_MODEL_NOT_FOUND";  // a required file or directory is missing
+constexpr const char* kLimit = "PIF_MODEL_LIMIT";         // a configured load limit was exceeded
+constexpr const char* kIo = "PIF_IO";                     // read/write failure from the OS
+constexpr const char* kUnsupported =
+    "PIF_MODEL_UNSUPPORTED";  // valid but not supported by this build
 }  // namespace code
 
 class ModelError : public std::runtime_error {
  public:
   // `where` is a free-form locator such as "record 12 (conv2d_3.w_0)" or
   // "op 57 (pd_op.conv2d)"; `offset` is a byte offset or -1.
-  ModelError(std::string code, std::string file, int64_t offset,
-             std::string where, std::string detail);
+  ModelError(std::string code, std::string file, int64_t offset, std::string where,
+             std::string detail);
 
   const std::string& code() const { return code_; }
   const std::string& file() const { return file_; }
@@ -48,7 +49,7 @@ struct LoadLimits {
   uint32_t max_ops = 1u << 20;                   // ops over all blocks
   uint32_t max_values = 1u << 22;                // variables / PIR values
   uint32_t max_blocks = 1u << 16;
-  uint32_t max_depth = 128;                      // JSON / protobuf nesting
+  uint32_t max_depth = 128;  // JSON / protobuf nesting
 };
 
 }  // namespace pif

@@ -118,8 +118,8 @@ LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
   if (is_dir(path)) {
     m.dir = path;
     // PaddleX prefers the PIR program when both exist.
-    for (const char* name : {"inference.json", "inference.pdmodel", "model.json", "model.pdmodel",
-                             "__model__"}) {
+    for (const char* name :
+         {"inference.json", "inference.pdmodel", "model.json", "model.pdmodel", "__model__"}) {
       if (is_file(join(path, name))) {
         m.program_file = join(path, name);
         break;
@@ -182,8 +182,8 @@ LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
 
   if (m.params_layout == ParamsLayout::Combined) {
     std::string pb = read_file_limited(m.params_file, opts.limits.max_file_bytes);
-    bind_combined_params(&p, reinterpret_cast<const uint8_t*>(pb.data()), pb.size(),
-                         m.params_file, opts.limits);
+    bind_combined_params(&p, reinterpret_cast<const uint8_t*>(pb.data()), pb.size(), m.params_file,
+                         opts.limits);
   } else if (m.params_layout == ParamsLayout::Separate) {
     std::vector<uint64_t> offsets;
     auto arena = plan_param_arena(&p, m.dir, opts.limits, &offsets);
@@ -248,12 +248,15 @@ void make_dirs(const std::string& dir) {
 
 SavedFiles save_model(const LoadedModel& m, const std::string& dir, ParamsLayout layout) {
   const Program& p = m.program;
-  for (const Parameter& prm : p.params) {
-    if (!prm.loaded) {
-      throw ModelError(code::kParams, m.dir, -1, "parameter '" + prm.name + "'",
-                       "cannot save a model whose parameters were not loaded");
-    }
+  // A graph-only model (loaded without its parameters) saves as its program
+  // alone; a partly loaded one is an error rather than a silent hole.
+  size_t loaded = 0;
+  for (const Parameter& prm : p.params) loaded += prm.loaded ? 1 : 0;
+  if (loaded != 0 && loaded != p.params.size()) {
+    throw ModelError(code::kParams, m.dir, -1, "",
+                     "cannot save a model whose parameters were only partly loaded");
   }
+  const bool with_params = loaded != 0;
   if (layout == ParamsLayout::None) layout = ParamsLayout::Combined;
   if (layout == ParamsLayout::Separate && p.format != ProgramFormat::Legacy) {
     throw ModelError(code::kUnsupported, dir, -1, "",
@@ -265,10 +268,11 @@ SavedFiles save_model(const LoadedModel& m, const std::string& dir, ParamsLayout
     out.program_file = join(dir, "inference.json");
     write_file_atomic(out.program_file, write_pir_json(p));
   } else {
-    out.program_file = join(dir, layout == ParamsLayout::Separate ? "__model__" : "inference.pdmodel");
+    out.program_file =
+        join(dir, layout == ParamsLayout::Separate ? "__model__" : "inference.pdmodel");
     write_file_atomic(out.program_file, write_program_desc(p));
   }
-  if (p.params.empty()) return out;
+  if (!with_params) return out;
   if (layout == ParamsLayout::Combined) {
     out.params_file = join(dir, "inference.pdiparams");
     write_file_atomic(out.params_file, write_combined_params(p));

@@ -42,7 +42,8 @@ struct SavedFiles {
 // Writes `dir` (created if needed): a legacy program as inference.pdmodel
 // (Combined) or __model__ + one file per parameter (Separate), a PIR program
 // as inference.json + inference.pdiparams. Each file is written to a
-// temporary name, fsynced and renamed into place.
+// temporary name, fsynced and renamed into place. A model loaded without
+// its parameters (graph only) is saved as its program alone.
 SavedFiles save_model(const LoadedModel& m, const std::string& dir, ParamsLayout layout);
 
 // Writes `data` to `path` atomically (temp file + fsync + rename).

@@ -170,13 +170,13 @@ void check_and_copy(Parameter& prm, const TensorRecord& rec, const uint8_t* data
                     const std::shared_ptr<std::vector<uint8_t>>& arena, uint64_t arena_offset) {
   if (rec.dtype != prm.tensor.dtype) {
     throw ModelError(code::kParams, file, static_cast<int64_t>(record_pos), where,
-                     std::string("dtype ") + dtype_name(rec.dtype) + " does not match the program's " +
-                         dtype_name(prm.tensor.dtype));
+                     std::string("dtype ") + dtype_name(rec.dtype) +
+                         " does not match the program's " + dtype_name(prm.tensor.dtype));
   }
   if (rec.dims != prm.tensor.dims) {
-    throw ModelError(code::kParams, file, static_cast<int64_t>(record_pos), where,
-                     "dims " + dims_str(rec.dims) + " do not match the program's " +
-                         dims_str(prm.tensor.dims));
+    throw ModelError(
+        code::kParams, file, static_cast<int64_t>(record_pos), where,
+        "dims " + dims_str(rec.dims) + " do not match the program's " + dims_str(prm.tensor.dims));
   }
   if (rec.nbytes) std::memcpy(arena->data() + arena_offset, data + rec.data_offset, rec.nbytes);
   prm.tensor.lod = rec.lod;

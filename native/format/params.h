@@ -34,8 +34,8 @@ void append_tensor_record(const Tensor& t, std::string* out);
 // Binds a combined params buffer to p.params in order: checks dtype/dims of
 // every record against the program, copies data into one shared arena, and
 // requires that the buffer is consumed exactly.
-void bind_combined_params(Program* p, const uint8_t* data, size_t size,
-                          const std::string& file, const LoadLimits& limits);
+void bind_combined_params(Program* p, const uint8_t* data, size_t size, const std::string& file,
+                          const LoadLimits& limits);
 
 // Plans one shared, 64-byte-aligned arena for all declared parameters and
 // returns it (zeroed) with each parameter's offset. Refuses sizes over the

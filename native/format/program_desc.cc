@@ -89,9 +89,12 @@ ScalarAttr parse_scalar(Reader r) {
         s.has_complex = true;
         uint32_t cf, cwt;
         while (c.next(&cf, &cwt)) {
-          if (cf == 1) s.c_real = c.double_field(cwt);
-          else if (cf == 2) s.c_imag = c.double_field(cwt);
-          else c.skip(cwt);
+          if (cf == 1)
+            s.c_real = c.double_field(cwt);
+          else if (cf == 2)
+            s.c_imag = c.double_field(cwt);
+          else
+            c.skip(cwt);
         }
         break;
       }
@@ -120,8 +123,14 @@ NamedAttr parse_op_attr(Reader r, Ctx& c, const std::string& where) {
   uint32_t f, wt;
   while (r.next(&f, &wt)) {
     switch (f) {
-      case 1: na.name = r.string_field(wt); has_name = true; break;
-      case 2: type = r.int32_field(wt); has_type = true; break;
+      case 1:
+        na.name = r.string_field(wt);
+        has_name = true;
+        break;
+      case 2:
+        type = r.int32_field(wt);
+        has_type = true;
+        break;
       case 3: i = r.int32_field(wt); break;
       case 4: fl = r.float_field(wt); break;
       case 5: s = r.string_field(wt); break;
@@ -138,8 +147,14 @@ NamedAttr parse_op_attr(Reader r, Ctx& c, const std::string& where) {
       case 17: var_name = r.string_field(wt); break;
       case 18: vars.push_back(r.string_field(wt)); break;
       case 19: f64 = r.double_field(wt); break;
-      case 20: r.expect(wt, wire::kLen); scalar = parse_scalar(r.sub()); break;
-      case 21: r.expect(wt, wire::kLen); scalars.push_back(parse_scalar(r.sub())); break;
+      case 20:
+        r.expect(wt, wire::kLen);
+        scalar = parse_scalar(r.sub());
+        break;
+      case 21:
+        r.expect(wt, wire::kLen);
+        scalars.push_back(parse_scalar(r.sub()));
+        break;
       default: r.skip(wt);
     }
     if (ints.size() + bools.size() + blocks.size() + longs.size() + floats.size() +
@@ -155,24 +170,78 @@ NamedAttr parse_op_attr(Reader r, Ctx& c, const std::string& where) {
   Attr& a = na.value;
   using K = Attr::Kind;
   switch (type) {
-    case kInt: a.kind = K::Int32; a.i = i; break;
-    case kFloat: a.kind = K::Float32; a.f = fl; break;
-    case kString: a.kind = K::String; a.s = std::move(s); break;
-    case kInts: a.kind = K::Int32s; a.ints = std::move(ints); break;
-    case kFloats: a.kind = K::Float32s; a.floats = std::move(floats); break;
-    case kStrings: a.kind = K::Strings; a.strs = std::move(strings); break;
-    case kBoolean: a.kind = K::Bool; a.b = b; break;
-    case kBooleans: a.kind = K::Bools; a.ints = std::move(bools); break;
-    case kBlock: a.kind = K::Block; a.i = block_idx; break;
-    case kLong: a.kind = K::Int64; a.i = l; break;
-    case kBlocks: a.kind = K::Blocks; a.ints = std::move(blocks); break;
-    case kLongs: a.kind = K::Int64s; a.ints = std::move(longs); break;
-    case kFloat64s: a.kind = K::Float64s; a.floats = std::move(float64s); break;
-    case kVar: a.kind = K::Var; a.s = std::move(var_name); break;
-    case kVars: a.kind = K::Vars; a.strs = std::move(vars); break;
-    case kFloat64: a.kind = K::Float64; a.f = f64; break;
-    case kScalar: a.kind = K::Scalar; a.scalars = {scalar}; break;
-    case kScalars: a.kind = K::Scalars; a.scalars = std::move(scalars); break;
+    case kInt:
+      a.kind = K::Int32;
+      a.i = i;
+      break;
+    case kFloat:
+      a.kind = K::Float32;
+      a.f = fl;
+      break;
+    case kString:
+      a.kind = K::String;
+      a.s = std::move(s);
+      break;
+    case kInts:
+      a.kind = K::Int32s;
+      a.ints = std::move(ints);
+      break;
+    case kFloats:
+      a.kind = K::Float32s;
+      a.floats = std::move(floats);
+      break;
+    case kStrings:
+      a.kind = K::Strings;
+      a.strs = std::move(strings);
+      break;
+    case kBoolean:
+      a.kind = K::Bool;
+      a.b = b;
+      break;
+    case kBooleans:
+      a.kind = K::Bools;
+      a.ints = std::move(bools);
+      break;
+    case kBlock:
+      a.kind = K::Block;
+      a.i = block_idx;
+      break;
+    case kLong:
+      a.kind = K::Int64;
+      a.i = l;
+      break;
+    case kBlocks:
+      a.kind = K::Blocks;
+      a.ints = std::move(blocks);
+      break;
+    case kLongs:
+      a.kind = K::Int64s;
+      a.ints = std::move(longs);
+      break;
+    case kFloat64s:
+      a.kind = K::Float64s;
+      a.floats = std::move(float64s);
+      break;
+    case kVar:
+      a.kind = K::Var;
+      a.s = std::move(var_name);
+      break;
+    case kVars:
+      a.kind = K::Vars;
+      a.strs = std::move(vars);
+      break;
+    case kFloat64:
+      a.kind = K::Float64;
+      a.f = f64;
+      break;
+    case kScalar:
+      a.kind = K::Scalar;
+      a.scalars = {scalar};
+      break;
+    case kScalars:
+      a.kind = K::Scalars;
+      a.scalars = std::move(scalars);
+      break;
     default:
       throw ModelError(code::kUnsupported, *c.file, static_cast<int64_t>(start), where,
                        "attribute '" + na.name + "' has unknown AttrType " + std::to_string(type));
@@ -197,9 +266,12 @@ ParsedSlot parse_slot(Reader r) {
   ParsedSlot s;
   uint32_t f, wt;
   while (r.next(&f, &wt)) {
-    if (f == 1) s.name = r.string_field(wt);
-    else if (f == 2) s.args.push_back(r.string_field(wt));
-    else r.skip(wt);
+    if (f == 1)
+      s.name = r.string_field(wt);
+    else if (f == 2)
+      s.args.push_back(r.string_field(wt));
+    else
+      r.skip(wt);
   }
   return s;
 }
@@ -212,10 +284,22 @@ ParsedOp parse_op(Reader r, Ctx& c, size_t op_index) {
   uint32_t f, wt;
   while (r.next(&f, &wt)) {
     switch (f) {
-      case 1: r.expect(wt, wire::kLen); op.inputs.push_back(parse_slot(r.sub())); break;
-      case 2: r.expect(wt, wire::kLen); op.outputs.push_back(parse_slot(r.sub())); break;
-      case 3: op.type = r.string_field(wt); has_type = true; break;
-      case 4: r.expect(wt, wire::kLen); op.attrs.push_back(parse_op_attr(r.sub(), c, where)); break;
+      case 1:
+        r.expect(wt, wire::kLen);
+        op.inputs.push_back(parse_slot(r.sub()));
+        break;
+      case 2:
+        r.expect(wt, wire::kLen);
+        op.outputs.push_back(parse_slot(r.sub()));
+        break;
+      case 3:
+        op.type = r.string_field(wt);
+        has_type = true;
+        break;
+      case 4:
+        r.expect(wt, wire::kLen);
+        op.attrs.push_back(parse_op_attr(r.sub(), c, where));
+        break;
       case 5: op.is_target = r.bool_field(wt); break;
       default: r.skip(wt);
     }
@@ -235,7 +319,10 @@ Value parse_var(Reader r, Ctx& c, int32_t block) {
   uint32_t f, wt;
   while (r.next(&f, &wt)) {
     switch (f) {
-      case 1: v.name = r.string_field(wt); has_name = true; break;
+      case 1:
+        v.name = r.string_field(wt);
+        has_name = true;
+        break;
       case 2: {
         r.expect(wt, wire::kLen);
         Reader t = r.sub();
@@ -278,10 +365,22 @@ Value parse_var(Reader r, Ctx& c, int32_t block) {
         }
         break;
       }
-      case 3: v.persistable = r.bool_field(wt); v.present |= Value::kHasPersistable; break;
-      case 4: v.need_check_feed = r.bool_field(wt); v.present |= Value::kHasNeedCheckFeed; break;
-      case 5: v.is_parameter = r.bool_field(wt); v.present |= Value::kHasIsParameter; break;
-      case 6: v.stop_gradient = r.bool_field(wt); v.present |= Value::kHasStopGradient; break;
+      case 3:
+        v.persistable = r.bool_field(wt);
+        v.present |= Value::kHasPersistable;
+        break;
+      case 4:
+        v.need_check_feed = r.bool_field(wt);
+        v.present |= Value::kHasNeedCheckFeed;
+        break;
+      case 5:
+        v.is_parameter = r.bool_field(wt);
+        v.present |= Value::kHasIsParameter;
+        break;
+      case 6:
+        v.stop_gradient = r.bool_field(wt);
+        v.present |= Value::kHasStopGradient;
+        break;
       case 7: {
         // VarDesc.Attr {1 name, 2 type, 3 i, 4 s, 5 ints}: same numbering as
         // the op attribute for these fields, so reuse that parser.
@@ -357,8 +456,10 @@ Program parse_program_desc(const uint8_t* data, size_t size, const std::string& 
       p.has_version = true;
       uint32_t vf, vwt;
       while (vr.next(&vf, &vwt)) {
-        if (vf == 1) p.version = vr.int64_field(vwt);
-        else vr.skip(vwt);
+        if (vf == 1)
+          p.version = vr.int64_field(vwt);
+        else
+          vr.skip(vwt);
       }
     } else if (f == 5) {
       r.expect(wt, wire::kLen);
@@ -382,8 +483,10 @@ Program parse_program_desc(const uint8_t* data, size_t size, const std::string& 
             Reader ov = pr.sub();
             uint32_t of, owt;
             while (ov.next(&of, &owt)) {
-              if (of == 1) version = ov.int32_field(owt);
-              else ov.skip(owt);
+              if (of == 1)
+                version = ov.int32_field(owt);
+              else
+                ov.skip(owt);
             }
           } else {
             pr.skip(pwt);
@@ -447,9 +550,9 @@ Program parse_program_desc(const uint8_t* data, size_t size, const std::string& 
           for (const std::string& a : s.args) {
             ValueId id = lookup(b, a);
             if (id == kNoValue) {
-              throw ModelError(code::kFormat, file, static_cast<int64_t>(po.offset), where(),
-                               "slot '" + slot.name + "' refers to undeclared variable '" + a +
-                                   "'");
+              throw ModelError(
+                  code::kFormat, file, static_cast<int64_t>(po.offset), where(),
+                  "slot '" + slot.name + "' refers to undeclared variable '" + a + "'");
             }
             slot.args.push_back(id);
           }
@@ -461,9 +564,9 @@ Program parse_program_desc(const uint8_t* data, size_t size, const std::string& 
       for (const NamedAttr& na : op.attrs) {
         auto check_block = [&](int64_t idx) {
           if (idx < 0 || static_cast<size_t>(idx) >= blocks.size()) {
-            throw ModelError(code::kFormat, file, static_cast<int64_t>(po.offset), where(),
-                             "attribute '" + na.name + "' refers to missing block " +
-                                 std::to_string(idx));
+            throw ModelError(
+                code::kFormat, file, static_cast<int64_t>(po.offset), where(),
+                "attribute '" + na.name + "' refers to missing block " + std::to_string(idx));
           }
         };
         if (na.value.kind == Attr::Kind::Block) check_block(na.value.i);
@@ -533,9 +636,18 @@ void write_attr(Writer& w, const NamedAttr& na) {
   w.bytes_field(1, na.name);
   auto type = [&](int32_t t) { w.int_field(2, t); };
   switch (a.kind) {
-    case K::Int32: type(kInt); w.int_field(3, static_cast<int32_t>(a.i)); break;
-    case K::Float32: type(kFloat); w.float_field(4, static_cast<float>(a.f)); break;
-    case K::String: type(kString); w.bytes_field(5, a.s); break;
+    case K::Int32:
+      type(kInt);
+      w.int_field(3, static_cast<int32_t>(a.i));
+      break;
+    case K::Float32:
+      type(kFloat);
+      w.float_field(4, static_cast<float>(a.f));
+      break;
+    case K::String:
+      type(kString);
+      w.bytes_field(5, a.s);
+      break;
     case K::Int32s:
       type(kInts);
       for (int64_t v : a.ints) w.int_field(6, static_cast<int32_t>(v));
@@ -548,13 +660,22 @@ void write_attr(Writer& w, const NamedAttr& na) {
       type(kStrings);
       for (const auto& s : a.strs) w.bytes_field(8, s);
       break;
-    case K::Bool: type(kBoolean); w.bool_field(10, a.b); break;
+    case K::Bool:
+      type(kBoolean);
+      w.bool_field(10, a.b);
+      break;
     case K::Bools:
       type(kBooleans);
       for (int64_t v : a.ints) w.bool_field(11, v != 0);
       break;
-    case K::Block: type(kBlock); w.int_field(12, static_cast<int32_t>(a.i)); break;
-    case K::Int64: type(kLong); w.int_field(13, a.i); break;
+    case K::Block:
+      type(kBlock);
+      w.int_field(12, static_cast<int32_t>(a.i));
+      break;
+    case K::Int64:
+      type(kLong);
+      w.int_field(13, a.i);
+      break;
     case K::Blocks:
       type(kBlocks);
       for (int64_t v : a.ints) w.int_field(14, static_cast<int32_t>(v));
@@ -567,12 +688,18 @@ void write_attr(Writer& w, const NamedAttr& na) {
       type(kFloat64s);
       for (double v : a.floats) w.double_field(16, v);
       break;
-    case K::Var: type(kVar); w.bytes_field(17, a.s); break;
+    case K::Var:
+      type(kVar);
+      w.bytes_field(17, a.s);
+      break;
     case K::Vars:
       type(kVars);
       for (const auto& s : a.strs) w.bytes_field(18, s);
       break;
-    case K::Float64: type(kFloat64); w.double_field(19, a.f); break;
+    case K::Float64:
+      type(kFloat64);
+      w.double_field(19, a.f);
+      break;
     case K::Scalar:
     case K::Scalars: {
       type(a.kind == K::Scalar ? kScalar : kScalars);
@@ -626,7 +753,8 @@ std::string var_body(const Program& p, const Value& v) {
   w.bytes_field(2, vt);
   // Optional fields: written when set or when the source file had them.
   if (v.persistable || (v.present & Value::kHasPersistable)) w.bool_field(3, v.persistable);
-  if (v.need_check_feed || (v.present & Value::kHasNeedCheckFeed)) w.bool_field(4, v.need_check_feed);
+  if (v.need_check_feed || (v.present & Value::kHasNeedCheckFeed))
+    w.bool_field(4, v.need_check_feed);
   if (v.is_parameter || (v.present & Value::kHasIsParameter)) w.bool_field(5, v.is_parameter);
   if (v.stop_gradient || (v.present & Value::kHasStopGradient)) w.bool_field(6, v.stop_gradient);
   for (const NamedAttr& a : v.var_attrs) {

@@ -17,8 +17,8 @@ namespace pif {
 // declares params (persistable block-0 vars minus FEED_MINIBATCH/FETCH_LIST/
 // RAW, sorted by name) without loading their data.
 // Throws ModelError (PIF_MODEL_FORMAT / PIF_MODEL_LIMIT).
-Program parse_program_desc(const uint8_t* data, size_t size,
-                           const std::string& file, const LoadLimits& limits);
+Program parse_program_desc(const uint8_t* data, size_t size, const std::string& file,
+                           const LoadLimits& limits);
 
 // Serialises a legacy program (format == Legacy) back to ProgramDesc bytes.
 std::string write_program_desc(const Program& p);

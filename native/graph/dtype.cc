@@ -10,23 +10,17 @@ size_t dtype_size(DType t) {
     case DType::Int8:
     case DType::UInt8:
     case DType::Float8E4M3FN:
-    case DType::Float8E5M2:
-      return 1;
+    case DType::Float8E5M2: return 1;
     case DType::Int16:
     case DType::Float16:
-    case DType::BFloat16:
-      return 2;
+    case DType::BFloat16: return 2;
     case DType::Int32:
-    case DType::Float32:
-      return 4;
+    case DType::Float32: return 4;
     case DType::Int64:
     case DType::Float64:
-    case DType::Complex64:
-      return 8;
-    case DType::Complex128:
-      return 16;
-    case DType::Undefined:
-      return 0;
+    case DType::Complex64: return 8;
+    case DType::Complex128: return 16;
+    case DType::Undefined: return 0;
   }
   return 0;
 }
@@ -57,13 +51,20 @@ bool dtype_from_name(const std::string& name, DType* out) {
     const char* name;
     DType type;
   } kNames[] = {
-      {"bool", DType::Bool},           {"int8", DType::Int8},
-      {"uint8", DType::UInt8},         {"int16", DType::Int16},
-      {"int32", DType::Int32},         {"int64", DType::Int64},
-      {"float16", DType::Float16},     {"bfloat16", DType::BFloat16},
-      {"float32", DType::Float32},     {"float64", DType::Float64},
-      {"complex64", DType::Complex64}, {"complex128", DType::Complex128},
-      {"float8_e4m3fn", DType::Float8E4M3FN}, {"float8_e5m2", DType::Float8E5M2},
+      {"bool", DType::Bool},
+      {"int8", DType::Int8},
+      {"uint8", DType::UInt8},
+      {"int16", DType::Int16},
+      {"int32", DType::Int32},
+      {"int64", DType::Int64},
+      {"float16", DType::Float16},
+      {"bfloat16", DType::BFloat16},
+      {"float32", DType::Float32},
+      {"float64", DType::Float64},
+      {"complex64", DType::Complex64},
+      {"complex128", DType::Complex128},
+      {"float8_e4m3fn", DType::Float8E4M3FN},
+      {"float8_e5m2", DType::Float8E5M2},
       {"undefined", DType::Undefined},
   };
   for (const auto& n : kNames) {

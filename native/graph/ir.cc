@@ -70,9 +70,7 @@ bool Attr::as_ints(std::vector<int64_t>* out) const {
     case Kind::Int32s:
     case Kind::Int64s:
     case Kind::Bools:
-    case Kind::Blocks:
-      *out = ints;
-      return true;
+    case Kind::Blocks: *out = ints; return true;
     case Kind::Array: {
       std::vector<int64_t> v;
       for (const Attr& a : items) {
@@ -83,21 +81,16 @@ bool Attr::as_ints(std::vector<int64_t>* out) const {
       *out = std::move(v);
       return true;
     }
-    default:
-      return false;
+    default: return false;
   }
 }
 
 bool Attr::as_doubles(std::vector<double>* out) const {
   switch (kind) {
     case Kind::Float32s:
-    case Kind::Float64s:
-      *out = floats;
-      return true;
+    case Kind::Float64s: *out = floats; return true;
     case Kind::Int32s:
-    case Kind::Int64s:
-      out->assign(ints.begin(), ints.end());
-      return true;
+    case Kind::Int64s: out->assign(ints.begin(), ints.end()); return true;
     case Kind::Array: {
       std::vector<double> v;
       for (const Attr& a : items) {
@@ -108,8 +101,7 @@ bool Attr::as_doubles(std::vector<double>* out) const {
       *out = std::move(v);
       return true;
     }
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -208,12 +200,8 @@ void put_type(std::string* out, const ValueType& t) {
       }
       *out += ">";
       break;
-    case ValueType::Kind::Scalar:
-      *out += std::string("scalar:") + dtype_name(t.dtype);
-      break;
-    case ValueType::Kind::Null:
-      *out += "null";
-      break;
+    case ValueType::Kind::Scalar: *out += std::string("scalar:") + dtype_name(t.dtype); break;
+    case ValueType::Kind::Null: *out += "null"; break;
     case ValueType::Kind::Other:
       *out += "other:";
       put_quoted(out, t.raw);
@@ -361,7 +349,8 @@ std::string dump_program(const Program& p, bool with_param_digest) {
   std::string out;
   auto ref = [&](ValueId id) -> std::string {
     if (id == kNoValue) return "null";
-    if (id < 0 || static_cast<size_t>(id) >= p.values.size()) return "<bad:" + std::to_string(id) + ">";
+    if (id < 0 || static_cast<size_t>(id) >= p.values.size())
+      return "<bad:" + std::to_string(id) + ">";
     const Value& v = p.values[id];
     if (p.format == ProgramFormat::Pir) return "%" + std::to_string(v.pir_id);
     std::string s;
@@ -371,11 +360,12 @@ std::string dump_program(const Program& p, bool with_param_digest) {
   out += p.format == ProgramFormat::Legacy ? "program legacy" : "program pir";
   out += " version=" + (p.has_version ? std::to_string(p.version) : std::string("none"));
   if (p.format == ProgramFormat::Pir) {
-    out += std::string(" trainable=") + (p.pir_trainable ? "1" : "0") + " region=" +
-           p.pir_region_name;
+    out +=
+        std::string(" trainable=") + (p.pir_trainable ? "1" : "0") + " region=" + p.pir_region_name;
   }
   out += "\n";
-  for (const auto& kv : p.op_versions) out += "opversion " + kv.first + "=" + std::to_string(kv.second) + "\n";
+  for (const auto& kv : p.op_versions)
+    out += "opversion " + kv.first + "=" + std::to_string(kv.second) + "\n";
   for (const Value& v : p.values) {
     out += "value " + ref(static_cast<ValueId>(&v - p.values.data())) + " name=";
     put_quoted(&out, v.name);
@@ -384,10 +374,10 @@ std::string dump_program(const Program& p, bool with_param_digest) {
     if (p.format == ProgramFormat::Legacy) {
       out += " var_type=" + std::to_string(v.var_type) + " desc=" + std::to_string(v.desc_field) +
              " lod_level=" + std::to_string(v.lod_level) + " present=" + std::to_string(v.present) +
-             " persistable=" +
-             (v.persistable ? "1" : "0") + " check_feed=" + (v.need_check_feed ? "1" : "0") +
-             " is_param=" + (v.is_parameter ? "1" : "0") + " stop_grad=" +
-             (v.stop_gradient ? "1" : "0");
+             " persistable=" + (v.persistable ? "1" : "0") +
+             " check_feed=" + (v.need_check_feed ? "1" : "0") +
+             " is_param=" + (v.is_parameter ? "1" : "0") +
+             " stop_grad=" + (v.stop_gradient ? "1" : "0");
       put_attrs(&out, "attrs", v.var_attrs);
     }
     if (v.param_index >= 0) out += " param=" + std::to_string(v.param_index);
@@ -412,7 +402,8 @@ std::string dump_program(const Program& p, bool with_param_digest) {
         if (k) out += ", ";
         if (!op.inputs[k].name.empty()) out += op.inputs[k].name + ":";
         out += "[";
-        for (size_t j = 0; j < op.inputs[k].args.size(); ++j) out += (j ? "," : "") + ref(op.inputs[k].args[j]);
+        for (size_t j = 0; j < op.inputs[k].args.size(); ++j)
+          out += (j ? "," : "") + ref(op.inputs[k].args[j]);
         out += "]";
       }
       out += ") -> (";
@@ -420,7 +411,8 @@ std::string dump_program(const Program& p, bool with_param_digest) {
         if (k) out += ", ";
         if (!op.outputs[k].name.empty()) out += op.outputs[k].name + ":";
         out += "[";
-        for (size_t j = 0; j < op.outputs[k].args.size(); ++j) out += (j ? "," : "") + ref(op.outputs[k].args[j]);
+        for (size_t j = 0; j < op.outputs[k].args.size(); ++j)
+          out += (j ? "," : "") + ref(op.outputs[k].args[j]);
         out += "]";
       }
       out += ")";
@@ -434,8 +426,10 @@ std::string dump_program(const Program& p, bool with_param_digest) {
       out += "\n";
     }
   }
-  for (const IoBinding& io : p.inputs) out += "input " + io.name + " " + ref(io.value) + " col=" + std::to_string(io.col) + "\n";
-  for (const IoBinding& io : p.outputs) out += "output " + io.name + " " + ref(io.value) + " col=" + std::to_string(io.col) + "\n";
+  for (const IoBinding& io : p.inputs)
+    out += "input " + io.name + " " + ref(io.value) + " col=" + std::to_string(io.col) + "\n";
+  for (const IoBinding& io : p.outputs)
+    out += "output " + io.name + " " + ref(io.value) + " col=" + std::to_string(io.col) + "\n";
   for (size_t k = 0; k < p.params.size(); ++k) {
     const Parameter& prm = p.params[k];
     const Tensor& t = prm.tensor;

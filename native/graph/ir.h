@@ -38,11 +38,11 @@ struct ValueType {
   Kind kind = Kind::Null;
   DType dtype = DType::Undefined;
   std::vector<int64_t> dims;
-  std::string layout;                     // PIR dtensor layout ("NCHW")
-  std::vector<std::vector<uint64_t>> lod; // PIR dtensor lod
-  uint64_t offset = 0;                    // PIR dtensor offset
-  std::vector<ValueType> elements;        // Vector
-  std::string raw;                        // Other: JSON text
+  std::string layout;                      // PIR dtensor layout ("NCHW")
+  std::vector<std::vector<uint64_t>> lod;  // PIR dtensor lod
+  uint64_t offset = 0;                     // PIR dtensor offset
+  std::vector<ValueType> elements;         // Vector
+  std::string raw;                         // Other: JSON text
 
   bool operator==(const ValueType& o) const;
   bool operator!=(const ValueType& o) const { return !(*this == o); }
@@ -62,24 +62,24 @@ struct ScalarAttr {
 struct Attr {
   enum class Kind : uint8_t {
     // Legacy AttrType values and their PIR equivalents.
-    Bool,       // b          | 0.a_bool
-    Int32,      // i          | 0.a_i32
-    Int64,      // i          | 0.a_i64
-    Float32,    // f          | 0.a_f32
-    Float64,    // f          | 0.a_f64
-    String,     // s          | 0.a_str
-    Bools,      // ints (0/1)
-    Int32s,     // ints
-    Int64s,     // ints       | 1.a_intarray
-    Float32s,   // floats
-    Float64s,   // floats
-    Strings,    // strs
-    Block,      // i = block index
-    Blocks,     // ints = block indices
-    Var,        // s = variable name
-    Vars,       // strs = variable names
-    Scalar,     // scalars[0]
-    Scalars,    // scalars
+    Bool,      // b          | 0.a_bool
+    Int32,     // i          | 0.a_i32
+    Int64,     // i          | 0.a_i64
+    Float32,   // f          | 0.a_f32
+    Float64,   // f          | 0.a_f64
+    String,    // s          | 0.a_str
+    Bools,     // ints (0/1)
+    Int32s,    // ints
+    Int64s,    // ints       | 1.a_intarray
+    Float32s,  // floats
+    Float64s,  // floats
+    Strings,   // strs
+    Block,     // i = block index
+    Blocks,    // ints = block indices
+    Var,       // s = variable name
+    Vars,      // strs = variable names
+    Scalar,    // scalars[0]
+    Scalars,   // scalars
     // PIR-only kinds.
     Index,       // i          | 0.a_index
     TensorName,  // s          | 0.a_tensorname
@@ -120,9 +120,7 @@ struct Attr {
 struct NamedAttr {
   std::string name;
   Attr value;
-  bool operator==(const NamedAttr& o) const {
-    return name == o.name && value == o.value;
-  }
+  bool operator==(const NamedAttr& o) const { return name == o.name && value == o.value; }
 };
 
 // A tensor held by the IR: a parameter bound from a params file, or a
@@ -130,24 +128,22 @@ struct NamedAttr {
 struct Tensor {
   DType dtype = DType::Undefined;
   std::vector<int64_t> dims;
-  std::vector<std::vector<uint64_t>> lod;  // legacy LoD (empty for weights)
+  std::vector<std::vector<uint64_t>> lod;         // legacy LoD (empty for weights)
   std::shared_ptr<std::vector<uint8_t>> storage;  // shared arena
   uint64_t offset = 0;                            // into storage
   uint64_t nbytes = 0;
 
-  const uint8_t* data() const {
-    return storage ? storage->data() + offset : nullptr;
-  }
+  const uint8_t* data() const { return storage ? storage->data() + offset : nullptr; }
   int64_t numel() const;
 };
 
 struct Value {
-  std::string name;     // legacy variable name; PIR: data/parameter name or ""
-  int64_t pir_id = 0;   // PIR value id as read (0 for legacy values)
+  std::string name;    // legacy variable name; PIR: data/parameter name or ""
+  int64_t pir_id = 0;  // PIR value id as read (0 for legacy values)
   ValueType type;
   // Legacy VarDesc fields.
-  int32_t var_type = 7;      // VarType.Type of the variable (7 = LOD_TENSOR)
-  int32_t desc_field = 0;    // which VarType field held the tensor desc: 2, 3, 4 or 0
+  int32_t var_type = 7;    // VarType.Type of the variable (7 = LOD_TENSOR)
+  int32_t desc_field = 0;  // which VarType field held the tensor desc: 2, 3, 4 or 0
   int32_t lod_level = 0;
   bool persistable = false;
   bool need_check_feed = false;
@@ -164,9 +160,9 @@ struct Value {
     kHasLodLevel = 16,
   };
   uint8_t present = 0;
-  int32_t block = 0;         // owning block
+  int32_t block = 0;  // owning block
   // Binding.
-  int32_t param_index = -1;  // index into Program::params
+  int32_t param_index = -1;                // index into Program::params
   std::shared_ptr<const Tensor> constant;  // set by constant folding
   std::vector<ValueId> elements;           // folded builtin.combine tuple
 };
@@ -174,9 +170,7 @@ struct Value {
 struct OpSlot {
   std::string name;
   std::vector<ValueId> args;
-  bool operator==(const OpSlot& o) const {
-    return name == o.name && args == o.args;
-  }
+  bool operator==(const OpSlot& o) const { return name == o.name && args == o.args; }
 };
 
 struct Op {
@@ -203,7 +197,7 @@ struct Block {
   std::vector<ValueId> vars;  // legacy VarDescs of this block, in file order
   std::vector<ValueId> args;  // PIR block arguments
   std::vector<Op> ops;
-  std::string pir_name;       // PIR block "#" ("block_0")
+  std::string pir_name;  // PIR block "#" ("block_0")
 };
 
 // Graph inputs and outputs, ordered by column.
@@ -216,7 +210,7 @@ struct IoBinding {
 struct Parameter {
   std::string name;
   ValueId value = kNoValue;
-  Tensor tensor;     // declared dtype/dims; storage set once loaded
+  Tensor tensor;  // declared dtype/dims; storage set once loaded
   bool loaded = false;
 };
 
@@ -228,7 +222,7 @@ struct Program {
   int64_t version = 0;
   bool has_version = false;
   bool pir_trainable = true;
-  std::string pir_region_name;  // "region_0"
+  std::string pir_region_name;                               // "region_0"
   std::vector<std::pair<std::string, int32_t>> op_versions;  // legacy op_version_map
   std::vector<Value> values;
   std::vector<Block> blocks;

@@ -61,10 +61,8 @@ std::string AttrReader::s(const std::string& name, const std::string& def) const
     case Attr::Kind::String:
     case Attr::Kind::DType:
     case Attr::Kind::Layout:
-    case Attr::Kind::TensorName:
-      return a->s;
-    default:
-      bad_attr(name, "a string");
+    case Attr::Kind::TensorName: return a->s;
+    default: bad_attr(name, "a string");
   }
 }
 

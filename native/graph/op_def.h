@@ -60,7 +60,8 @@ struct Node {
 // Thrown by prepare/infer/run for problems with an op or its inputs. The
 // executor adds the model file and op location.
 struct OpError : std::runtime_error {
-  OpError(std::string code, const std::string& msg) : std::runtime_error(msg), code(std::move(code)) {}
+  OpError(std::string code, const std::string& msg)
+      : std::runtime_error(msg), code(std::move(code)) {}
   std::string code;
 };
 
@@ -115,8 +116,8 @@ using InferFn = void (*)(RunCtx&);
 using RunFn = void (*)(RunCtx&);
 
 struct OpDef {
-  std::string name;                 // canonical name
-  std::vector<std::string> types;   // Paddle op types handled (legacy and pd_op.*)
+  std::string name;                // canonical name
+  std::vector<std::string> types;  // Paddle op types handled (legacy and pd_op.*)
   // Legacy slot names in canonical order. A name ending in '*' takes all
   // arguments of the slot (variadic); "" means the slot does not exist in the
   // legacy op. PIR operands map positionally unless pir_inputs is set.

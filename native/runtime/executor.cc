@@ -47,9 +47,14 @@ namespace {
 // Ops that do not compute at run time: graph I/O markers, parameters, and
 // tuple plumbing resolved during lowering.
 const std::unordered_set<std::string>& passive_ops() {
-  static const std::unordered_set<std::string> s = {
-      "feed", "fetch", "pd_op.data", "pd_op.fetch", "builtin.parameter", "builtin.combine",
-      "builtin.split", "builtin.slice"};
+  static const std::unordered_set<std::string> s = {"feed",
+                                                    "fetch",
+                                                    "pd_op.data",
+                                                    "pd_op.fetch",
+                                                    "builtin.parameter",
+                                                    "builtin.combine",
+                                                    "builtin.split",
+                                                    "builtin.slice"};
   return s;
 }
 
@@ -171,8 +176,10 @@ Executor::Executor(std::shared_ptr<const LoadedModel> model) : model_(std::move(
   for (size_t v = 0; v < p.values.size(); ++v) {
     const Value& val = p.values[v];
     const Tensor* t = nullptr;
-    if (val.constant) t = val.constant.get();
-    else if (val.param_index >= 0) t = &p.params[val.param_index].tensor;
+    if (val.constant)
+      t = val.constant.get();
+    else if (val.param_index >= 0)
+      t = &p.params[val.param_index].tensor;
     if (!t) continue;
     RTensor& r = static_values_[v];
     r.dtype = t->dtype;
@@ -200,8 +207,9 @@ Executor::Executor(std::shared_ptr<const LoadedModel> model) : model_(std::move(
       for (ValueId v : g) {
         if (!available[v]) {
           throw wrap(*model_, code::kFormat, n.where(),
-                     "input value " + (p.values[v].name.empty() ? "%" + std::to_string(p.values[v].pir_id)
-                                                                : "'" + p.values[v].name + "'") +
+                     "input value " +
+                         (p.values[v].name.empty() ? "%" + std::to_string(p.values[v].pir_id)
+                                                   : "'" + p.values[v].name + "'") +
                          " is not produced by any earlier op");
         }
         last_use[v] = static_cast<int64_t>(k);

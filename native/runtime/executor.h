@@ -48,7 +48,7 @@ class Executor {
  private:
   std::shared_ptr<const LoadedModel> model_;
   std::vector<Node> nodes_;
-  std::vector<RTensor> static_values_;           // params and folded constants
+  std::vector<RTensor> static_values_;               // params and folded constants
   std::vector<std::vector<ValueId>> release_after_;  // per node
   std::vector<bool> is_graph_output_;
 

@@ -75,17 +75,22 @@ void run_unary(RunCtx& c) {
                                            : x.ptr<int32_t>()[i];
         if (s.kind == UnKind::Scale) v = s.flag ? v * s.a + s.b : (v + s.b) * s.a;
         if (s.kind == UnKind::Clip) v = std::min(std::max(v, s.a), s.b);
-        if (x.dtype == DType::Int64) y->ptr<int64_t>()[i] = static_cast<int64_t>(v);
-        else y->ptr<int32_t>()[i] = static_cast<int32_t>(v);
+        if (x.dtype == DType::Int64)
+          y->ptr<int64_t>()[i] = static_cast<int64_t>(v);
+        else
+          y->ptr<int32_t>()[i] = static_cast<int32_t>(v);
       }
       return;
     }
     op_fail(std::string("input must be float32, got ") + dtype_name(x.dtype));
   }
-  const float a = static_cast<float>(s.a), b = static_cast<float>(s.b), cc = static_cast<float>(s.c);
+  const float a = static_cast<float>(s.a), b = static_cast<float>(s.b),
+              cc = static_cast<float>(s.c);
   switch (s.kind) {
     case UnKind::Relu: map_f32(x, y, [](float v) { return v > 0.f ? v : 0.f; }); break;
-    case UnKind::Relu6: map_f32(x, y, [a](float v) { return std::min(std::max(v, 0.f), a); }); break;
+    case UnKind::Relu6:
+      map_f32(x, y, [a](float v) { return std::min(std::max(v, 0.f), a); });
+      break;
     case UnKind::Sigmoid: map_f32(x, y, [](float v) { return 1.f / (1.f + std::exp(-v)); }); break;
     case UnKind::Tanh: map_f32(x, y, [](float v) { return std::tanh(v); }); break;
     case UnKind::Exp: map_f32(x, y, [](float v) { return std::exp(v); }); break;
@@ -103,9 +108,7 @@ void run_unary(RunCtx& c) {
     case UnKind::HardSigmoid:
       map_f32(x, y, [a, b](float v) { return std::min(std::max(a * v + b, 0.f), 1.f); });
       break;
-    case UnKind::Swish:
-      map_f32(x, y, [a](float v) { return v / (1.f + std::exp(-a * v)); });
-      break;
+    case UnKind::Swish: map_f32(x, y, [a](float v) { return v / (1.f + std::exp(-a * v)); }); break;
     case UnKind::Silu: map_f32(x, y, [](float v) { return v / (1.f + std::exp(-v)); }); break;
     case UnKind::GeluErf:
       map_f32(x, y, [](float v) {
@@ -121,10 +124,14 @@ void run_unary(RunCtx& c) {
       break;
     case UnKind::LeakyRelu: map_f32(x, y, [a](float v) { return v > 0.f ? v : a * v; }); break;
     case UnKind::Scale:
-      if (s.flag) map_f32(x, y, [a, b](float v) { return v * a + b; });
-      else map_f32(x, y, [a, b](float v) { return (v + b) * a; });
+      if (s.flag)
+        map_f32(x, y, [a, b](float v) { return v * a + b; });
+      else
+        map_f32(x, y, [a, b](float v) { return (v + b) * a; });
       break;
-    case UnKind::Clip: map_f32(x, y, [a, b](float v) { return std::min(std::max(v, a), b); }); break;
+    case UnKind::Clip:
+      map_f32(x, y, [a, b](float v) { return std::min(std::max(v, a), b); });
+      break;
     case UnKind::Pow: map_f32(x, y, [a](float v) { return std::pow(v, a); }); break;
     case UnKind::Identity: map_f32(x, y, [](float v) { return v; }); break;
   }
@@ -157,13 +164,16 @@ std::shared_ptr<const void> prep_gelu(const PrepareCtx& c) {
   return state(c.attr.b("approximate", false) ? UnKind::GeluTanh : UnKind::GeluErf);
 }
 std::shared_ptr<const void> prep_leaky_relu(const PrepareCtx& c) {
-  return state(UnKind::LeakyRelu, c.attr.f(c.attr.has("negative_slope") ? "negative_slope" : "alpha", 0.02));
+  return state(UnKind::LeakyRelu,
+               c.attr.f(c.attr.has("negative_slope") ? "negative_slope" : "alpha", 0.02));
 }
 std::shared_ptr<const void> prep_scale(const PrepareCtx& c) {
   double scale = c.attr.f("scale", 1.0);
   if (const Tensor* t = c.constant(1)) {
-    if (t->dtype == DType::Float32 && t->nbytes >= 4) scale = *reinterpret_cast<const float*>(t->data());
-    else if (t->dtype == DType::Float64 && t->nbytes >= 8) scale = *reinterpret_cast<const double*>(t->data());
+    if (t->dtype == DType::Float32 && t->nbytes >= 4)
+      scale = *reinterpret_cast<const float*>(t->data());
+    else if (t->dtype == DType::Float64 && t->nbytes >= 8)
+      scale = *reinterpret_cast<const double*>(t->data());
   }
   return state(UnKind::Scale, scale, c.attr.f("bias", 0.0), 0, c.attr.b("bias_after_scale", true));
 }
@@ -177,13 +187,16 @@ std::shared_ptr<const void> prep_pow(const PrepareCtx& c) {
 // Dropout at inference: `downgrade_in_infer` (Python spelling
 // `downscale_in_infer`) scales by 1 - p; `upscale_in_train` is identity.
 std::shared_ptr<const void> prep_dropout(const PrepareCtx& c) {
-  std::string mode = c.attr.s(c.attr.has("mode") ? "mode" : "dropout_implementation",
-                              "downgrade_in_infer");
+  std::string mode =
+      c.attr.s(c.attr.has("mode") ? "mode" : "dropout_implementation", "downgrade_in_infer");
   double p = c.attr.f("dropout_prob", 0.5);
   if (const Tensor* t = c.constant(2)) {  // PIR operand p
-    if (t->dtype == DType::Float32 && t->nbytes >= 4) p = *reinterpret_cast<const float*>(t->data());
-    else if (t->dtype == DType::Float64 && t->nbytes >= 8) p = *reinterpret_cast<const double*>(t->data());
-    else op_fail("dropout probability operand is not a float constant");
+    if (t->dtype == DType::Float32 && t->nbytes >= 4)
+      p = *reinterpret_cast<const float*>(t->data());
+    else if (t->dtype == DType::Float64 && t->nbytes >= 8)
+      p = *reinterpret_cast<const double*>(t->data());
+    else
+      op_fail("dropout probability operand is not a float constant");
   } else if (c.has_input(2)) {
     op_fail("dropout probability operand is not a constant");
   }
@@ -211,7 +224,8 @@ OpDef unary(const char* name, std::vector<std::string> types, PrepareFn prep,
 void register_activation_ops(std::vector<OpDef>* t) {
   t->push_back(unary("relu", {"relu", "pd_op.relu", "pd_op.relu_"}, prep_plain<UnKind::Relu>));
   t->push_back(unary("relu6", {"relu6", "pd_op.relu6"}, prep_relu6));
-  t->push_back(unary("sigmoid", {"sigmoid", "pd_op.sigmoid", "pd_op.sigmoid_"}, prep_plain<UnKind::Sigmoid>));
+  t->push_back(unary("sigmoid", {"sigmoid", "pd_op.sigmoid", "pd_op.sigmoid_"},
+                     prep_plain<UnKind::Sigmoid>));
   t->push_back(unary("tanh", {"tanh", "pd_op.tanh", "pd_op.tanh_"}, prep_plain<UnKind::Tanh>));
   t->push_back(unary("exp", {"exp", "pd_op.exp", "pd_op.exp_"}, prep_plain<UnKind::Exp>));
   t->push_back(unary("log", {"log", "pd_op.log"}, prep_plain<UnKind::Log>));
@@ -221,15 +235,19 @@ void register_activation_ops(std::vector<OpDef>* t) {
   t->push_back(unary("square", {"square", "pd_op.square"}, prep_plain<UnKind::Square>));
   t->push_back(unary("erf", {"erf", "pd_op.erf"}, prep_plain<UnKind::Erf>));
   t->push_back(unary("floor", {"floor", "pd_op.floor"}, prep_plain<UnKind::Floor>));
-  t->push_back(unary("hard_swish", {"hard_swish", "pd_op.hardswish", "pd_op.hardswish_"}, prep_hard_swish));
+  t->push_back(
+      unary("hard_swish", {"hard_swish", "pd_op.hardswish", "pd_op.hardswish_"}, prep_hard_swish));
   t->push_back(unary("hard_sigmoid", {"hard_sigmoid", "pd_op.hardsigmoid", "pd_op.hardsigmoid_"},
                      prep_hard_sigmoid));
   t->push_back(unary("swish", {"swish", "pd_op.swish", "pd_op.swish_"}, prep_swish));
   t->push_back(unary("silu", {"silu", "pd_op.silu"}, prep_plain<UnKind::Silu>));
   t->push_back(unary("gelu", {"gelu", "pd_op.gelu"}, prep_gelu));
-  t->push_back(unary("leaky_relu", {"leaky_relu", "pd_op.leaky_relu", "pd_op.leaky_relu_"}, prep_leaky_relu));
-  t->push_back(unary("scale", {"scale", "pd_op.scale", "pd_op.scale_"}, prep_scale, {"X", "ScaleTensor"}));
-  t->push_back(unary("clip", {"clip", "pd_op.clip", "pd_op.clip_"}, prep_clip, {"X", "Min", "Max"}));
+  t->push_back(unary("leaky_relu", {"leaky_relu", "pd_op.leaky_relu", "pd_op.leaky_relu_"},
+                     prep_leaky_relu));
+  t->push_back(
+      unary("scale", {"scale", "pd_op.scale", "pd_op.scale_"}, prep_scale, {"X", "ScaleTensor"}));
+  t->push_back(
+      unary("clip", {"clip", "pd_op.clip", "pd_op.clip_"}, prep_clip, {"X", "Min", "Max"}));
   t->push_back(unary("pow", {"pow", "pd_op.pow"}, prep_pow));
   t->push_back(unary("dropout", {"dropout", "pd_op.dropout"}, prep_dropout, {"X", "Seed", ""}));
   t->push_back(unary("assign", {"assign", "pd_op.assign", "pd_op.assign_", "pd_op.assign_out_"},

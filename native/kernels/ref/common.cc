@@ -50,7 +50,8 @@ void expect_f32(const RTensor& t, const char* name) {
   }
 }
 
-std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a,
+                                      const std::vector<int64_t>& b) {
   size_t r = std::max(a.size(), b.size());
   std::vector<int64_t> out(r);
   for (size_t i = 0; i < r; ++i) {

@@ -33,7 +33,8 @@ std::vector<int64_t> align_to(const std::vector<int64_t>& big, std::vector<int64
             std::to_string(axis));
   }
   std::vector<int64_t> out(static_cast<size_t>(rb), 1);
-  for (int64_t i = 0; i < rs; ++i) out[static_cast<size_t>(axis + i)] = small[static_cast<size_t>(i)];
+  for (int64_t i = 0; i < rs; ++i)
+    out[static_cast<size_t>(axis + i)] = small[static_cast<size_t>(i)];
   return out;
 }
 
@@ -44,8 +45,10 @@ void aligned_shapes(const RunCtx& c, std::vector<int64_t>* a, std::vector<int64_
   *a = x.dims;
   *b = y.dims;
   if (axis >= 0 && a->size() != b->size()) {
-    if (b->size() < a->size()) *b = align_to(*a, *b, axis);
-    else *a = align_to(*b, *a, axis);
+    if (b->size() < a->size())
+      *b = align_to(*a, *b, axis);
+    else
+      *a = align_to(*b, *a, axis);
   }
 }
 
@@ -148,7 +151,8 @@ void binary_loop(const T* a, std::vector<int64_t> ad, const T* b, std::vector<in
 }
 
 template <typename T>
-void run_typed(RunCtx& c, BinKind k, const std::vector<int64_t>& ad, const std::vector<int64_t>& bd) {
+void run_typed(RunCtx& c, BinKind k, const std::vector<int64_t>& ad,
+               const std::vector<int64_t>& bd) {
   const T* a = c.input(0)->ptr<T>();
   const T* b = c.input(1)->ptr<T>();
   RTensor* out = c.output(0);
@@ -196,8 +200,7 @@ void run_binary(RunCtx& c) {
       }
       run_typed<int64_t>(c, k, a, b);
       break;
-    default:
-      op_fail(std::string("unsupported dtype ") + dtype_name(c.input(0)->dtype));
+    default: op_fail(std::string("unsupported dtype ") + dtype_name(c.input(0)->dtype));
   }
 }
 
@@ -223,8 +226,8 @@ OpDef binary(const char* name, std::vector<std::string> types, PrepareFn prep) {
 }  // namespace
 
 void register_elementwise_ops(std::vector<OpDef>* t) {
-  t->push_back(binary("add", {"elementwise_add", "pd_op.add", "pd_op.add_"},
-                      prepare_binary<BinKind::Add>));
+  t->push_back(
+      binary("add", {"elementwise_add", "pd_op.add", "pd_op.add_"}, prepare_binary<BinKind::Add>));
   t->push_back(binary("subtract", {"elementwise_sub", "pd_op.subtract", "pd_op.subtract_"},
                       prepare_binary<BinKind::Sub>));
   t->push_back(binary("multiply", {"elementwise_mul", "pd_op.multiply", "pd_op.multiply_"},
@@ -233,12 +236,14 @@ void register_elementwise_ops(std::vector<OpDef>* t) {
                       prepare_binary<BinKind::Div>));
   t->push_back(binary("elementwise_pow", {"elementwise_pow", "pd_op.elementwise_pow"},
                       prepare_binary<BinKind::Pow>));
-  t->push_back(binary("maximum", {"elementwise_max", "pd_op.maximum"}, prepare_binary<BinKind::Max>));
-  t->push_back(binary("minimum", {"elementwise_min", "pd_op.minimum"}, prepare_binary<BinKind::Min>));
+  t->push_back(
+      binary("maximum", {"elementwise_max", "pd_op.maximum"}, prepare_binary<BinKind::Max>));
+  t->push_back(
+      binary("minimum", {"elementwise_min", "pd_op.minimum"}, prepare_binary<BinKind::Min>));
   t->push_back(binary("floor_divide", {"elementwise_floordiv", "pd_op.floor_divide"},
                       prepare_binary<BinKind::FloorDiv>));
-  t->push_back(binary("remainder", {"elementwise_mod", "pd_op.remainder"},
-                      prepare_binary<BinKind::Mod>));
+  t->push_back(
+      binary("remainder", {"elementwise_mod", "pd_op.remainder"}, prepare_binary<BinKind::Mod>));
 }
 
 }  // namespace pif

@@ -1,0 +1,27 @@
+{
+  # The same addon as CMakeLists.txt (the primary build), for node-gyp and
+  # @electron/rebuild. Sources come from native/sources.json, the one list.
+  "targets": [
+    {
+      "target_name": "paddle_image_feature",
+      "sources": [
+        "<!@(node -p \"const s=require('./native/sources.json'); s.core.concat(s.addon).join(' ')\")"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED"
+      ],
+      "cflags!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+      "cflags": ["-O2", "-fopenmp", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-frtti", "-fopenmp", "-fvisibility=hidden"],
+      "ldflags": ["-fopenmp"],
+      "libraries": ["-ldnnl", "-fopenmp"]
+    }
+  ]
+}

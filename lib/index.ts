@@ -1,0 +1,52 @@
+/**
+ * paddle-image-feature: load and run PaddlePaddle image-feature models in Node.js, with
+ * its own native engine over oneDNN.
+ */
+export {
+  loadPredictor,
+  Predictor,
+  validatePredictorOptions,
+  MAX_CPU_THREADS,
+  type PredictorOptions,
+  type ResolvedPredictorOptions,
+  type RunMode,
+} from './predictor.js';
+export { inspectModel, formatModelInfo, inspectionJson, type FormatOptions } from './inspect.js';
+export {
+  dumpModel,
+  saveModel,
+  type DType,
+  type ModelInfo,
+  type ReadOptions,
+  type SaveOptions,
+  type TensorInfo,
+} from './model.js';
+export type { LoadLimits } from './limits.js';
+export {
+  resolveModelDir,
+  loadInferenceConfig,
+  parseInferenceConfig,
+  INFERENCE_CONFIG_FILE,
+  PROGRAM_FILES,
+  type InferenceConfig,
+  type ModelFormat,
+  type ResolvedModelDir,
+  type TransformOp,
+} from './modeldir.js';
+export {
+  PifError,
+  ModelFormatError,
+  ModelParamsError,
+  ModelNotFoundError,
+  ModelLimitError,
+  ModelUnsupportedError,
+  ModelConfigError,
+  PifIoError,
+  InvalidArgumentError,
+  UnsupportedError,
+  ClosedError,
+  NativeLoadError,
+  InternalError,
+  type PifErrorCode,
+  type PifErrorDetails,
+} from './errors.js';

@@ -1,0 +1,157 @@
+/**
+ * The only module that loads the native addon. Everything else imports `nativeBinding()`
+ * and the types below.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { NativeLoadError } from './errors.js';
+
+/** Load-time limits understood by the native readers (all optional). */
+export interface NativeLimits {
+  maxFileBytes?: number;
+  maxTensorBytes?: number;
+  maxTotalParamBytes?: number;
+  maxRank?: number;
+  maxOps?: number;
+  maxValues?: number;
+  maxBlocks?: number;
+  maxDepth?: number;
+}
+
+export interface NativeTensorInfo {
+  name: string;
+  dtype: string;
+  shape: number[];
+}
+
+export interface NativeModelInfo {
+  format: 'pir' | 'pdmodel';
+  version: number | null;
+  programFile: string;
+  paramsFile: string | null;
+  paramsLayout: 'combined' | 'separate' | 'none';
+  blocks: number;
+  opCount: number;
+  ops: Record<string, number>;
+  inputs: NativeTensorInfo[];
+  outputs: NativeTensorInfo[];
+  parameters: { count: number; bytes: number; loaded: boolean };
+}
+
+export interface NativeLoadOptions {
+  requireParams?: boolean;
+  limits?: NativeLimits;
+}
+
+export interface NativeSaveOptions extends NativeLoadOptions {
+  paramsLayout?: 'combined' | 'separate';
+}
+
+export interface NativeModel {
+  info(): NativeModelInfo;
+  close(): void;
+}
+
+/** The addon's exports (native/addon/addon.cc). Every call returns a Promise; work runs off the main thread. */
+export interface NativeBinding {
+  inspectModel(path: string, opts: NativeLoadOptions): Promise<NativeModelInfo>;
+  dumpModel(path: string, opts: NativeLoadOptions): Promise<string>;
+  saveModel(
+    srcPath: string,
+    dstDir: string,
+    opts: NativeSaveOptions,
+  ): Promise<{ programFile: string; paramsFile: string | null }>;
+  loadModel(path: string, opts: NativeLoadOptions): Promise<NativeModel>;
+}
+
+/** The package root (where package.json, build/ and prebuilds/ live): one level above lib/ or dist/. */
+export const packageRoot: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+const require = createRequire(import.meta.url);
+
+type NodeGypBuild = ((dir: string) => unknown) & { resolve(dir: string): string };
+
+/**
+ * Loads the addon found under `root` (build/Release, or prebuilds/<platform>-<arch>) with
+ * node-gyp-build. Throws NativeLoadError (code PIF_NATIVE_LOAD) whose message says why it
+ * failed and what to run.
+ */
+export function loadAddon(root: string = packageRoot): NativeBinding {
+  try {
+    const nodeGypBuild = require('node-gyp-build') as NodeGypBuild;
+    return nodeGypBuild(root) as NativeBinding;
+  } catch (err) {
+    throw new NativeLoadError(explainLoadFailure(err, root), { cause: err });
+  }
+}
+
+/** Turns a node-gyp-build / dlopen failure into a message that says why and what to run. */
+export function explainLoadFailure(err: unknown, root: string): string {
+  const raw = err instanceof Error ? err.message : String(err);
+  const first = raw.split('\n')[0] ?? raw;
+  const head = 'cannot load the native addon of paddle-image-feature';
+  const missingLib = /([\w.+-]+\.so(?:\.\d+)*): cannot open shared object file/.exec(raw);
+  if (missingLib) {
+    const lib = missingLib[1] ?? '';
+    const pkg = APT_PACKAGE_FOR_LIB[lib.replace(/\.so.*$/, '')];
+    const fix =
+      pkg !== undefined
+        ? `install it: apt-get install -y ${pkg}` +
+          (lib.startsWith('libdnnl')
+            ? ' (oneDNN 2.6 from Debian 12; Ubuntu 22.04/24.04 ship another version: build from source with npm run build)'
+            : '')
+        : `install the system package that provides ${lib}`;
+    return `${head}: the shared library ${lib} is missing; ${fix}.\n  (${first})`;
+  }
+  if (/No native build was found/.test(raw)) {
+    return (
+      `${head}: it has not been built for this platform (${process.platform}-${process.arch}, ` +
+      `Node ${process.versions.node}) and no prebuilt binary matches.\n` +
+      `  Build it in ${root}: apt-get install -y cmake g++ libdnnl-dev && npm run build\n` +
+      `  (installed as a dependency with npm >= 11, which skips install scripts unless approved: ` +
+      `npm install-scripts approve paddle-image-feature && npm rebuild paddle-image-feature)\n` +
+      `  (${first})`
+    );
+  }
+  if (/GLIBC(XX)?_[\d.]+' not found|version `GLIBC/.test(raw)) {
+    return (
+      `${head}: this system's C/C++ runtime is too old for the binary (needs glibc >= 2.34 and ` +
+      `libstdc++ from GCC >= 11: Debian 12+, Ubuntu 22.04+, RHEL 9+).\n` +
+      `  Build from source instead: npm run build\n  (${first})`
+    );
+  }
+  if (/undefined symbol/.test(raw)) {
+    return (
+      `${head}: the binary does not match the installed libraries (undefined symbol); rebuild it: ` +
+      `npm run build\n  (${first})`
+    );
+  }
+  if (/invalid ELF header|wrong ELF class|ELF file|not a dynamic executable/.test(raw)) {
+    return `${head}: the binary was built for another platform; rebuild it: npm run build\n  (${first})`;
+  }
+  if (/did not self-register|NODE_MODULE_VERSION|Module version mismatch/.test(raw)) {
+    return `${head}: the binary was built for another Node.js; rebuild it: npm run build\n  (${first})`;
+  }
+  if (/Cannot find module 'node-gyp-build'/.test(raw)) {
+    return `${head}: the dependency node-gyp-build is missing; run npm ci (or npm install)\n  (${first})`;
+  }
+  return `${head} from ${root}: ${first}\n  Try rebuilding it: npm run build`;
+}
+
+const APT_PACKAGE_FOR_LIB: Readonly<Record<string, string>> = {
+  libdnnl: 'libdnnl2',
+  libgomp: 'libgomp1',
+  libOpenCL: 'ocl-icd-libopencl1',
+  libomp: 'libomp5',
+  'libstdc++': 'libstdc++6',
+};
+
+let cached: NativeBinding | undefined;
+
+/** The addon, loaded on first use. Throws NativeLoadError when it cannot be loaded. */
+export function nativeBinding(): NativeBinding {
+  cached ??= loadAddon();
+  return cached;
+}

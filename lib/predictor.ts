@@ -1,0 +1,165 @@
+/**
+ * Low-level API modelled on Paddle Inference's Config / Predictor:
+ *
+ *   const p = await loadPredictor('PP-ShiTuV2_rec_infer', { cpuThreads: 2 });
+ *   p.inputs   // [{ name: 'x', dtype: 'float32', shape: [-1, 3, 224, 224] }]
+ *   p.close();
+ */
+import path from 'node:path';
+
+import { captureCaller, ClosedError, InvalidArgumentError, UnsupportedError } from './errors.js';
+import {
+  checkKnownKeys,
+  describeValue,
+  isPlainObject,
+  validateLimits,
+  type LoadLimits,
+} from './limits.js';
+import { checkPath, freezeInfo, type ModelInfo, type TensorInfo } from './model.js';
+import { resolveModelDir } from './modeldir.js';
+import { nativeBinding, type NativeLimits, type NativeModel } from './native.js';
+
+export type RunMode = 'normal' | 'hpi';
+
+export interface PredictorOptions {
+  /**
+   * 'normal' (default): reference kernels, exact. 'hpi': fused oneDNN graph (not available
+   * yet; rejected with PIF_UNSUPPORTED).
+   */
+  runMode?: RunMode;
+  /** OpenMP threads per run (default 1). */
+  cpuThreads?: number;
+  /** Load-time limits (see LoadLimits). */
+  limits?: LoadLimits;
+}
+
+/** Options after validation and defaults. */
+export interface ResolvedPredictorOptions {
+  readonly runMode: RunMode;
+  readonly cpuThreads: number;
+  readonly limits: Readonly<NativeLimits>;
+}
+
+/** Most threads a predictor may ask for. */
+export const MAX_CPU_THREADS = 1024;
+
+const OPTION_KEYS = ['runMode', 'cpuThreads', 'limits'] as const;
+
+/** Validates loadPredictor options. Throws InvalidArgumentError / UnsupportedError. */
+export function validatePredictorOptions(options: unknown): ResolvedPredictorOptions {
+  if (options === undefined) options = {};
+  if (!isPlainObject(options)) {
+    throw new InvalidArgumentError(
+      `loadPredictor options must be an object, got ${describeValue(options)}`,
+    );
+  }
+  checkKnownKeys(options, OPTION_KEYS, 'loadPredictor options');
+  const runMode = options['runMode'] ?? 'normal';
+  if (runMode !== 'normal' && runMode !== 'hpi') {
+    throw new InvalidArgumentError(
+      `options.runMode must be 'normal' or 'hpi', got ${describeValue(runMode)}`,
+    );
+  }
+  if (runMode === 'hpi') {
+    throw new UnsupportedError(
+      "options.runMode 'hpi' (fused oneDNN graph) is not available in this version yet; " +
+        "use runMode 'normal'",
+    );
+  }
+  const cpuThreads = options['cpuThreads'] ?? 1;
+  if (
+    typeof cpuThreads !== 'number' ||
+    !Number.isInteger(cpuThreads) ||
+    cpuThreads < 1 ||
+    cpuThreads > MAX_CPU_THREADS
+  ) {
+    throw new InvalidArgumentError(
+      `options.cpuThreads must be an integer from 1 to ${MAX_CPU_THREADS}, got ${describeValue(cpuThreads)}`,
+    );
+  }
+  const limits = validateLimits(options['limits']);
+  return Object.freeze({ runMode, cpuThreads, limits: Object.freeze(limits) });
+}
+
+const CONSTRUCT = Symbol('Predictor.construct');
+
+/** A loaded model, ready to run (run() arrives with the executor). Call close() when done. */
+export class Predictor {
+  /** Absolute model directory. */
+  readonly modelDir: string;
+  readonly inputs: readonly TensorInfo[];
+  readonly outputs: readonly TensorInfo[];
+  readonly options: ResolvedPredictorOptions;
+  #model: NativeModel | null;
+  readonly #info: ModelInfo;
+
+  /** @internal Use loadPredictor(). */
+  constructor(
+    token: symbol,
+    modelDir: string,
+    model: NativeModel,
+    options: ResolvedPredictorOptions,
+  ) {
+    if (token !== CONSTRUCT) throw new TypeError('use loadPredictor() to create a Predictor');
+    this.modelDir = modelDir;
+    this.#model = model;
+    this.options = options;
+    this.#info = freezeInfo(model.info());
+    this.inputs = this.#info.inputs;
+    this.outputs = this.#info.outputs;
+  }
+
+  /** Format, version, op census and parameters of the loaded model. Throws PIF_CLOSED after close(). */
+  get info(): ModelInfo {
+    this.#check('info');
+    return this.#info;
+  }
+
+  get closed(): boolean {
+    return this.#model === null;
+  }
+
+  /** Frees the native model. Safe to call more than once. */
+  close(): void {
+    const m = this.#model;
+    this.#model = null;
+    m?.close();
+  }
+
+  #check(what: string): NativeModel {
+    if (this.#model === null) {
+      throw new ClosedError(`Predictor.${what}: the predictor for ${this.modelDir} is closed`);
+    }
+    return this.#model;
+  }
+}
+
+/**
+ * Loads a model directory (PaddleX layout: inference.json or inference.pdmodel, plus
+ * inference.pdiparams) with its parameters. Errors: PIF_MODEL_NOT_FOUND, PIF_MODEL_FORMAT,
+ * PIF_MODEL_PARAMS, PIF_MODEL_LIMIT, PIF_INVALID_ARG, PIF_UNSUPPORTED, PIF_NATIVE_LOAD.
+ */
+export async function loadPredictor(
+  modelDir: string,
+  options?: PredictorOptions,
+): Promise<Predictor> {
+  const convert = captureCaller(loadPredictor);
+  const p = checkPath(modelDir, 'modelDir');
+  const opts = validatePredictorOptions(options);
+  const resolved = await resolveModelDir(p).catch((err: unknown) => Promise.reject(convert(err)));
+  let model: NativeModel;
+  try {
+    model = await nativeBinding().loadModel(path.resolve(p), {
+      requireParams: true,
+      limits: { ...opts.limits },
+    });
+  } catch (err) {
+    throw convert(err);
+  }
+  try {
+    return new Predictor(CONSTRUCT, resolved.dir, model, opts);
+  } catch (err) {
+    model.close();
+    throw convert(err);
+  }
+}
