@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -150,6 +151,18 @@ Executor::Executor(std::shared_ptr<const LoadedModel> model) : model_(std::move(
     };
     n.inputs = map_slots(def->legacy_inputs, op.inputs, def->pir_inputs, false);
     n.outputs = map_slots(def->legacy_outputs, op.outputs, {}, true);
+    // Legacy training-style ops write running statistics back into their
+    // persistable inputs (batch_norm's MeanOut/VarianceOut are the Mean/
+    // Variance variables). At inference those writes must not clobber the
+    // parameters, so such outputs are dropped.
+    for (auto& g : n.outputs) {
+      g.erase(std::remove_if(g.begin(), g.end(),
+                             [&](ValueId v) {
+                               const Value& val = p.values[v];
+                               return val.param_index >= 0 || val.constant != nullptr;
+                             }),
+              g.end());
+    }
     if (def->prepare) {
       try {
         n.state = def->prepare(PrepareCtx{p, n, AttrReader(op)});
