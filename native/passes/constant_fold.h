@@ -10,7 +10,8 @@
 
 namespace pif {
 
-// Returns the number of values that received a constant.
+// Returns the number of values folded: constants plus combine tuples
+// (Value::elements).
 size_t fold_constants(Program* p);
 
 }  // namespace pif
