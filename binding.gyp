@@ -5,7 +5,7 @@
     {
       "target_name": "paddle_image_feature",
       "sources": [
-        "<!@(node -p \"const s=require('./native/sources.json'); s.core.concat(s.addon).join(' ')\")"
+        "<!@(node -p \"const s=require('./native/sources.json'); s.core.concat(s.engine, s.addon).join(' ')\")"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
