@@ -18,6 +18,8 @@ export type PifErrorCode =
   | 'PIF_UNSUPPORTED'
   | 'PIF_CLOSED'
   | 'PIF_NATIVE_LOAD'
+  | 'PIF_INPUT'
+  | 'PIF_RUN'
   | 'PIF_INTERNAL';
 
 export interface PifErrorDetails {
@@ -124,6 +126,20 @@ export class NativeLoadError extends PifError {
   }
 }
 
+/** Inputs given to run() do not match the model (name, dtype, shape, size) (PIF_INPUT). */
+export class InputError extends PifError {
+  constructor(message: string, details?: PifErrorDetails) {
+    super('PIF_INPUT', message, details);
+  }
+}
+
+/** An op failed while running (PIF_RUN): the message names the op. */
+export class RunError extends PifError {
+  constructor(message: string, details?: PifErrorDetails) {
+    super('PIF_RUN', message, details);
+  }
+}
+
 /** A failure that should not happen: a bug in this package (PIF_INTERNAL). */
 export class InternalError extends PifError {
   constructor(message: string, details?: PifErrorDetails) {
@@ -145,6 +161,9 @@ const CLASS_BY_CODE: Readonly<Record<string, PifErrorClass>> = {
   PIF_UNSUPPORTED: UnsupportedError,
   PIF_CLOSED: ClosedError,
   PIF_NATIVE_LOAD: NativeLoadError,
+  PIF_INPUT: InputError,
+  PIF_RUN: RunError,
+  PIF_INTERNAL: InternalError,
 };
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -10,7 +10,9 @@ export {
   type PredictorOptions,
   type ResolvedPredictorOptions,
   type RunMode,
+  type RunInputs,
 } from './predictor.js';
+export { type Tensor, type TensorData, type TensorInput, type TensorDType } from './tensor.js';
 export { inspectModel, formatModelInfo, inspectionJson, type FormatOptions } from './inspect.js';
 export {
   dumpModel,
@@ -47,6 +49,8 @@ export {
   ClosedError,
   NativeLoadError,
   InternalError,
+  InputError,
+  RunError,
   type PifErrorCode,
   type PifErrorDetails,
 } from './errors.js';

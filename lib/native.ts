@@ -42,7 +42,24 @@ export interface NativeModelInfo {
 
 export interface NativeLoadOptions {
   requireParams?: boolean;
+  /** Build the executor at load (lists every unsupported op up front). */
+  executable?: boolean;
   limits?: NativeLimits;
+}
+
+/** A tensor crossing the native boundary: raw bytes plus dtype name and shape. */
+export interface NativeTensor {
+  name: string;
+  dtype: string;
+  shape: number[];
+  data: ArrayBufferView | ArrayBuffer;
+}
+
+export interface NativeOutputTensor {
+  name: string;
+  dtype: string;
+  shape: number[];
+  data: ArrayBuffer;
 }
 
 export interface NativeSaveOptions extends NativeLoadOptions {
@@ -52,6 +69,9 @@ export interface NativeSaveOptions extends NativeLoadOptions {
 export interface NativeModel {
   info(): NativeModelInfo;
   close(): void;
+  /** Runs the graph off the main thread; rejects with PIF_INPUT / PIF_RUN errors. */
+  run(inputs: NativeTensor[], opts: { threads: number }): Promise<NativeOutputTensor[]>;
+  readonly closed: boolean;
 }
 
 /** The addon's exports (native/addon/addon.cc). Every call returns a Promise; work runs off the main thread. */

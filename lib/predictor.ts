@@ -17,7 +17,8 @@ import {
 } from './limits.js';
 import { checkPath, freezeInfo, type ModelInfo, type TensorInfo } from './model.js';
 import { resolveModelDir } from './modeldir.js';
-import { nativeBinding, type NativeLimits, type NativeModel } from './native.js';
+import { nativeBinding, type NativeLimits, type NativeModel, type NativeTensor } from './native.js';
+import { checkTensorInput, toTensor, type Tensor, type TensorInput } from './tensor.js';
 
 export type RunMode = 'normal' | 'hpi';
 
@@ -83,7 +84,16 @@ export function validatePredictorOptions(options: unknown): ResolvedPredictorOpt
 
 const CONSTRUCT = Symbol('Predictor.construct');
 
-/** A loaded model, ready to run (run() arrives with the executor). Call close() when done. */
+/** run() inputs: by input name, or a single tensor for a one-input model. */
+export type RunInputs = Readonly<Record<string, TensorInput>> | TensorInput;
+
+/**
+ * A loaded model, ready to run. Call close() when done.
+ *
+ * Concurrency: run() may be called again before an earlier call settles; each call gets
+ * its own activation buffers (reused across calls), so concurrent runs on one predictor are
+ * safe and share only the read-only weights.
+ */
 export class Predictor {
   /** Absolute model directory. */
   readonly modelDir: string;
@@ -119,6 +129,53 @@ export class Predictor {
     return this.#model === null;
   }
 
+  /**
+   * Runs the model on one set of inputs, off the main thread. Inputs are validated here
+   * (types, shapes) and natively against the model (names, dtype, rank, static dims):
+   * PIF_INVALID_ARG / PIF_INPUT errors name the input. Outputs come back by name, in the
+   * model's output order, as JS-owned TypedArrays.
+   */
+  async run(inputs: RunInputs): Promise<Record<string, Tensor>> {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- only its identity is used
+    const convert = captureCaller(Predictor.prototype.run);
+    const model = this.#check('run');
+    const list: NativeTensor[] = [];
+    const single =
+      typeof inputs === 'object' &&
+      inputs !== null &&
+      ArrayBuffer.isView((inputs as TensorInput).data);
+    if (single) {
+      if (this.inputs.length !== 1) {
+        throw new InvalidArgumentError(
+          `run(): the model has ${this.inputs.length} inputs (${this.inputs.map((i) => i.name).join(', ')}); pass { name: tensor, ... }`,
+        );
+      }
+      const [only] = this.inputs;
+      if (only === undefined) throw new InvalidArgumentError('run(): the model has no inputs');
+      const t = checkTensorInput(only.name, inputs);
+      list.push({ name: only.name, dtype: t.dtype, shape: [...t.shape], data: t.data });
+    } else {
+      if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) {
+        throw new InvalidArgumentError(
+          'run(): inputs must be { name: { data, shape, dtype? } } or a single tensor',
+        );
+      }
+      for (const [name, value] of Object.entries(inputs as Record<string, unknown>)) {
+        const t = checkTensorInput(name, value);
+        list.push({ name, dtype: t.dtype, shape: [...t.shape], data: t.data });
+      }
+    }
+    let outs;
+    try {
+      outs = await model.run(list, { threads: this.options.cpuThreads });
+    } catch (err) {
+      throw convert(err);
+    }
+    const result: Record<string, Tensor> = {};
+    for (const o of outs) result[o.name] = toTensor(o.dtype, o.shape, o.data);
+    return result;
+  }
+
   /** Frees the native model. Safe to call more than once. */
   close(): void {
     const m = this.#model;
@@ -151,6 +208,7 @@ export async function loadPredictor(
   try {
     model = await nativeBinding().loadModel(path.resolve(p), {
       requireParams: true,
+      executable: true,
       limits: { ...opts.limits },
     });
   } catch (err) {

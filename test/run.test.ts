@@ -1,0 +1,209 @@
+/**
+ * Predictor.run(): real models with real weights against independent oracles (ONNX Runtime
+ * on the fixture's own Paddle2ONNX export; the MNIST author's sample digit), input
+ * validation, concurrency, and the event loop staying free.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+
+import { InputError, InvalidArgumentError, type PifError } from '../lib/errors.js';
+import { loadPredictor } from '../lib/predictor.js';
+import { fixtureDir, needFixtures } from './helpers/fixtures.js';
+import { needNative } from './helpers/native.js';
+
+/** Deterministic pseudo-random floats in [lo, hi) (mulberry32). */
+function randomFloats(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const r = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    out[i] = lo + (hi - lo) * r;
+  }
+  return out;
+}
+
+function argmaxRows(data: Float32Array, cols: number): number[] {
+  const rows: number[] = [];
+  for (let r = 0; r < data.length / cols; r++) {
+    let best = 0;
+    for (let c = 1; c < cols; c++) if (data[r * cols + c]! > data[r * cols + best]!) best = c;
+    rows.push(best);
+  }
+  return rows;
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+describe('run() on real weights', () => {
+  test('mobilenetv3 matches ONNX Runtime on the fixture model.onnx (max |Δ| ≤ 1e-4, same argmax)', async (t) => {
+    const root = needFixtures(t);
+    if (root === null || needNative(t) === null) return;
+    const dir = fixtureDir(root, 'mobilenetv3_small_x0_35_meter_legacy');
+    const p = await loadPredictor(dir);
+    const session = await ort.InferenceSession.create(path.join(dir, 'model.onnx'), {
+      intraOpNumThreads: 1,
+    });
+    try {
+      for (const [batch, seed] of [
+        [1, 1],
+        [4, 2],
+      ] as const) {
+        // Normalised-image-like values: ImageNet normalisation maps [0,255] to about [-2.1, 2.6].
+        const x = randomFloats(batch * 3 * 224 * 224, seed, -2.1, 2.6);
+        const ours = await p.run({ x: { data: x, shape: [batch, 3, 224, 224] } });
+        const out = ours['save_infer_model/scale_0.tmp_0'];
+        assert.ok(out !== undefined, `outputs: ${Object.keys(ours).join(', ')}`);
+        assert.deepEqual(out.shape, [batch, 3]);
+        assert.equal(out.dtype, 'float32');
+        const inputName = session.inputNames[0]!;
+        const res = await session.run({
+          [inputName]: new ort.Tensor('float32', x, [batch, 3, 224, 224]),
+        });
+        const ref = res[session.outputNames[0]!]!.data as Float32Array;
+        const d = maxAbsDiff(out.data as Float32Array, ref);
+        assert.ok(d <= 1e-4, `batch ${batch}: max |Δ| ${d}`);
+        assert.deepEqual(argmaxRows(out.data as Float32Array, 3), argmaxRows(ref, 3));
+      }
+    } finally {
+      p.close();
+      await session.release();
+    }
+  });
+
+  test('mnist classifies the author’s sample digit as 3', async (t) => {
+    const root = needFixtures(t);
+    if (root === null || needNative(t) === null) return;
+    const dir = fixtureDir(root, 'mnist_mlp_legacy_separate');
+    // As the author's script: grayscale, 28×28, x/255*2-1.
+    const pixels = await sharp(path.join(dir, 'infer_3.png'))
+      .grayscale()
+      .resize(28, 28, { fit: 'fill' })
+      .raw()
+      .toBuffer();
+    const x = Float32Array.from(pixels, (v) => (v / 255) * 2 - 1);
+    const p = await loadPredictor(dir);
+    try {
+      const out = await p.run({ data: x, shape: [1, 1, 28, 28] });
+      const probs = out['save_infer_model/scale_0.tmp_4']!.data as Float32Array;
+      assert.equal(probs.length, 10);
+      const sum = probs.reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(sum - 1) < 1e-4, `softmax sums to ${sum}`);
+      assert.equal(argmaxRows(probs, 10)[0], 3, `probabilities ${Array.from(probs).join(', ')}`);
+    } finally {
+      p.close();
+    }
+  });
+});
+
+describe('run() behaviour', () => {
+  test('inputs are validated with typed errors naming the input', async (t) => {
+    const root = needFixtures(t);
+    if (root === null || needNative(t) === null) return;
+    const p = await loadPredictor(fixtureDir(root, 'mobilenetv3_small_x0_35_meter_legacy'));
+    try {
+      const x = new Float32Array(3 * 224 * 224);
+      const is = (code: string, text: string) => (err: unknown) => {
+        assert.equal((err as PifError).code, code, String(err));
+        assert.ok((err as Error).message.includes(text), (err as Error).message);
+        return true;
+      };
+      await assert.rejects(
+        p.run({ y: { data: x, shape: [1, 3, 224, 224] } }),
+        is('PIF_INPUT', "'y'"),
+      );
+      await assert.rejects(
+        p.run({ x: { data: x, shape: [1, 3, 112, 448] } }),
+        is('PIF_INPUT', 'shape'),
+      );
+      await assert.rejects(
+        p.run({ x: { data: x, shape: [3, 224, 224] } }),
+        is('PIF_INPUT', 'shape'),
+      );
+      await assert.rejects(
+        p.run({ x: { data: new Int32Array(3 * 224 * 224), shape: [1, 3, 224, 224] } }),
+        is('PIF_INPUT', 'dtype'),
+      );
+      await assert.rejects(
+        p.run({ x: { data: x, shape: [2, 3, 224, 224] } }),
+        InvalidArgumentError,
+      );
+      await assert.rejects(p.run({}), InputError);
+      await assert.rejects(
+        p.run({ x: { data: x, shape: [1, 3, 224, 224], dtype: 'int32' } }),
+        InvalidArgumentError,
+      );
+    } finally {
+      p.close();
+    }
+  });
+
+  test('concurrent runs on one predictor give the same results as sequential ones', async (t) => {
+    const root = needFixtures(t);
+    if (root === null || needNative(t) === null) return;
+    const p = await loadPredictor(fixtureDir(root, 'pplcnet_x0_25_textline_ori_pir'));
+    try {
+      const inputs = [1, 2, 3, 4, 5, 6].map((s) => randomFloats(2 * 3 * 80 * 160, s, -2, 2));
+      const sequential = [];
+      for (const x of inputs) sequential.push(await p.run({ data: x, shape: [2, 3, 80, 160] }));
+      const concurrent = await Promise.all(
+        inputs.map((x) => p.run({ data: x, shape: [2, 3, 80, 160] })),
+      );
+      for (let i = 0; i < inputs.length; i++) {
+        assert.deepEqual(
+          concurrent[i]!['fetch_name_0']!.data,
+          sequential[i]!['fetch_name_0']!.data,
+        );
+      }
+      // Softmax rows of the 2-class orientation head.
+      const row = sequential[0]!['fetch_name_0']!.data as Float32Array;
+      assert.ok(Math.abs(row[0]! + row[1]! - 1) < 1e-5);
+    } finally {
+      p.close();
+    }
+  });
+
+  test('the event loop keeps running while a model runs', async (t) => {
+    const root = needFixtures(t);
+    if (root === null || needNative(t) === null) return;
+    const p = await loadPredictor(fixtureDir(root, 'en_ppocrv3_det_legacy'));
+    try {
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      const started = Date.now();
+      await p.run({ data: randomFloats(3 * 640 * 640, 9), shape: [1, 3, 640, 640] });
+      const elapsed = Date.now() - started;
+      clearInterval(timer);
+      // A blocked loop would tick at most once; allow for a slow, shared machine.
+      assert.ok(ticks >= Math.min(5, Math.floor(elapsed / 50)), `${ticks} ticks in ${elapsed} ms`);
+    } finally {
+      p.close();
+    }
+  });
+
+  test('a closed predictor rejects run() with PIF_CLOSED', async (t) => {
+    const root = needFixtures(t);
+    if (root === null || needNative(t) === null) return;
+    const p = await loadPredictor(fixtureDir(root, 'mnist_mlp_legacy_separate'));
+    p.close();
+    await assert.rejects(
+      p.run({ data: new Float32Array(784), shape: [1, 1, 28, 28] }),
+      (err: unknown) => {
+        assert.equal((err as PifError).code, 'PIF_CLOSED');
+        return true;
+      },
+    );
+  });
+});
