@@ -198,6 +198,10 @@ std::shared_ptr<std::vector<uint8_t>> plan_param_arena(Program* p, const std::st
   for (size_t k = 0; k < p->params.size(); ++k) {
     const Tensor& t = p->params[k].tensor;
     uint64_t n = 0;
+    if (dtype_size(t.dtype) == 0) {
+      throw ModelError(code::kFormat, file, -1, record_where(*p, k),
+                       "parameter has no element type (dtype undefined)");
+    }
     if (!tensor_bytes(t.dtype, t.dims, limits.max_tensor_bytes, &n)) {
       throw ModelError(code::kLimit, file, -1, record_where(*p, k),
                        "declared dims " + dims_str(t.dims) +
@@ -242,12 +246,18 @@ void bind_combined_params(Program* p, const uint8_t* data, size_t size, const st
 void bind_separate_param(Program* p, size_t index, const uint8_t* data, size_t size,
                          const std::string& file, const LoadLimits& limits,
                          std::shared_ptr<std::vector<uint8_t>> arena, uint64_t arena_offset) {
+  if (index >= p->params.size() || !arena) {
+    throw ModelError(code::kParams, file, -1, "", "parameter index out of range");
+  }
   std::string where = record_where(*p, index);
   size_t pos = 0;
   TensorRecord rec = read_tensor_record(data, size, &pos, file, where, limits);
   if (pos != size) {
     throw ModelError(code::kParams, file, static_cast<int64_t>(pos), where,
                      std::to_string(size - pos) + " bytes left over after the record");
+  }
+  if (arena_offset > arena->size() || rec.nbytes > arena->size() - arena_offset) {
+    throw ModelError(code::kParams, file, -1, where, "record does not fit its arena slot");
   }
   check_and_copy(p->params[index], rec, data, file, where, 0, arena, arena_offset);
 }
