@@ -24,6 +24,13 @@ export {
   type TensorInfo,
 } from './model.js';
 export type { LoadLimits } from './limits.js';
+export { exportOnnx, type ExportOnnxOptions } from './export.js';
+export {
+  buildModel,
+  BUILDABLE_MODELS,
+  type BuildableModel,
+  type BuildModelOptions,
+} from './builder.js';
 export {
   resolveModelDir,
   loadInferenceConfig,

@@ -44,6 +44,8 @@ export interface NativeLoadOptions {
   requireParams?: boolean;
   /** Build the executor at load (lists every unsupported op up front). */
   executable?: boolean;
+  /** Seed: bind seeded random weights to parameters missing from the model directory. */
+  randomWeights?: number;
   limits?: NativeLimits;
 }
 
@@ -84,6 +86,17 @@ export interface NativeBinding {
     opts: NativeSaveOptions,
   ): Promise<{ programFile: string; paramsFile: string | null }>;
   loadModel(path: string, opts: NativeLoadOptions): Promise<NativeModel>;
+  exportOnnx(
+    path: string,
+    outFile: string,
+    opts: NativeLoadOptions & { opset?: number },
+  ): Promise<{ file: string; bytes: number }>;
+  buildModel(
+    name: string,
+    outDir: string,
+    opts: { format?: 'pir' | 'legacy'; seed?: number; clipActivation?: 'quick_gelu' | 'gelu' },
+  ): Promise<{ programFile: string; paramsFile: string; configFile: string }>;
+  readonly buildableModels: readonly string[];
 }
 
 /** The package root (where package.json, build/ and prebuilds/ live): one level above lib/ or dist/. */

@@ -32,6 +32,11 @@ export interface PredictorOptions {
   cpuThreads?: number;
   /** Load-time limits (see LoadLimits). */
   limits?: LoadLimits;
+  /**
+   * Seed for random weights bound to parameters the model directory lacks (graph-only
+   * exports): lets a real graph run for testing. Never use for real predictions.
+   */
+  randomWeights?: number;
 }
 
 /** Options after validation and defaults. */
@@ -39,12 +44,13 @@ export interface ResolvedPredictorOptions {
   readonly runMode: RunMode;
   readonly cpuThreads: number;
   readonly limits: Readonly<NativeLimits>;
+  readonly randomWeights: number | undefined;
 }
 
 /** Most threads a predictor may ask for. */
 export const MAX_CPU_THREADS = 1024;
 
-const OPTION_KEYS = ['runMode', 'cpuThreads', 'limits'] as const;
+const OPTION_KEYS = ['runMode', 'cpuThreads', 'limits', 'randomWeights'] as const;
 
 /** Validates loadPredictor options. Throws InvalidArgumentError / UnsupportedError. */
 export function validatePredictorOptions(options: unknown): ResolvedPredictorOptions {
@@ -79,7 +85,16 @@ export function validatePredictorOptions(options: unknown): ResolvedPredictorOpt
     );
   }
   const limits = validateLimits(options['limits']);
-  return Object.freeze({ runMode, cpuThreads, limits: Object.freeze(limits) });
+  const randomWeights = options['randomWeights'];
+  if (
+    randomWeights !== undefined &&
+    (typeof randomWeights !== 'number' || !Number.isSafeInteger(randomWeights) || randomWeights < 0)
+  ) {
+    throw new InvalidArgumentError(
+      `options.randomWeights must be a non-negative integer seed, got ${describeValue(randomWeights)}`,
+    );
+  }
+  return Object.freeze({ runMode, cpuThreads, limits: Object.freeze(limits), randomWeights });
 }
 
 const CONSTRUCT = Symbol('Predictor.construct');
@@ -210,6 +225,7 @@ export async function loadPredictor(
       requireParams: true,
       executable: true,
       limits: { ...opts.limits },
+      ...(opts.randomWeights === undefined ? {} : { randomWeights: opts.randomWeights }),
     });
   } catch (err) {
     throw convert(err);

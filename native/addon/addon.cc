@@ -11,6 +11,9 @@
 #include <mutex>
 #include <string>
 
+#include "builder/model_builder.h"
+#include "builder/random_weights.h"
+#include "export/onnx.h"
 #include "format/model_dir.h"
 #include "passes/constant_fold.h"
 #include "runtime/executor.h"
@@ -144,7 +147,9 @@ Napi::Error make_error(Napi::Env env, const ErrorInfo& e) {
 struct Request {
   std::string path;
   LoadOptions load;
-  bool executable = false;  // build the executor at load (loadPredictor)
+  bool executable = false;      // build the executor at load (loadPredictor)
+  bool random_weights = false;  // bind seeded random data to missing parameters
+  uint64_t random_seed = 0;
 };
 
 uint64_t limit_value(Napi::Env env, const Napi::Object& o, const char* key, uint64_t def) {
@@ -170,6 +175,15 @@ Request parse_request(const Napi::CallbackInfo& info, size_t opts_index) {
       r.load.require_params = o.Get("requireParams").ToBoolean().Value();
     if (o.Has("executable") && !o.Get("executable").IsUndefined())
       r.executable = o.Get("executable").ToBoolean().Value();
+    if (o.Has("randomWeights") && !o.Get("randomWeights").IsUndefined()) {
+      Napi::Value v = o.Get("randomWeights");
+      double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+      if (!(d >= 0) || d > 9007199254740991.0 || d != static_cast<double>(static_cast<uint64_t>(d)))
+        throw_arg(env, "randomWeights must be a non-negative integer seed");
+      r.random_weights = true;
+      r.random_seed = static_cast<uint64_t>(d);
+      r.load.require_params = false;
+    }
     if (o.Has("limits") && !o.Get("limits").IsUndefined()) {
       if (!o.Get("limits").IsObject()) throw_arg(env, "limits must be an object");
       Napi::Object l = o.Get("limits").As<Napi::Object>();
@@ -191,6 +205,7 @@ Request parse_request(const Napi::CallbackInfo& info, size_t opts_index) {
 // Loads and folds: the one place the addon turns a path into an IR.
 std::shared_ptr<LoadedModel> load(const Request& r) {
   auto m = std::make_shared<LoadedModel>(load_model(r.path, r.load));
+  if (r.random_weights) bind_random_params(&m->program, r.random_seed);
   fold_constants(&m->program);
   return m;
 }
@@ -474,6 +489,134 @@ Napi::Value NativeModel::Run(const Napi::CallbackInfo& info) {
   return p;
 }
 
+class ExportOnnxWorker : public Worker {
+ public:
+  ExportOnnxWorker(Napi::Env env, Request r, std::string out, OnnxOptions opts)
+      : Worker(env), req_(std::move(r)), out_(std::move(out)), opts_(std::move(opts)) {}
+  void Work() override {
+    auto m = load(req_);
+    Executor ex(m);
+    std::string bytes = export_onnx(ex, opts_);
+    bytes_ = bytes.size();
+    write_file_atomic(out_, bytes);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("file", out_);
+    o.Set("bytes", Napi::Number::New(env, static_cast<double>(bytes_)));
+    return o;
+  }
+
+ private:
+  Request req_;
+  std::string out_;
+  OnnxOptions opts_;
+  size_t bytes_ = 0;
+};
+
+class BuildModelWorker : public Worker {
+ public:
+  BuildModelWorker(Napi::Env env, std::string name, std::string dir, ProgramFormat format,
+                   uint64_t seed, BuildOptions opts)
+      : Worker(env),
+        name_(std::move(name)),
+        dir_(std::move(dir)),
+        format_(format),
+        seed_(seed),
+        opts_(opts) {}
+  void Work() override {
+    BuiltModel b = build_model(name_, format_, seed_, opts_);
+    saved_ = save_model(b.model, dir_, ParamsLayout::Combined);
+    yml_ = dir_ + "/inference.yml";
+    write_file_atomic(yml_, b.inference_yml);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("programFile", saved_.program_file);
+    o.Set("paramsFile", saved_.params_file);
+    o.Set("configFile", yml_);
+    return o;
+  }
+
+ private:
+  std::string name_, dir_;
+  ProgramFormat format_;
+  uint64_t seed_;
+  BuildOptions opts_;
+  SavedFiles saved_;
+  std::string yml_;
+};
+
+// exportOnnx(modelPath, outFile, { opset?, randomWeights?, limits? })
+Napi::Value ExportOnnx(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Request r = parse_request(info, 2);
+  if (info.Length() < 2 || !info[1].IsString() || info[1].As<Napi::String>().Utf8Value().empty())
+    throw_arg(env, "output file must be a non-empty string");
+  OnnxOptions opts;
+  if (info.Length() > 2 && info[2].IsObject()) {
+    Napi::Value v = info[2].As<Napi::Object>().Get("opset");
+    if (!v.IsUndefined()) {
+      double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : 0;
+      if (d != 13 && d != 14 && d != 15 && d != 16 && d != 17)
+        throw_arg(env, "opset must be an integer from 13 to 17");
+      opts.opset = static_cast<int64_t>(d);
+    }
+  }
+  opts.producer_version = "0.1.0";
+  auto* w = new ExportOnnxWorker(env, std::move(r), info[1].As<Napi::String>().Utf8Value(), opts);
+  auto p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// buildModel(name, outDir, { format: 'pir'|'legacy', seed, clipActivation: 'quick_gelu'|'gelu' })
+Napi::Value BuildModel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString())
+    throw_arg(env, "buildModel(name, outDir, options): name and outDir must be strings");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  std::string dir = info[1].As<Napi::String>().Utf8Value();
+  if (dir.empty()) throw_arg(env, "outDir must not be empty");
+  ProgramFormat format = ProgramFormat::Pir;
+  uint64_t seed = 0;
+  BuildOptions opts;
+  if (info.Length() > 2 && info[2].IsObject()) {
+    Napi::Object o = info[2].As<Napi::Object>();
+    Napi::Value f = o.Get("format");
+    if (!f.IsUndefined()) {
+      std::string s = f.IsString() ? f.As<Napi::String>().Utf8Value() : "";
+      if (s == "pir")
+        format = ProgramFormat::Pir;
+      else if (s == "legacy")
+        format = ProgramFormat::Legacy;
+      else
+        throw_arg(env, "format must be 'pir' or 'legacy'");
+    }
+    Napi::Value sv = o.Get("seed");
+    if (!sv.IsUndefined()) {
+      double d = sv.IsNumber() ? sv.As<Napi::Number>().DoubleValue() : -1;
+      if (!(d >= 0) || d > 9007199254740991.0 || d != static_cast<double>(static_cast<uint64_t>(d)))
+        throw_arg(env, "seed must be a non-negative integer");
+      seed = static_cast<uint64_t>(d);
+    }
+    Napi::Value a = o.Get("clipActivation");
+    if (!a.IsUndefined()) {
+      std::string s = a.IsString() ? a.As<Napi::String>().Utf8Value() : "";
+      if (s == "quick_gelu")
+        opts.clip_activation = ClipActivation::QuickGelu;
+      else if (s == "gelu")
+        opts.clip_activation = ClipActivation::Gelu;
+      else
+        throw_arg(env, "clipActivation must be 'quick_gelu' or 'gelu'");
+    }
+  }
+  auto* w = new BuildModelWorker(env, name, dir, format, seed, opts);
+  auto p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 Napi::Value InspectModel(const Napi::CallbackInfo& info) {
   auto* w = new InspectWorker(info.Env(), parse_request(info, 1), false);
   auto p = w->Promise();
@@ -529,6 +672,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dumpModel", Napi::Function::New(env, DumpModel, "dumpModel"));
   exports.Set("saveModel", Napi::Function::New(env, SaveModel, "saveModel"));
   exports.Set("loadModel", Napi::Function::New(env, LoadModel, "loadModel"));
+  exports.Set("exportOnnx", Napi::Function::New(env, ExportOnnx, "exportOnnx"));
+  exports.Set("buildModel", Napi::Function::New(env, BuildModel, "buildModel"));
+  Napi::Array names = Napi::Array::New(env);
+  for (const std::string& n : buildable_model_names()) names.Set(names.Length(), n);
+  exports.Set("buildableModels", names);
   exports.Set("version", Napi::String::New(env, "0.1.0"));
   return exports;
 }

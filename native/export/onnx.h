@@ -37,11 +37,4 @@ struct OnnxOptions {
 // location; PIF_MODEL_FORMAT for graphs the exporter cannot follow.
 std::string export_onnx(const Executor& ex, const OnnxOptions& opts = OnnxOptions());
 
-// Binds every unloaded parameter of `p` to seeded pseudo-random data of its
-// declared dtype/dims (for graph-only fixtures): fan-in-scaled uniform values
-// for weights, positive values for batch-norm variances, values near 1 for
-// norm scales. Returns the number of parameters bound. Throws ModelError
-// (PIF_MODEL_PARAMS) when a declared shape is not fully known.
-size_t bind_random_params(Program* p, uint64_t seed);
-
 }  // namespace pif

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "builder/random_weights.h"
 #include "export/onnx.h"
 #include "format/model_dir.h"
 #include "passes/constant_fold.h"

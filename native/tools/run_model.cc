@@ -18,6 +18,7 @@
 #include <sstream>
 #include <string>
 
+#include "builder/random_weights.h"
 #include "export/onnx.h"
 #include "format/model_dir.h"
 #include "passes/constant_fold.h"
