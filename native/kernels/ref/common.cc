@@ -23,7 +23,7 @@ std::vector<int64_t> read_ints(const RTensor& t) {
   int64_t n = t.numel();
   std::vector<int64_t> v(static_cast<size_t>(n));
   if (t.dtype == DType::Int64) {
-    std::memcpy(v.data(), t.data, static_cast<size_t>(n) * 8);
+    if (n) std::memcpy(v.data(), t.data, static_cast<size_t>(n) * 8);
   } else if (t.dtype == DType::Int32) {
     const int32_t* p = t.ptr<int32_t>();
     for (int64_t i = 0; i < n; ++i) v[i] = p[i];
