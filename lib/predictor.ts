@@ -44,7 +44,7 @@ export interface ResolvedPredictorOptions {
   readonly runMode: RunMode;
   readonly cpuThreads: number;
   readonly limits: Readonly<NativeLimits>;
-  readonly randomWeights: number | undefined;
+  readonly randomWeights?: number;
 }
 
 /** Most threads a predictor may ask for. */
@@ -94,7 +94,12 @@ export function validatePredictorOptions(options: unknown): ResolvedPredictorOpt
       `options.randomWeights must be a non-negative integer seed, got ${describeValue(randomWeights)}`,
     );
   }
-  return Object.freeze({ runMode, cpuThreads, limits: Object.freeze(limits), randomWeights });
+  return Object.freeze({
+    runMode,
+    cpuThreads,
+    limits: Object.freeze(limits),
+    ...(randomWeights === undefined ? {} : { randomWeights }),
+  });
 }
 
 const CONSTRUCT = Symbol('Predictor.construct');
