@@ -2,6 +2,9 @@
 
 #include <omp.h>
 
+#include <chrono>
+#include <cstdio>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -320,8 +323,16 @@ std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, i
       }
     }
 
+    // PIF_PROFILE=1: time per op type, printed to stderr after each run.
+    static const bool profile = [] {
+      const char* e = std::getenv("PIF_PROFILE");
+      return e && *e && std::string(e) != "0";
+    }();
+    std::map<std::string, std::pair<double, int>> prof;
+    auto run_started = std::chrono::steady_clock::now();
     for (size_t k = 0; k < nodes_.size(); ++k) {
       const Node& n = nodes_[k];
+      auto op_started = std::chrono::steady_clock::now();
       RunCtx ctx{n, {}, {}, threads};
       ctx.in.resize(n.inputs.size());
       for (size_t s = 0; s < n.inputs.size(); ++s) {
@@ -367,6 +378,27 @@ std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, i
         throw wrap(*model_, e.code == code::kFormat ? "PIF_RUN" : e.code, n.where(), e.what());
       }
       for (ValueId v : release_after_[k]) env[v] = RTensor();
+      if (profile) {
+        auto& e = prof[n.source->type];
+        e.first +=
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - op_started)
+                .count();
+        e.second += 1;
+      }
+    }
+    if (profile) {
+      double total =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - run_started)
+              .count();
+      std::vector<std::pair<double, std::string>> rows;
+      for (const auto& kv : prof) rows.emplace_back(kv.second.first, kv.first);
+      std::sort(rows.rbegin(), rows.rend());
+      std::fprintf(stderr, "[pif profile] %s: %.2f ms, %zu nodes, %d thread(s)\n",
+                   model_->program_file.c_str(), total, nodes_.size(), threads);
+      for (const auto& r : rows) {
+        std::fprintf(stderr, "  %-28s %9.2f ms %5.1f%% x%d\n", r.second.c_str(), r.first,
+                     total > 0 ? 100.0 * r.first / total : 0.0, prof[r.second].second);
+      }
     }
 
     for (const IoBinding& io : p.outputs) {
