@@ -4,13 +4,28 @@
  * validation, concurrency, and the event loop staying free.
  */
 import assert from 'node:assert/strict';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 
-import { InputError, InvalidArgumentError, type PifError } from '../lib/errors.js';
+import {
+  InputError,
+  InvalidArgumentError,
+  ModelUnsupportedError,
+  type PifError,
+} from '../lib/errors.js';
 import { loadPredictor } from '../lib/predictor.js';
 import { fixtureDir, needFixtures } from './helpers/fixtures.js';
 import { needNative } from './helpers/native.js';
@@ -190,6 +205,41 @@ describe('run() behaviour', () => {
       assert.ok(ticks >= Math.min(5, Math.floor(elapsed / 50)), `${ticks} ticks in ${elapsed} ms`);
     } finally {
       p.close();
+    }
+  });
+
+  test('every unsupported op is listed, with counts, in one load-time error', async (t) => {
+    const root = needFixtures(t);
+    if (root === null || needNative(t) === null) return;
+    // Rename two op types in a copy of the MNIST program (same length, so the protobuf
+    // stays valid; 0x1a is the key of OpDesc.type): relu (x2) -> relx, softmax -> softmaz.
+    const src = fixtureDir(root, 'mnist_mlp_legacy_separate');
+    const dir = mkdtempSync(path.join(tmpdir(), 'pif-unsupported-'));
+    try {
+      for (const f of readdirSync(src)) {
+        copyFileSync(path.join(src, f), path.join(dir, f));
+        chmodSync(path.join(dir, f), 0o644); // the fixtures are read-only
+      }
+      const program = readFileSync(path.join(dir, '__model__'));
+      const patched = Buffer.from(
+        program
+          .toString('latin1')
+          .replace(/\x1a\x04relu/g, '\x1a\x04relx')
+          .replace(/\x1a\x07softmax/g, '\x1a\x07softmaz'),
+        'latin1',
+      );
+      assert.notDeepEqual(patched, program);
+      writeFileSync(path.join(dir, '__model__'), patched);
+      await assert.rejects(loadPredictor(dir), (err: unknown) => {
+        assert.ok(err instanceof ModelUnsupportedError, String(err));
+        assert.equal(err.code, 'PIF_MODEL_UNSUPPORTED');
+        assert.match(err.message, /relx x2/);
+        assert.match(err.message, /softmaz x1/);
+        assert.match(err.message, /2 unsupported op type\(s\) \(3 ops\)/);
+        return true;
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
