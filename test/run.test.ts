@@ -224,8 +224,8 @@ describe('run() behaviour', () => {
       const patched = Buffer.from(
         program
           .toString('latin1')
-          .replace(/\x1a\x04relu/g, '\x1a\x04relx')
-          .replace(/\x1a\x07softmax/g, '\x1a\x07softmaz'),
+          .replaceAll('\x1a\x04relu', '\x1a\x04relx')
+          .replaceAll('\x1a\x07softmax', '\x1a\x07softmaz'),
         'latin1',
       );
       assert.notDeepEqual(patched, program);
