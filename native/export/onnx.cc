@@ -32,6 +32,7 @@
 #include "format/error.h"
 #include "format/wire.h"
 #include "graph/op_def.h"
+#include "kernels/ref/common.h"
 #include "runtime/executor.h"
 
 namespace pif {
@@ -128,66 +129,6 @@ OA a_t(const std::string& name, const std::string& tensor) {
 // ---------------------------------------------------------------- numbers
 
 // A numeric attribute value, exact for integers.
-struct Num {
-  bool is_int = false;
-  int64_t i = 0;
-  double d = 0;
-};
-
-Num num_d(double d) {
-  Num n;
-  n.d = d;
-  if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.2e18) {
-    n.is_int = true;
-    n.i = static_cast<int64_t>(d);
-  }
-  return n;
-}
-
-// Mirrors shape_ops.cc attr_num: Scalar, integer/bool or float attributes.
-Num attr_num(const Op& op, const std::string& name, double def) {
-  const Attr* a = op.attr(name);
-  if (!a) return num_d(def);
-  if (a->kind == Attr::Kind::Scalar && !a->scalars.empty()) {
-    const ScalarAttr& s = a->scalars[0];
-    if (s.type == 1) return num_d(s.b ? 1 : 0);
-    if (s.type == 2) {
-      Num n;
-      n.is_int = true;
-      n.i = s.i;
-      n.d = static_cast<double>(s.i);
-      return n;
-    }
-    return num_d(s.type == 4 ? s.c_real : s.r);
-  }
-  if (a->is_int() || a->kind == Attr::Kind::Bool) {
-    Num n;
-    a->as_int(&n.i);
-    n.is_int = true;
-    n.d = static_cast<double>(n.i);
-    return n;
-  }
-  double d;
-  if (a->as_double(&d)) return num_d(d);
-  throw OpError(code::kFormat, "attribute '" + name + "' is not a number");
-}
-
-bool parse_str_num(const std::string& s, Num* out) {
-  if (s.empty()) return false;
-  char* e = nullptr;
-  errno = 0;
-  long long i = std::strtoll(s.c_str(), &e, 10);
-  if (e && *e == 0 && errno == 0) {
-    out->is_int = true;
-    out->i = i;
-    out->d = static_cast<double>(i);
-    return true;
-  }
-  double d = std::strtod(s.c_str(), &e);
-  if (!e || *e != 0) return false;
-  *out = num_d(d);
-  return true;
-}
 
 // Bytes of one element of `dt` holding `v` (integers exact when v.is_int).
 std::vector<uint8_t> scalar_bytes(DType dt, const Num& v) {
@@ -640,7 +581,7 @@ std::string Exporter::c_i64_scalar(int64_t v) {
 }
 
 std::string Exporter::c_scalar(DType dt, double v) {
-  return constant(dt, {}, scalar_bytes(dt, num_d(v)));
+  return constant(dt, {}, scalar_bytes(dt, num_from_double(v)));
 }
 
 std::string Exporter::cast(const std::string& x, DType to) {
@@ -1823,7 +1764,7 @@ void Exporter::cv_fill(const Node& n, bool with_tensor) {
       value.i = iv[0];
       value.d = static_cast<double>(iv[0]);
     } else if (cdoubles(n, 0, &d) && !d.empty()) {
-      value = num_d(d[0]);
+      value = num_from_double(d[0]);
     } else {
       vt = in(n, 0);
     }
@@ -1875,7 +1816,8 @@ void Exporter::cv_full_like(const Node& n) {
   std::string x = in(n, 0);
   DType dt = attr_dtype(*n.source, "dtype", DType::Undefined);
   if (dt == DType::Undefined) dt = dtype_of(x);
-  Num value = n.source->type == "fill_zeros_like" ? num_d(0) : attr_num(*n.source, "value", 0.0);
+  Num value =
+      n.source->type == "fill_zeros_like" ? num_from_double(0) : attr_num(*n.source, "value", 0.0);
   std::string o = out(n, 0, dt);
   std::string vt;
   if (has(n, 1)) {
@@ -1886,7 +1828,7 @@ void Exporter::cv_full_like(const Node& n) {
       value.i = iv[0];
       value.d = static_cast<double>(iv[0]);
     } else if (cdoubles(n, 1, &d) && !d.empty()) {
-      value = num_d(d[0]);
+      value = num_from_double(d[0]);
     } else {
       vt = in(n, 1);
     }

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "graph/op_def.h"
@@ -28,6 +29,19 @@ double read_scalar(const RTensor& t);
 
 // Requires a float32 tensor.
 void expect_f32(const RTensor& t, const char* name);
+
+// A number read from an attribute or a tensor: integral values keep their
+// exact int64 (fill values of int64 tensors can exceed double precision).
+struct Num {
+  bool is_int = false;
+  int64_t i = 0;
+  double d = 0;
+};
+Num num_from_double(double d);
+// A numeric attribute (any int/float kind, bool, or a Scalar), or `def`.
+Num attr_num(const Op& op, const std::string& name, double def);
+// Legacy fill_constant's str_value: exact for big integers, accepts inf/nan.
+bool parse_str_num(const std::string& s, Num* out);
 
 // NumPy broadcast of two shapes (aligned at the trailing end).
 std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b);
