@@ -14,6 +14,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
@@ -240,6 +241,42 @@ describe('run() behaviour', () => {
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('runs inside worker_threads (context-aware addon), also beside the main thread', async (t) => {
+    const root = needFixtures(t);
+    if (root === null || needNative(t) === null) return;
+    const dir = fixtureDir(root, 'mnist_mlp_legacy_separate');
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      import(workerData.lib).then(async ({ loadPredictor }) => {
+        const p = await loadPredictor(workerData.dir);
+        const x = new Float32Array(784).map((_, i) => Math.sin(i));
+        const out = await p.run({ data: x, shape: [1, 1, 28, 28] });
+        p.close();
+        parentPort.postMessage(Array.from(Object.values(out)[0].data));
+      });`;
+    const lib = new URL('../dist/index.js', import.meta.url).href;
+    const inWorker = () =>
+      new Promise<number[]>((resolve, reject) => {
+        const w = new Worker(code, { eval: true, workerData: { lib, dir } });
+        w.once('message', resolve);
+        w.once('error', reject);
+      });
+    const [a, b] = await Promise.all([inWorker(), inWorker()]);
+    const p = await loadPredictor(dir);
+    try {
+      const x = new Float32Array(784).map((_, i) => Math.sin(i));
+      const main = Array.from(
+        (await p.run({ data: x, shape: [1, 1, 28, 28] }))['save_infer_model/scale_0.tmp_4']!
+          .data as Float32Array,
+      );
+      assert.equal(a.length, 10);
+      assert.deepEqual(a, main);
+      assert.deepEqual(b, main);
+    } finally {
+      p.close();
     }
   });
 
