@@ -7,6 +7,20 @@ std::string Node::where() const {
          ")";
 }
 
+OpDef make_op_def(std::string name, std::vector<std::string> types,
+                  std::vector<std::string> legacy_inputs, std::vector<std::string> legacy_outputs,
+                  PrepareFn prepare, InferFn infer, RunFn run) {
+  OpDef d;
+  d.name = std::move(name);
+  d.types = std::move(types);
+  d.legacy_inputs = std::move(legacy_inputs);
+  d.legacy_outputs = std::move(legacy_outputs);
+  d.prepare = prepare;
+  d.infer = infer;
+  d.run = run;
+  return d;
+}
+
 void op_fail(const std::string& msg) { throw OpError(code::kFormat, msg); }
 
 std::string shape_str(const std::vector<int64_t>& dims) {

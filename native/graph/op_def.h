@@ -134,6 +134,11 @@ struct OpDef {
   bool alias_input0 = false;
 };
 
+// An OpDef with the common fields set (pir_inputs / alias_input0 stay default).
+OpDef make_op_def(std::string name, std::vector<std::string> types,
+                  std::vector<std::string> legacy_inputs, std::vector<std::string> legacy_outputs,
+                  PrepareFn prepare, InferFn infer, RunFn run);
+
 // Helpers for kernels.
 std::string shape_str(const std::vector<int64_t>& dims);
 void set_output(RTensor* t, DType dtype, std::vector<int64_t> dims);

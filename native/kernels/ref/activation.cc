@@ -208,15 +208,8 @@ std::shared_ptr<const void> prep_dropout(const PrepareCtx& c) {
 
 OpDef unary(const char* name, std::vector<std::string> types, PrepareFn prep,
             std::vector<std::string> inputs = {"X"}) {
-  OpDef d;
-  d.name = name;
-  d.types = std::move(types);
-  d.legacy_inputs = std::move(inputs);
-  d.legacy_outputs = {"Out"};
-  d.prepare = prep;
-  d.infer = infer_same;
-  d.run = run_unary;
-  return d;
+  return make_op_def(name, std::move(types), std::move(inputs), {"Out"}, prep, infer_same,
+                     run_unary);
 }
 
 }  // namespace

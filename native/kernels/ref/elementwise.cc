@@ -212,15 +212,7 @@ std::shared_ptr<const void> prepare_binary(const PrepareCtx& c) {
 }
 
 OpDef binary(const char* name, std::vector<std::string> types, PrepareFn prep) {
-  OpDef d;
-  d.name = name;
-  d.types = std::move(types);
-  d.legacy_inputs = {"X", "Y"};
-  d.legacy_outputs = {"Out"};
-  d.prepare = prep;
-  d.infer = infer_binary;
-  d.run = run_binary;
-  return d;
+  return make_op_def(name, std::move(types), {"X", "Y"}, {"Out"}, prep, infer_binary, run_binary);
 }
 
 }  // namespace

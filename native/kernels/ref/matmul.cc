@@ -292,15 +292,7 @@ void run_softmax(RunCtx& c) {
 
 OpDef def(const char* name, std::vector<std::string> types, std::vector<std::string> ins,
           PrepareFn prep, InferFn inf, RunFn run) {
-  OpDef d;
-  d.name = name;
-  d.types = std::move(types);
-  d.legacy_inputs = std::move(ins);
-  d.legacy_outputs = {"Out"};
-  d.prepare = prep;
-  d.infer = inf;
-  d.run = run;
-  return d;
+  return make_op_def(name, std::move(types), std::move(ins), {"Out"}, prep, inf, run);
 }
 
 }  // namespace

@@ -256,15 +256,9 @@ void run_pool(RunCtx& c) {
 }  // namespace
 
 void register_pool_ops(std::vector<OpDef>* t) {
-  OpDef d;
-  d.name = "pool2d";
-  d.types = {"pool2d", "pd_op.pool2d"};
-  d.legacy_inputs = {"X", ""};  // PIR: pool2d(x, kernel_size)
-  d.legacy_outputs = {"Out"};
-  d.prepare = prepare_pool;
-  d.infer = infer_pool;
-  d.run = run_pool;
-  t->push_back(std::move(d));
+  // PIR: pool2d(x, kernel_size); legacy pool2d has the kernel size as an attribute.
+  t->push_back(make_op_def("pool2d", {"pool2d", "pd_op.pool2d"}, {"X", ""}, {"Out"}, prepare_pool,
+                           infer_pool, run_pool));
 }
 
 }  // namespace pif

@@ -311,15 +311,8 @@ void run_reduce(RunCtx& c) {
 
 OpDef def(const char* name, std::vector<std::string> types, std::vector<std::string> ins,
           PrepareFn prep) {
-  OpDef d;
-  d.name = name;
-  d.types = std::move(types);
-  d.legacy_inputs = std::move(ins);
-  d.legacy_outputs = {"Out"};
-  d.prepare = prep;
-  d.infer = infer_reduce;
-  d.run = run_reduce;
-  return d;
+  return make_op_def(name, std::move(types), std::move(ins), {"Out"}, prep, infer_reduce,
+                     run_reduce);
 }
 
 }  // namespace

@@ -1260,15 +1260,8 @@ void run_gather(RunCtx& c) {
 OpDef def(const char* name, std::vector<std::string> types, std::vector<std::string> ins,
           std::vector<std::string> outs, PrepareFn prep, InferFn inf, RunFn run,
           std::vector<int> pir = {}, bool alias = false) {
-  OpDef d;
-  d.name = name;
-  d.types = std::move(types);
-  d.legacy_inputs = std::move(ins);
-  d.legacy_outputs = std::move(outs);
+  OpDef d = make_op_def(name, std::move(types), std::move(ins), std::move(outs), prep, inf, run);
   d.pir_inputs = std::move(pir);
-  d.prepare = prep;
-  d.infer = inf;
-  d.run = run;
   d.alias_input0 = alias;
   return d;
 }
