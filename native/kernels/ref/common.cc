@@ -53,6 +53,41 @@ void expect_f32(const RTensor& t, const char* name) {
   }
 }
 
+bool layout_is_nhwc(const AttrReader& a, const char* name) {
+  std::string f = a.s(name, "NCHW");
+  if (f == "NCHW" || f == "AnyLayout" || f.empty()) return false;
+  if (f == "NHWC") return true;
+  op_fail(std::string("unsupported ") + name + " '" + f + "'");
+}
+
+void dims_nchw(const std::vector<int64_t>& d, bool nhwc, int64_t* n, int64_t* c, int64_t* h,
+               int64_t* w) {
+  *n = d[0];
+  *c = nhwc ? d[3] : d[1];
+  *h = nhwc ? d[1] : d[2];
+  *w = nhwc ? d[2] : d[3];
+}
+
+void nhwc_to_nchw(const float* src, float* dst, int64_t n, int64_t c, int64_t hw) {
+#pragma omp parallel for collapse(2) schedule(static) if (n * c * hw > (1 << 16))
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float* s = src + b * hw * c + ch;
+      float* d = dst + (b * c + ch) * hw;
+      for (int64_t i = 0; i < hw; ++i) d[i] = s[i * c];
+    }
+}
+
+void nchw_to_nhwc(const float* src, float* dst, int64_t n, int64_t c, int64_t hw) {
+#pragma omp parallel for collapse(2) schedule(static) if (n * c * hw > (1 << 16))
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t i = 0; i < hw; ++i) {
+      const float* s = src + b * c * hw + i;
+      float* d = dst + (b * hw + i) * c;
+      for (int64_t ch = 0; ch < c; ++ch) d[ch] = s[ch * hw];
+    }
+}
+
 Num num_from_double(double d) {
   Num n;
   n.d = d;

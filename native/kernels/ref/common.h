@@ -30,6 +30,18 @@ double read_scalar(const RTensor& t);
 // Requires a float32 tensor.
 void expect_f32(const RTensor& t, const char* name);
 
+// Layout attribute (data_format / data_layout): true for NHWC, false for
+// NCHW/AnyLayout/empty; any other value fails naming the attribute.
+bool layout_is_nhwc(const AttrReader& a, const char* name);
+
+// Reads N, C, H, W of a 4-D tensor in NCHW or NHWC order.
+void dims_nchw(const std::vector<int64_t>& d, bool nhwc, int64_t* n, int64_t* c, int64_t* h,
+               int64_t* w);
+
+// float32 layout copies between [N, HW, C] and [N, C, HW] (HW = spatial size).
+void nhwc_to_nchw(const float* src, float* dst, int64_t n, int64_t c, int64_t hw);
+void nchw_to_nhwc(const float* src, float* dst, int64_t n, int64_t c, int64_t hw);
+
 // A number read from an attribute or a tensor: integral values keep their
 // exact int64 (fill values of int64 tensors can exceed double precision).
 struct Num {

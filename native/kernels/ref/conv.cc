@@ -69,13 +69,6 @@ PadAlgo read_pad_algo(const AttrReader& a) {
   op_fail("unknown padding_algorithm '" + s + "'");
 }
 
-bool read_nhwc(const AttrReader& a, const char* name) {
-  std::string f = a.s(name, "NCHW");
-  if (f == "NCHW" || f == "AnyLayout" || f.empty()) return false;
-  if (f == "NHWC") return true;
-  op_fail(std::string("unsupported ") + name + " '" + f + "'");
-}
-
 std::shared_ptr<const void> prepare_conv_common(const PrepareCtx& c, bool transpose) {
   ConvState s;
   s.transpose = transpose;
@@ -98,7 +91,7 @@ std::shared_ptr<const void> prepare_conv_common(const PrepareCtx& c, bool transp
   s.groups = a.i("groups", 1);
   if (s.groups <= 0) op_fail("groups must be positive");
   s.algo = read_pad_algo(a);
-  s.nhwc = read_nhwc(a, "data_format");
+  s.nhwc = layout_is_nhwc(a, "data_format");
   if (transpose) {
     s.output_padding = a.ints("output_padding", {});
     s.output_size = a.ints("output_size", {});
@@ -259,28 +252,6 @@ inline void valid_range(int64_t off, int64_t stride, int64_t size, int64_t n, in
   int64_t b = off > size - 1 ? 0 : (size - 1 - off) / stride + 1;
   *lo = std::min(a, n);
   *hi = std::max(*lo, std::min(b, n));
-}
-
-// NCHW <-> NHWC copies.
-void nhwc_to_nchw(const float* src, float* dst, int64_t N, int64_t C, int64_t H, int64_t W) {
-  int64_t HW = H * W;
-#pragma omp parallel for collapse(2) schedule(static) if (N * C * HW > (1 << 16))
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t ch = 0; ch < C; ++ch) {
-      const float* s = src + n * HW * C + ch;
-      float* d = dst + (n * C + ch) * HW;
-      for (int64_t i = 0; i < HW; ++i) d[i] = s[i * C];
-    }
-}
-void nchw_to_nhwc(const float* src, float* dst, int64_t N, int64_t C, int64_t H, int64_t W) {
-  int64_t HW = H * W;
-#pragma omp parallel for collapse(2) schedule(static) if (N * C * HW > (1 << 16))
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t i = 0; i < HW; ++i) {
-      const float* s = src + n * C * HW + i;
-      float* d = dst + (n * HW + i) * C;
-      for (int64_t ch = 0; ch < C; ++ch) d[ch] = s[ch * HW];
-    }
 }
 
 void add_bias(const Geo& g, const float* bias, float* y) {
@@ -456,7 +427,7 @@ void run_conv(RunCtx& c) {
   if (s.nhwc) {
     xt.resize(static_cast<size_t>(g.N * g.C * g.H * g.W));
     yt.resize(static_cast<size_t>(g.N * g.OC * g.OH * g.OW));
-    nhwc_to_nchw(x, xt.data(), g.N, g.C, g.H, g.W);
+    nhwc_to_nchw(x, xt.data(), g.N, g.C, g.H * g.W);
     x = xt.data();
   }
   float* dst = s.nhwc ? yt.data() : y;
@@ -465,7 +436,7 @@ void run_conv(RunCtx& c) {
   else
     conv_forward(g, x, w, dst);
   add_bias(g, bias, dst);
-  if (s.nhwc) nchw_to_nhwc(yt.data(), y, g.N, g.OC, g.OH, g.OW);
+  if (s.nhwc) nchw_to_nhwc(yt.data(), y, g.N, g.OC, g.OH * g.OW);
 }
 
 OpDef conv_def(const char* name, std::vector<std::string> types, bool transpose) {

@@ -98,11 +98,7 @@ std::shared_ptr<const void> prepare_pool(const PrepareCtx& c) {
     s.algo = PadAlgo::Valid;
   else
     op_fail("unknown padding_algorithm '" + algo + "'");
-  std::string fmt = a.s("data_format", "NCHW");
-  if (fmt == "NHWC")
-    s.nhwc = true;
-  else if (fmt != "NCHW" && fmt != "AnyLayout" && !fmt.empty())
-    op_fail("unsupported data_format '" + fmt + "'");
+  s.nhwc = layout_is_nhwc(a, "data_format");
   return std::make_shared<const PoolState>(s);
 }
 
@@ -117,16 +113,7 @@ PoolGeo pool_geometry(const RunCtx& c) {
   expect_f32(x, "X");
   if (x.dims.size() != 4) op_fail("pool2d input must be 4-D, got " + shape_str(x.dims));
   PoolGeo g{};
-  g.N = x.dims[0];
-  if (s.nhwc) {
-    g.H = x.dims[1];
-    g.W = x.dims[2];
-    g.C = x.dims[3];
-  } else {
-    g.C = x.dims[1];
-    g.H = x.dims[2];
-    g.W = x.dims[3];
-  }
+  dims_nchw(x.dims, s.nhwc, &g.N, &g.C, &g.H, &g.W);
   std::vector<int64_t> k = s.ksize;
   if (const RTensor* kt = c.input(1)) k = ints_of(*kt);
   if (!s.global)
@@ -243,14 +230,9 @@ void run_pool(RunCtx& c) {
   int64_t HW = g.H * g.W, OHW = g.OH * g.OW;
   std::vector<float> xt(static_cast<size_t>(g.N * g.C * HW)),
       yt(static_cast<size_t>(g.N * g.C * OHW));
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t i = 0; i < HW; ++i)
-      for (int64_t ch = 0; ch < g.C; ++ch) xt[(n * g.C + ch) * HW + i] = x[(n * HW + i) * g.C + ch];
+  nhwc_to_nchw(x, xt.data(), g.N, g.C, HW);
   pool_nchw(g, s.is_max, s.exclusive, xt.data(), yt.data());
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t i = 0; i < OHW; ++i)
-      for (int64_t ch = 0; ch < g.C; ++ch)
-        y[(n * OHW + i) * g.C + ch] = yt[(n * g.C + ch) * OHW + i];
+  nchw_to_nhwc(yt.data(), y, g.N, g.C, OHW);
 }
 
 }  // namespace

@@ -32,22 +32,10 @@ std::vector<int64_t> ints_of(const RTensor& t) {
   return read_ints(t);
 }
 
+// Paddle spells the layout attribute data_layout on interpolation ops and
+// data_format on pixel_shuffle.
 bool layout_is_nhwc(const AttrReader& a) {
-  std::string f = a.s(a.has("data_layout") ? "data_layout" : "data_format", "NCHW");
-  if (f == "NCHW" || f == "AnyLayout" || f.empty()) return false;
-  if (f == "NHWC") return true;
-  op_fail("unsupported data layout '" + f + "'");
-}
-
-void nhwc_to_nchw(const float* src, float* dst, int64_t N, int64_t C, int64_t HW) {
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t i = 0; i < HW; ++i)
-      for (int64_t ch = 0; ch < C; ++ch) dst[(n * C + ch) * HW + i] = src[(n * HW + i) * C + ch];
-}
-void nchw_to_nhwc(const float* src, float* dst, int64_t N, int64_t C, int64_t HW) {
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t i = 0; i < HW; ++i)
-      for (int64_t ch = 0; ch < C; ++ch) dst[(n * HW + i) * C + ch] = src[(n * C + ch) * HW + i];
+  return layout_is_nhwc(a, a.has("data_layout") ? "data_layout" : "data_format");
 }
 
 // ---- interpolation --------------------------------------------------------
@@ -120,16 +108,7 @@ InterpGeo interp_geometry(const RunCtx& c) {
   expect_f32(x, "X");
   if (x.dims.size() != 4) op_fail("interpolation input must be 4-D, got " + shape_str(x.dims));
   InterpGeo g{};
-  g.N = x.dims[0];
-  if (s.nhwc) {
-    g.H = x.dims[1];
-    g.W = x.dims[2];
-    g.C = x.dims[3];
-  } else {
-    g.C = x.dims[1];
-    g.H = x.dims[2];
-    g.W = x.dims[3];
-  }
+  dims_nchw(x.dims, s.nhwc, &g.N, &g.C, &g.H, &g.W);
   int64_t out_h = s.out_h, out_w = s.out_w;
   float scale_h = -1.f, scale_w = -1.f;
   std::vector<int64_t> sizes;
