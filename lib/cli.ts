@@ -4,6 +4,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import { benchMain } from './bench.js';
 import { InvalidArgumentError, PifError } from './errors.js';
 import { formatModelInfo, inspectModel } from './inspect.js';
 import { buildModel, BUILDABLE_MODELS } from './builder.js';
@@ -31,6 +32,12 @@ Commands:
   run <model_dir> [--batch N] [--threads N] [--repeat N] [--seed N] [--random-weights SEED]
       Run the model on seeded random input (dynamic dims: --shape 1,3,224,224) and print
       output shapes, a checksum and the time per run.
+
+  bench [--models shitu,vitb,vitl] [--batch 1,8] [--threads 1] [--modes normal,hpi,hpi-bf16,ort]
+        [--iters N] [--min-time S] [--json] [--out FILE] [--tiny] [--skip-load]
+      Benchmark normal mode, hpi (fp32, bf16) and ONNX Runtime on the builder models:
+      times, GFLOP/s and % of peak, output check vs normal mode, load time and peak RSS
+      (bench --help for all options). Needs onnxruntime-node for the ort mode.
 
 Options:
   -h, --help      show this help
@@ -81,6 +88,8 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         return await exportCommand(rest, io);
       case 'run':
         return await runCommand(rest, io);
+      case 'bench':
+        return await benchMain(rest, io);
       default:
         io.stderr(`paddle-image-feature: unknown command '${command}'\n\n${USAGE}`);
         return 2;

@@ -7,11 +7,14 @@ export {
   Predictor,
   validatePredictorOptions,
   MAX_CPU_THREADS,
+  GRAPH_PASSES,
+  type Precision,
   type PredictorOptions,
   type ResolvedPredictorOptions,
   type RunMode,
   type RunInputs,
 } from './predictor.js';
+export type { NativeEngineInfo as EngineInfo } from './native.js';
 export { type Tensor, type TensorData, type TensorInput, type TensorDType } from './tensor.js';
 export { inspectModel, formatModelInfo, inspectionJson, type FormatOptions } from './inspect.js';
 export {

@@ -47,6 +47,12 @@ export interface NativeLoadOptions {
   /** Seed: bind seeded random weights to parameters missing from the model directory. */
   randomWeights?: number;
   limits?: NativeLimits;
+  /** Executor mode: 'hpi' = fusion passes + oneDNN kernels. */
+  runMode?: 'normal' | 'hpi';
+  /** hpi only: 'bf16' needs AVX512-BF16 or AMX (PIF_UNSUPPORTED otherwise). */
+  precision?: 'fp32' | 'bf16';
+  /** Graph passes to apply on the reference kernels (tests; normal mode only). */
+  passes?: string[];
 }
 
 /** A tensor crossing the native boundary: raw bytes plus dtype name and shape. */
@@ -73,7 +79,27 @@ export interface NativeModel {
   close(): void;
   /** Runs the graph off the main thread; rejects with PIF_INPUT / PIF_RUN errors. */
   run(inputs: NativeTensor[], opts: { threads: number }): Promise<NativeOutputTensor[]>;
+  /** How the executor runs the model (null for inspection-only loads). */
+  engine(): NativeEngineInfo | null;
   readonly closed: boolean;
+}
+
+export interface NativeEngineInfo {
+  /** Nodes the executor runs (after fusion in hpi mode). */
+  nodes: number;
+  /** Nodes bound to oneDNN kernels (0 in normal mode). */
+  dnnlNodes: number;
+  /** Rewrites per graph pass. */
+  passes: Record<string, number>;
+  /** Nodes per canonical op name (pif.* = fused ops, dnnl.* = oneDNN kernels). */
+  ops: Record<string, number>;
+}
+
+export interface NativePeakProbe {
+  fmaGflops: number;
+  sgemmGflops: number;
+  threads: number;
+  avx2Fma: boolean;
 }
 
 /** The addon's exports (native/addon/addon.cc). Every call returns a Promise; work runs off the main thread. */
@@ -97,6 +123,8 @@ export interface NativeBinding {
     opts: { format?: 'pir' | 'legacy'; seed?: number; clipActivation?: 'quick_gelu' | 'gelu' },
   ): Promise<{ programFile: string; paramsFile: string; configFile: string }>;
   readonly buildableModels: readonly string[];
+  /** This machine's fp32 peak, measured synchronously (for the benchmark). */
+  probePeak(opts: { threads?: number; seconds?: number }): NativePeakProbe;
 }
 
 /** The package root (where package.json, build/ and prebuilds/ live): one level above lib/ or dist/. */

@@ -7,7 +7,13 @@
  */
 import path from 'node:path';
 
-import { captureCaller, ClosedError, InvalidArgumentError, UnsupportedError } from './errors.js';
+import {
+  captureCaller,
+  ClosedError,
+  InvalidArgumentError,
+  RunError,
+  UnsupportedError,
+} from './errors.js';
 import {
   checkKnownKeys,
   describeValue,
@@ -17,17 +23,50 @@ import {
 } from './limits.js';
 import { checkPath, freezeInfo, type ModelInfo, type TensorInfo } from './model.js';
 import { resolveModelDir } from './modeldir.js';
-import { nativeBinding, type NativeLimits, type NativeModel, type NativeTensor } from './native.js';
+import {
+  nativeBinding,
+  type NativeEngineInfo,
+  type NativeLimits,
+  type NativeModel,
+  type NativeTensor,
+} from './native.js';
 import { checkTensorInput, toTensor, type Tensor, type TensorInput } from './tensor.js';
 
 export type RunMode = 'normal' | 'hpi';
+export type Precision = 'fp32' | 'bf16';
+
+/** The graph passes of the high-performance mode, in the order they run. */
+export const GRAPH_PASSES = [
+  'remove_identity',
+  'conv_to_fused',
+  'matmul_to_fused',
+  'fold_transpose',
+  'fuse_bias',
+  'fold_batch_norm',
+  'fuse_activation',
+  'fuse_residual',
+] as const;
 
 export interface PredictorOptions {
   /**
-   * 'normal' (default): reference kernels, exact. 'hpi': fused oneDNN graph (not available
-   * yet; rejected with PIF_UNSUPPORTED).
+   * 'normal' (default): the reference kernels, op by op (GEMMs through oneDNN's sgemm).
+   * 'hpi' (high-performance mode): graph passes (batch-norm folding, bias/activation/residual
+   * fusion, transposes folded into matmuls) and oneDNN primitives in blocked layouts; any op
+   * without a oneDNN kernel runs its reference kernel. Results agree with 'normal' to float
+   * rounding (cosine >= 0.99999).
    */
   runMode?: RunMode;
+  /**
+   * hpi only. 'fp32' (default) or 'bf16' (convolutions and matmuls in bfloat16). bf16 needs a
+   * CPU with AVX512-BF16 or AMX; elsewhere loading fails with PIF_UNSUPPORTED (no silent
+   * fallback, so benchmarks never report fp32 numbers as bf16).
+   */
+  precision?: Precision;
+  /**
+   * Advanced / testing: apply only these graph passes (names from the hpi pass list) on the
+   * reference kernels, in normal mode. Each pass must keep the model's numbers.
+   */
+  passes?: readonly string[];
   /** OpenMP threads per run (default 1). */
   cpuThreads?: number;
   /** Load-time limits (see LoadLimits). */
@@ -42,6 +81,8 @@ export interface PredictorOptions {
 /** Options after validation and defaults. */
 export interface ResolvedPredictorOptions {
   readonly runMode: RunMode;
+  readonly precision: Precision;
+  readonly passes?: readonly string[];
   readonly cpuThreads: number;
   readonly limits: Readonly<NativeLimits>;
   readonly randomWeights?: number;
@@ -50,7 +91,14 @@ export interface ResolvedPredictorOptions {
 /** Most threads a predictor may ask for. */
 export const MAX_CPU_THREADS = 1024;
 
-const OPTION_KEYS = ['runMode', 'cpuThreads', 'limits', 'randomWeights'] as const;
+const OPTION_KEYS = [
+  'runMode',
+  'precision',
+  'passes',
+  'cpuThreads',
+  'limits',
+  'randomWeights',
+] as const;
 
 /** Validates loadPredictor options. Throws InvalidArgumentError / UnsupportedError. */
 export function validatePredictorOptions(options: unknown): ResolvedPredictorOptions {
@@ -67,11 +115,34 @@ export function validatePredictorOptions(options: unknown): ResolvedPredictorOpt
       `options.runMode must be 'normal' or 'hpi', got ${describeValue(runMode)}`,
     );
   }
-  if (runMode === 'hpi') {
-    throw new UnsupportedError(
-      "options.runMode 'hpi' (fused oneDNN graph) is not available in this version yet; " +
-        "use runMode 'normal'",
+  const precision = options['precision'] ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'bf16') {
+    throw new InvalidArgumentError(
+      `options.precision must be 'fp32' or 'bf16', got ${describeValue(precision)}`,
     );
+  }
+  if (precision === 'bf16' && runMode !== 'hpi') {
+    throw new UnsupportedError("options.precision 'bf16' needs runMode 'hpi'");
+  }
+  const passesOpt = options['passes'];
+  let passes: readonly string[] | undefined;
+  if (passesOpt !== undefined) {
+    if (!Array.isArray(passesOpt)) {
+      throw new InvalidArgumentError(
+        `options.passes must be an array of pass names, got ${describeValue(passesOpt)}`,
+      );
+    }
+    for (const p of passesOpt as unknown[]) {
+      if (typeof p !== 'string' || !(GRAPH_PASSES as readonly string[]).includes(p)) {
+        throw new InvalidArgumentError(
+          `options.passes: unknown pass ${describeValue(p)} (passes: ${GRAPH_PASSES.join(', ')})`,
+        );
+      }
+    }
+    if (runMode === 'hpi') {
+      throw new InvalidArgumentError("options.passes applies to runMode 'normal' only");
+    }
+    passes = Object.freeze([...(passesOpt as string[])]);
   }
   const cpuThreads = options['cpuThreads'] ?? 1;
   if (
@@ -96,6 +167,8 @@ export function validatePredictorOptions(options: unknown): ResolvedPredictorOpt
   }
   return Object.freeze({
     runMode,
+    precision,
+    ...(passes === undefined ? {} : { passes }),
     cpuThreads,
     limits: Object.freeze(limits),
     ...(randomWeights === undefined ? {} : { randomWeights }),
@@ -140,6 +213,13 @@ export class Predictor {
   }
 
   /** Format, version, op census and parameters of the loaded model. Throws PIF_CLOSED after close(). */
+  /** How the engine runs this model: nodes, oneDNN-bound nodes, pass rewrites, op census. */
+  get engine(): NativeEngineInfo {
+    const info = this.#check('engine').engine();
+    if (info === null) throw new RunError('Predictor.engine: no executor');
+    return info;
+  }
+
   get info(): ModelInfo {
     this.#check('info');
     return this.#info;
@@ -230,6 +310,9 @@ export async function loadPredictor(
       requireParams: true,
       executable: true,
       limits: { ...opts.limits },
+      runMode: opts.runMode,
+      precision: opts.precision,
+      ...(opts.passes === undefined ? {} : { passes: [...opts.passes] }),
       ...(opts.randomWeights === undefined ? {} : { randomWeights: opts.randomWeights }),
     });
   } catch (err) {

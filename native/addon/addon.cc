@@ -17,6 +17,7 @@
 #include "format/model_dir.h"
 #include "passes/constant_fold.h"
 #include "runtime/executor.h"
+#include "runtime/peak_probe.h"
 
 namespace pif {
 namespace {
@@ -150,6 +151,7 @@ struct Request {
   bool executable = false;      // build the executor at load (loadPredictor)
   bool random_weights = false;  // bind seeded random data to missing parameters
   uint64_t random_seed = 0;
+  ExecutorOptions exec;  // runMode 'hpi', precision, passes (tests)
 };
 
 uint64_t limit_value(Napi::Env env, const Napi::Object& o, const char* key, uint64_t def) {
@@ -183,6 +185,26 @@ Request parse_request(const Napi::CallbackInfo& info, size_t opts_index) {
       r.random_weights = true;
       r.random_seed = static_cast<uint64_t>(d);
       r.load.require_params = false;
+    }
+    if (o.Has("runMode") && !o.Get("runMode").IsUndefined()) {
+      Napi::Value v = o.Get("runMode");
+      std::string mode = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+      if (mode != "normal" && mode != "hpi") throw_arg(env, "runMode must be 'normal' or 'hpi'");
+      r.exec.hpi = mode == "hpi";
+    }
+    if (o.Has("precision") && !o.Get("precision").IsUndefined()) {
+      Napi::Value v = o.Get("precision");
+      std::string prec = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+      if (prec != "fp32" && prec != "bf16") throw_arg(env, "precision must be 'fp32' or 'bf16'");
+      r.exec.bf16 = prec == "bf16";
+    }
+    if (o.Has("passes") && !o.Get("passes").IsUndefined()) {
+      if (!o.Get("passes").IsArray()) throw_arg(env, "passes must be an array of pass names");
+      Napi::Array a = o.Get("passes").As<Napi::Array>();
+      for (uint32_t k = 0; k < a.Length(); ++k) {
+        if (!a.Get(k).IsString()) throw_arg(env, "passes must be an array of pass names");
+        r.exec.passes.push_back(a.Get(k).As<Napi::String>().Utf8Value());
+      }
     }
     if (o.Has("limits") && !o.Get("limits").IsUndefined()) {
       if (!o.Get("limits").IsObject()) throw_arg(env, "limits must be an object");
@@ -316,7 +338,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return DefineClass(
         env, "NativeModel",
         {InstanceMethod("info", &NativeModel::Info), InstanceMethod("close", &NativeModel::Close),
-         InstanceMethod("run", &NativeModel::Run),
+         InstanceMethod("run", &NativeModel::Run), InstanceMethod("engine", &NativeModel::Engine),
          InstanceAccessor("closed", &NativeModel::Closed, nullptr)});
   }
   explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
@@ -331,6 +353,35 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value Info(const Napi::CallbackInfo& info) {
     check_open(info.Env());
     return to_js(info.Env(), info_);
+  }
+  // How the executor runs this model: node count, oneDNN-bound nodes, passes.
+  Napi::Value Engine(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_open(env);
+    std::shared_ptr<Executor> ex;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ex = loaded_.executor;
+    }
+    if (!ex) return env.Null();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("nodes", static_cast<double>(ex->nodes().size()));
+    o.Set("dnnlNodes", ex->dnnl_nodes());
+    Napi::Object passes = Napi::Object::New(env);
+    for (const auto& kv : ex->pass_report()) {
+      double prev =
+          passes.Has(kv.first) ? passes.Get(kv.first).As<Napi::Number>().DoubleValue() : 0;
+      passes.Set(kv.first, prev + kv.second);
+    }
+    o.Set("passes", passes);
+    Napi::Object ops = Napi::Object::New(env);
+    for (const Node& n : ex->nodes()) {
+      double prev =
+          ops.Has(n.def->name) ? ops.Get(n.def->name).As<Napi::Number>().DoubleValue() : 0;
+      ops.Set(n.def->name, prev + 1);
+    }
+    o.Set("ops", ops);
+    return o;
   }
   Napi::Value Close(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -368,7 +419,7 @@ class LoadWorker : public Worker {
   void Work() override {
     auto m = load(req_);
     loaded_.model = m;
-    if (req_.executable) loaded_.executor = std::make_shared<Executor>(m);
+    if (req_.executable) loaded_.executor = std::make_shared<Executor>(m, req_.exec);
   }
   Napi::Value Result(Napi::Env env) override {
     auto* data = env.GetInstanceData<AddonData>();
@@ -662,6 +713,28 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// probePeak({threads, seconds}): this machine's fp32 peak (FMA loop and
+// sgemm), measured synchronously on the calling thread. For the benchmark.
+Napi::Value ProbePeak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int threads = 1;
+  double seconds = 0.5;
+  if (info.Length() > 0 && info[0].IsObject()) {
+    Napi::Object o = info[0].As<Napi::Object>();
+    if (o.Get("threads").IsNumber()) threads = o.Get("threads").As<Napi::Number>().Int32Value();
+    if (o.Get("seconds").IsNumber()) seconds = o.Get("seconds").As<Napi::Number>().DoubleValue();
+  }
+  if (threads < 1 || threads > 1024) throw_arg(env, "threads must be an integer from 1 to 1024");
+  if (!(seconds > 0) || seconds > 60) throw_arg(env, "seconds must be in (0, 60]");
+  PeakProbe p = probe_peak(threads, seconds);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("fmaGflops", p.fma_gflops);
+  o.Set("sgemmGflops", p.sgemm_gflops);
+  o.Set("threads", p.threads);
+  o.Set("avx2Fma", p.avx2_fma);
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   Napi::Function cls = NativeModel::Init(env);
@@ -674,6 +747,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadModel", Napi::Function::New(env, LoadModel, "loadModel"));
   exports.Set("exportOnnx", Napi::Function::New(env, ExportOnnx, "exportOnnx"));
   exports.Set("buildModel", Napi::Function::New(env, BuildModel, "buildModel"));
+  exports.Set("probePeak", Napi::Function::New(env, ProbePeak, "probePeak"));
   Napi::Array names = Napi::Array::New(env);
   for (const std::string& n : buildable_model_names()) names.Set(names.Length(), n);
   exports.Set("buildableModels", names);

@@ -23,6 +23,11 @@ struct RTensor {
   void* data = nullptr;
   uint64_t nbytes = 0;
   std::shared_ptr<void> owner;  // keeps the buffer alive (shared by aliases)
+  // Set when the data is not plain row-major but a backend layout (the oneDNN
+  // backend stores its dnnl::memory::desc here, e.g. nChw8c). Only kernels
+  // marked layout_aware ever see such tensors; nbytes may exceed numel *
+  // element size (padded channel blocks).
+  std::shared_ptr<const void> layout;
 
   int64_t numel() const {
     int64_t n = 1;
@@ -132,6 +137,9 @@ struct OpDef {
   RunFn run = nullptr;
   // Output 0 may share input 0's buffer (reshape-like ops: only dims change).
   bool alias_input0 = false;
+  // run() accepts inputs in a backend layout (RTensor::layout set); other
+  // kernels get plain row-major copies from the executor.
+  bool layout_aware = false;
 };
 
 // An OpDef with the common fields set (pir_inputs / alias_input0 stay default).

@@ -16,6 +16,7 @@ const std::vector<OpDef>& op_table() {
     register_shape_ops(&t);
     register_reduce_ops(&t);
     register_resample_ops(&t);
+    register_fused_ops(&t);
     return t;
   }();
   return table;
@@ -30,6 +31,16 @@ const OpDef* find_op_for_type(const std::string& paddle_type) {
   }();
   auto it = by_type.find(paddle_type);
   return it == by_type.end() ? nullptr : it->second;
+}
+
+const OpDef* find_op_by_name(const std::string& name) {
+  static const std::unordered_map<std::string, const OpDef*> by_name = [] {
+    std::unordered_map<std::string, const OpDef*> m;
+    for (const OpDef& d : op_table()) m.emplace(d.name, &d);
+    return m;
+  }();
+  auto it = by_name.find(name);
+  return it == by_name.end() ? nullptr : it->second;
 }
 
 }  // namespace pif

@@ -19,9 +19,12 @@ void register_matmul_ops(std::vector<OpDef>* table);
 void register_shape_ops(std::vector<OpDef>* table);
 void register_reduce_ops(std::vector<OpDef>* table);
 void register_resample_ops(std::vector<OpDef>* table);
+void register_fused_ops(std::vector<OpDef>* table);  // kernels/ref/fused.cc
 
 const std::vector<OpDef>& op_table();
 // The OpDef handling a Paddle op type (legacy or pd_op.*), or null.
 const OpDef* find_op_for_type(const std::string& paddle_type);
+// The OpDef with this canonical name (e.g. "conv2d", "pif.fused_conv2d"), or null.
+const OpDef* find_op_by_name(const std::string& name);
 
 }  // namespace pif

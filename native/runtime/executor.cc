@@ -12,7 +12,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "kernels/dnnl/common.h"
 #include "kernels/registry.h"
+#include "passes/fuse.h"
 
 namespace pif {
 
@@ -69,7 +71,15 @@ ModelError wrap(const LoadedModel& m, const std::string& code, const std::string
 
 }  // namespace
 
-Executor::Executor(std::shared_ptr<const LoadedModel> model) : model_(std::move(model)) {
+Executor::Executor(std::shared_ptr<const LoadedModel> model, const ExecutorOptions& options)
+    : model_(std::move(model)) {
+  if (options.bf16 && !options.hpi)
+    throw wrap(*model_, "PIF_UNSUPPORTED", "", "precision bf16 needs the high-performance mode");
+  if (options.bf16 && !dnnl_backend::cpu_has_bf16()) {
+    throw wrap(*model_, "PIF_UNSUPPORTED", "",
+               "precision bf16 needs a CPU with AVX512-BF16 or AMX (this CPU has neither); use "
+               "precision fp32");
+  }
   const Program& p = model_->program;
   if (p.blocks.empty()) throw wrap(*model_, code::kFormat, "", "program has no blocks");
   for (const Parameter& prm : p.params) {
@@ -186,6 +196,18 @@ Executor::Executor(std::shared_ptr<const LoadedModel> model) : model_(std::move(
                std::to_string(unsupported.size()) + " unsupported op type(s) (" +
                    std::to_string(total) + " ops): " + list);
   }
+
+  if (options.hpi || !options.passes.empty()) {
+    PassGraph g{p, nodes_, [](const std::string& name) { return find_op_by_name(name); }};
+    try {
+      pass_report_ = run_passes(g, options.hpi ? std::vector<std::string>{} : options.passes);
+    } catch (const std::invalid_argument& e) {
+      throw wrap(*model_, "PIF_INPUT", "", e.what());
+    } catch (const OpError& e) {
+      throw wrap(*model_, e.code, "graph passes", e.what());
+    }
+  }
+  if (options.hpi) dnnl_nodes_ = bind_dnnl_kernels(p, &nodes_, HpiOptions{options.bf16});
 
   // Static values: parameters and folded constants.
   static_values_.resize(p.values.size());
@@ -335,13 +357,20 @@ std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, i
       auto op_started = std::chrono::steady_clock::now();
       RunCtx ctx{n, {}, {}, threads};
       ctx.in.resize(n.inputs.size());
+      std::vector<std::unique_ptr<RTensor>> plain;  // plain copies for layout-unaware kernels
       for (size_t s = 0; s < n.inputs.size(); ++s) {
         for (ValueId v : n.inputs[s]) {
           if (!env[v].data) {
             throw wrap(*model_, "PIF_RUN", n.where(),
                        "an input was not computed by its producer (unsupported output?)");
           }
-          ctx.in[s].push_back(&env[v]);
+          if (env[v].layout && !n.def->layout_aware) {
+            plain.push_back(std::make_unique<RTensor>());
+            dnnl_backend::to_plain(env[v], plain.back().get());
+            ctx.in[s].push_back(plain.back().get());
+          } else {
+            ctx.in[s].push_back(&env[v]);
+          }
         }
       }
       ctx.out.resize(n.outputs.size());
@@ -362,7 +391,8 @@ std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, i
               if (d < 0) op_fail("inferred a negative dimension " + shape_str(t->dims));
               nb *= static_cast<uint64_t>(d);
             }
-            t->nbytes = nb;
+            t->nbytes = std::max(nb, t->nbytes);  // blocked layouts may pad
+            nb = t->nbytes;
             if (n.def->alias_input0 && s == 0 && j == 0 && ctx.input(0) &&
                 ctx.input(0)->nbytes == nb) {
               t->owner = ctx.input(0)->owner;
@@ -379,7 +409,7 @@ std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, i
       }
       for (ValueId v : release_after_[k]) env[v] = RTensor();
       if (profile) {
-        auto& e = prof[n.source->type];
+        auto& e = prof[n.def->name];
         e.first +=
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - op_started)
                 .count();
@@ -402,7 +432,9 @@ std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, i
     }
 
     for (const IoBinding& io : p.outputs) {
-      const RTensor& t = env[io.value];
+      RTensor plain;
+      if (env[io.value].layout) dnnl_backend::to_plain(env[io.value], &plain);
+      const RTensor& t = env[io.value].layout ? plain : env[io.value];
       NamedTensor out;
       out.name = io.name;
       out.dtype = t.dtype;

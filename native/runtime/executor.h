@@ -28,16 +28,31 @@ struct NamedTensor {
 
 class BufferPool;
 
+struct ExecutorOptions {
+  // High-performance mode: the fusion passes (passes/fuse.h), then oneDNN
+  // kernels for every node they cover (kernels/dnnl), reference otherwise.
+  bool hpi = false;
+  // hpi: convolutions and matrix products in bf16 (needs AVX512-BF16/AMX;
+  // the constructor throws PIF_UNSUPPORTED on other CPUs).
+  bool bf16 = false;
+  // Passes to apply without hpi (tests: each pass alone on the reference
+  // kernels). Ignored when hpi is set (all passes run).
+  std::vector<std::string> passes;
+};
+
 class Executor {
  public:
   // Lowers and prepares. Throws ModelError: PIF_MODEL_UNSUPPORTED listing
   // every unsupported op type with its count, or PIF_MODEL_FORMAT naming the
   // op whose attributes are invalid.
-  explicit Executor(std::shared_ptr<const LoadedModel> model);
+  explicit Executor(std::shared_ptr<const LoadedModel> model, const ExecutorOptions& options = {});
   ~Executor();
 
   const Program& program() const { return model_->program; }
   const std::vector<Node>& nodes() const { return nodes_; }
+  // What the passes did ("name" -> rewrites) and how many nodes run on oneDNN.
+  const std::vector<std::pair<std::string, int>>& pass_report() const { return pass_report_; }
+  int dnnl_nodes() const { return dnnl_nodes_; }
 
   // Runs the graph. Inputs are matched by name (all graph inputs required);
   // outputs come back in graph-output order. `threads` sets the OpenMP thread
@@ -51,6 +66,8 @@ class Executor {
   std::vector<RTensor> static_values_;               // params and folded constants
   std::vector<std::vector<ValueId>> release_after_;  // per node
   std::vector<bool> is_graph_output_;
+  std::vector<std::pair<std::string, int>> pass_report_;
+  int dnnl_nodes_ = 0;
 
   std::mutex pools_mu_;
   std::vector<std::unique_ptr<BufferPool>> free_pools_;

@@ -2,43 +2,54 @@
 // Semantics per ../shared/spec/paddle-formats.md section 7.
 #include <cmath>
 
+#include "graph/op_states.h"
 #include "kernels/ref/common.h"
 #include "kernels/registry.h"
 
 namespace pif {
 namespace {
 
-enum class UnKind {
-  Relu,
-  Relu6,
-  Sigmoid,
-  Tanh,
-  Exp,
-  Log,
-  Sqrt,
-  Rsqrt,
-  Abs,
-  Square,
-  Erf,
-  HardSwish,
-  HardSigmoid,
-  Swish,
-  GeluErf,
-  GeluTanh,
-  LeakyRelu,
-  Scale,
-  Clip,
-  Pow,
-  Identity,
-  Silu,
-  Floor,
-};
-
-struct UnState {
-  UnKind kind;
-  double a = 0, b = 0, c = 0;  // op parameters (see prepare functions)
-  bool flag = false;           // scale: bias_after_scale
-};
+// The float32 formula of each unary kind: the one definition used by the
+// reference kernel, by fused post-ops (apply_unary) and as the oracle for the
+// oneDNN eltwise mapping.
+template <UnKind K>
+inline float unary_value(const UnState& s, float v) {
+  const float a = static_cast<float>(s.a), b = static_cast<float>(s.b),
+              cc = static_cast<float>(s.c);
+  (void)a, (void)b, (void)cc;
+  switch (K) {
+    case UnKind::Relu: return v > 0.f ? v : 0.f;
+    case UnKind::Relu6: return std::min(std::max(v, 0.f), a);
+    case UnKind::Sigmoid: return 1.f / (1.f + std::exp(-v));
+    case UnKind::Tanh: return std::tanh(v);
+    case UnKind::Exp: return std::exp(v);
+    case UnKind::Log: return std::log(v);
+    case UnKind::Sqrt: return std::sqrt(v);
+    case UnKind::Rsqrt: return 1.f / std::sqrt(v);
+    case UnKind::Abs: return std::fabs(v);
+    case UnKind::Square: return v * v;
+    case UnKind::Erf: return std::erf(v);
+    case UnKind::Floor: return std::floor(v);
+    // y = x * min(max(x + offset, 0), threshold) / scale
+    case UnKind::HardSwish: return v * std::min(std::max(v + cc, 0.f), a) / b;
+    case UnKind::HardSigmoid: return std::min(std::max(a * v + b, 0.f), 1.f);
+    case UnKind::Swish: return v / (1.f + std::exp(-a * v));
+    case UnKind::Silu: return v / (1.f + std::exp(-v));
+    case UnKind::GeluErf:
+      return 0.5f * v * (1.f + static_cast<float>(std::erf(static_cast<double>(v) * M_SQRT1_2)));
+    case UnKind::GeluTanh: {
+      const double k = std::sqrt(2.0 / M_PI);
+      double t = std::tanh(k * (v + 0.044715 * static_cast<double>(v) * v * v));
+      return static_cast<float>(0.5 * v * (1.0 + t));
+    }
+    case UnKind::LeakyRelu: return v > 0.f ? v : a * v;
+    case UnKind::Scale: return s.flag ? v * a + b : (v + b) * a;
+    case UnKind::Clip: return std::min(std::max(v, a), b);
+    case UnKind::Pow: return std::pow(v, a);
+    case UnKind::Identity: return v;
+  }
+  return v;
+}
 
 template <typename F>
 void map_f32(const RTensor& x, RTensor* y, F f) {
@@ -84,56 +95,34 @@ void run_unary(RunCtx& c) {
     }
     op_fail(std::string("input must be float32, got ") + dtype_name(x.dtype));
   }
-  const float a = static_cast<float>(s.a), b = static_cast<float>(s.b),
-              cc = static_cast<float>(s.c);
+  // One loop per kind (the switch is outside the loop).
   switch (s.kind) {
-    case UnKind::Relu: map_f32(x, y, [](float v) { return v > 0.f ? v : 0.f; }); break;
-    case UnKind::Relu6:
-      map_f32(x, y, [a](float v) { return std::min(std::max(v, 0.f), a); });
-      break;
-    case UnKind::Sigmoid: map_f32(x, y, [](float v) { return 1.f / (1.f + std::exp(-v)); }); break;
-    case UnKind::Tanh: map_f32(x, y, [](float v) { return std::tanh(v); }); break;
-    case UnKind::Exp: map_f32(x, y, [](float v) { return std::exp(v); }); break;
-    case UnKind::Log: map_f32(x, y, [](float v) { return std::log(v); }); break;
-    case UnKind::Sqrt: map_f32(x, y, [](float v) { return std::sqrt(v); }); break;
-    case UnKind::Rsqrt: map_f32(x, y, [](float v) { return 1.f / std::sqrt(v); }); break;
-    case UnKind::Abs: map_f32(x, y, [](float v) { return std::fabs(v); }); break;
-    case UnKind::Square: map_f32(x, y, [](float v) { return v * v; }); break;
-    case UnKind::Erf: map_f32(x, y, [](float v) { return std::erf(v); }); break;
-    case UnKind::Floor: map_f32(x, y, [](float v) { return std::floor(v); }); break;
-    case UnKind::HardSwish:
-      // y = x * min(max(x + offset, 0), threshold) / scale
-      map_f32(x, y, [a, b, cc](float v) { return v * std::min(std::max(v + cc, 0.f), a) / b; });
-      break;
-    case UnKind::HardSigmoid:
-      map_f32(x, y, [a, b](float v) { return std::min(std::max(a * v + b, 0.f), 1.f); });
-      break;
-    case UnKind::Swish: map_f32(x, y, [a](float v) { return v / (1.f + std::exp(-a * v)); }); break;
-    case UnKind::Silu: map_f32(x, y, [](float v) { return v / (1.f + std::exp(-v)); }); break;
-    case UnKind::GeluErf:
-      map_f32(x, y, [](float v) {
-        return 0.5f * v * (1.f + static_cast<float>(std::erf(static_cast<double>(v) * M_SQRT1_2)));
-      });
-      break;
-    case UnKind::GeluTanh:
-      map_f32(x, y, [](float v) {
-        const double k = std::sqrt(2.0 / M_PI);
-        double t = std::tanh(k * (v + 0.044715 * static_cast<double>(v) * v * v));
-        return static_cast<float>(0.5 * v * (1.0 + t));
-      });
-      break;
-    case UnKind::LeakyRelu: map_f32(x, y, [a](float v) { return v > 0.f ? v : a * v; }); break;
-    case UnKind::Scale:
-      if (s.flag)
-        map_f32(x, y, [a, b](float v) { return v * a + b; });
-      else
-        map_f32(x, y, [a, b](float v) { return (v + b) * a; });
-      break;
-    case UnKind::Clip:
-      map_f32(x, y, [a, b](float v) { return std::min(std::max(v, a), b); });
-      break;
-    case UnKind::Pow: map_f32(x, y, [a](float v) { return std::pow(v, a); }); break;
-    case UnKind::Identity: map_f32(x, y, [](float v) { return v; }); break;
+#define PIF_UNARY_CASE(K) \
+  case UnKind::K: map_f32(x, y, [&s](float v) { return unary_value<UnKind::K>(s, v); }); break;
+    PIF_UNARY_CASE(Relu)
+    PIF_UNARY_CASE(Relu6)
+    PIF_UNARY_CASE(Sigmoid)
+    PIF_UNARY_CASE(Tanh)
+    PIF_UNARY_CASE(Exp)
+    PIF_UNARY_CASE(Log)
+    PIF_UNARY_CASE(Sqrt)
+    PIF_UNARY_CASE(Rsqrt)
+    PIF_UNARY_CASE(Abs)
+    PIF_UNARY_CASE(Square)
+    PIF_UNARY_CASE(Erf)
+    PIF_UNARY_CASE(HardSwish)
+    PIF_UNARY_CASE(HardSigmoid)
+    PIF_UNARY_CASE(Swish)
+    PIF_UNARY_CASE(GeluErf)
+    PIF_UNARY_CASE(GeluTanh)
+    PIF_UNARY_CASE(LeakyRelu)
+    PIF_UNARY_CASE(Scale)
+    PIF_UNARY_CASE(Clip)
+    PIF_UNARY_CASE(Pow)
+    PIF_UNARY_CASE(Identity)
+    PIF_UNARY_CASE(Silu)
+    PIF_UNARY_CASE(Floor)
+#undef PIF_UNARY_CASE
   }
 }
 
@@ -213,6 +202,38 @@ OpDef unary(const char* name, std::vector<std::string> types, PrepareFn prep,
 }
 
 }  // namespace
+
+float apply_unary(const UnState& s, float v) {
+  switch (s.kind) {
+#define PIF_UNARY_CASE(K) \
+  case UnKind::K: return unary_value<UnKind::K>(s, v);
+    PIF_UNARY_CASE(Relu)
+    PIF_UNARY_CASE(Relu6)
+    PIF_UNARY_CASE(Sigmoid)
+    PIF_UNARY_CASE(Tanh)
+    PIF_UNARY_CASE(Exp)
+    PIF_UNARY_CASE(Log)
+    PIF_UNARY_CASE(Sqrt)
+    PIF_UNARY_CASE(Rsqrt)
+    PIF_UNARY_CASE(Abs)
+    PIF_UNARY_CASE(Square)
+    PIF_UNARY_CASE(Erf)
+    PIF_UNARY_CASE(HardSwish)
+    PIF_UNARY_CASE(HardSigmoid)
+    PIF_UNARY_CASE(Swish)
+    PIF_UNARY_CASE(GeluErf)
+    PIF_UNARY_CASE(GeluTanh)
+    PIF_UNARY_CASE(LeakyRelu)
+    PIF_UNARY_CASE(Scale)
+    PIF_UNARY_CASE(Clip)
+    PIF_UNARY_CASE(Pow)
+    PIF_UNARY_CASE(Identity)
+    PIF_UNARY_CASE(Silu)
+    PIF_UNARY_CASE(Floor)
+#undef PIF_UNARY_CASE
+  }
+  return v;
+}
 
 void register_activation_ops(std::vector<OpDef>* t) {
   t->push_back(unary("relu", {"relu", "pd_op.relu", "pd_op.relu_"}, prep_plain<UnKind::Relu>));

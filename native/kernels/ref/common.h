@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "graph/op_def.h"
+#include "graph/op_states.h"
 
 namespace pif {
 
@@ -54,6 +55,24 @@ Num num_from_double(double d);
 Num attr_num(const Op& op, const std::string& name, double def);
 // Legacy fill_constant's str_value: exact for big integers, accepts inf/nan.
 bool parse_str_num(const std::string& s, Num* out);
+
+// The value of a unary op (activation, scale...) at x: the float32 formula of
+// the reference kernel (kernels/ref/activation.cc).
+float apply_unary(const UnState& s, float x);
+
+// Effective conv padding [top, bottom, left, right] and dilations for input
+// H x W and kernel KH x KW (SAME / VALID resolved as Paddle does).
+void conv_resolved_padding(const ConvState& s, int64_t H, int64_t W, int64_t KH, int64_t KW,
+                           int64_t pads[4], int64_t* dh, int64_t* dw);
+
+// An RTensor view of an IR tensor (shares its storage).
+RTensor rtensor_of(const Tensor& t);
+
+// Applies fused post-ops (graph/fused_ops.h) in order to a float32 output;
+// binary post-ops read extra[op.input], which must have the output's shape.
+struct PostOp;
+void apply_post_ops(const std::vector<PostOp>& post, const std::vector<const RTensor*>& extra,
+                    RTensor* out);
 
 // NumPy broadcast of two shapes (aligned at the trailing end).
 std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b);

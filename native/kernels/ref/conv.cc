@@ -19,24 +19,13 @@
 #include <cstring>
 #include <vector>
 
+#include "graph/op_states.h"
 #include "kernels/ref/common.h"
 #include "kernels/ref/gemm.h"
 #include "kernels/registry.h"
 
 namespace pif {
 namespace {
-
-enum class PadAlgo { Explicit, Same, Valid };
-
-struct ConvState {
-  bool transpose = false;
-  int64_t sh = 1, sw = 1, dh = 1, dw = 1, groups = 1;
-  int64_t pads[4] = {0, 0, 0, 0};  // top, bottom, left, right
-  PadAlgo algo = PadAlgo::Explicit;
-  bool nhwc = false;
-  std::vector<int64_t> output_padding;  // transpose only
-  std::vector<int64_t> output_size;     // transpose only (legacy attribute)
-};
 
 // Canonical input slots.
 enum : size_t { kInput = 0, kFilter = 1, kBias = 2, kOutputSize = 3 };
@@ -124,29 +113,15 @@ struct Geo {
 std::vector<int64_t> to_nchw(const std::vector<int64_t>& d) { return {d[0], d[3], d[1], d[2]}; }
 std::vector<int64_t> to_nhwc(const std::vector<int64_t>& d) { return {d[0], d[2], d[3], d[1]}; }
 
-// SAME / VALID padding update (Paddle's UpdatePaddingAndDilation).
 void update_padding(const ConvState& s, int64_t H, int64_t W, int64_t KH, int64_t KW, Geo* g) {
   g->sh = s.sh;
   g->sw = s.sw;
-  g->dh = s.dh;
-  g->dw = s.dw;
-  g->pt = s.pads[0];
-  g->pb = s.pads[1];
-  g->pl = s.pads[2];
-  g->pr = s.pads[3];
-  if (s.algo == PadAlgo::Valid) {
-    g->pt = g->pb = g->pl = g->pr = 0;
-  } else if (s.algo == PadAlgo::Same) {
-    auto same = [](int64_t in, int64_t st, int64_t k, int64_t* p0, int64_t* p1) {
-      int64_t out = (in + st - 1) / st;
-      int64_t sum = std::max<int64_t>((out - 1) * st + k - in, 0);
-      *p0 = sum / 2;
-      *p1 = sum - *p0;
-    };
-    same(H, s.sh, KH, &g->pt, &g->pb);
-    same(W, s.sw, KW, &g->pl, &g->pr);
-    g->dh = g->dw = 1;
-  }
+  int64_t pads[4];
+  conv_resolved_padding(s, H, W, KH, KW, pads, &g->dh, &g->dw);
+  g->pt = pads[0];
+  g->pb = pads[1];
+  g->pl = pads[2];
+  g->pr = pads[3];
 }
 
 Geo conv_geometry(const RunCtx& c) {
@@ -461,6 +436,27 @@ OpDef conv_def(const char* name, std::vector<std::string> types, bool transpose)
 }
 
 }  // namespace
+
+// SAME / VALID padding update (Paddle's UpdatePaddingAndDilation).
+void conv_resolved_padding(const ConvState& s, int64_t H, int64_t W, int64_t KH, int64_t KW,
+                           int64_t pads[4], int64_t* dh, int64_t* dw) {
+  for (int i = 0; i < 4; ++i) pads[i] = s.pads[i];
+  *dh = s.dh;
+  *dw = s.dw;
+  if (s.algo == PadAlgo::Valid) {
+    pads[0] = pads[1] = pads[2] = pads[3] = 0;
+  } else if (s.algo == PadAlgo::Same) {
+    auto same = [](int64_t in, int64_t st, int64_t k, int64_t* p0, int64_t* p1) {
+      int64_t out = (in + st - 1) / st;
+      int64_t sum = std::max<int64_t>((out - 1) * st + k - in, 0);
+      *p0 = sum / 2;
+      *p1 = sum - *p0;
+    };
+    same(H, s.sh, KH, &pads[0], &pads[1]);
+    same(W, s.sw, KW, &pads[2], &pads[3]);
+    *dh = *dw = 1;
+  }
+}
 
 void register_conv_ops(std::vector<OpDef>* t) {
   t->push_back(conv_def(

@@ -6,18 +6,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "graph/op_states.h"
 #include "kernels/ref/common.h"
 #include "kernels/registry.h"
 
 namespace pif {
 namespace {
-
-enum class BinKind { Add, Sub, Mul, Div, Pow, Max, Min, FloorDiv, Mod };
-
-struct BinState {
-  BinKind kind;
-  int64_t axis;  // -1 = NumPy alignment
-};
 
 // Pads `small` to the rank of `big` the way Paddle's legacy axis rule does.
 std::vector<int64_t> align_to(const std::vector<int64_t>& big, std::vector<int64_t> small,

@@ -7,18 +7,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "graph/op_states.h"
 #include "kernels/ref/common.h"
 #include "kernels/ref/gemm.h"
 #include "kernels/registry.h"
 
 namespace pif {
 namespace {
-
-struct MatmulAttr {
-  bool trans_x, trans_y;
-  float alpha;
-  bool rank0_1d;  // legacy: a vector . vector result is [1] unless declared 0-D
-};
 
 bool rank0_as_1d(const PrepareCtx& c) {
   if (c.program.format == ProgramFormat::Pir) return false;
@@ -216,10 +211,6 @@ void run_mul(RunCtx& c) {
 }
 
 // ------------------------------------------------------------ softmax
-
-struct SoftmaxAttr {
-  int64_t axis;
-};
 
 std::shared_ptr<const void> prep_softmax(const PrepareCtx& c) {
   return make_state<SoftmaxAttr>(c.attr.i("axis", -1));

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <vector>
 
+#include "graph/op_states.h"
 #include "kernels/ref/common.h"
 #include "kernels/registry.h"
 
@@ -22,11 +23,6 @@ namespace {
 // Canonical inputs: X, Scale, Bias, Mean, Variance.
 // PIR batch_norm(_)(x, mean, variance, scale, bias).
 enum : size_t { kX = 0, kScale = 1, kBias = 2, kMean = 3, kVar = 4 };
-
-struct BnState {
-  double epsilon;
-  bool channel_last;
-};
 
 std::shared_ptr<const void> prepare_bn(const PrepareCtx& c) {
   double eps = c.attr.f("epsilon", 1e-5);
@@ -110,11 +106,6 @@ void run_bn(RunCtx& c) {
 }
 
 // ---- layer_norm -----------------------------------------------------------
-
-struct LnState {
-  double epsilon;
-  int64_t begin_norm_axis;
-};
 
 std::shared_ptr<const void> prepare_ln(const PrepareCtx& c) {
   return make_state<LnState>(c.attr.f("epsilon", 1e-5), c.attr.i("begin_norm_axis", 1));

@@ -19,23 +19,12 @@
 #include <cfloat>
 #include <vector>
 
+#include "graph/op_states.h"
 #include "kernels/ref/common.h"
 #include "kernels/registry.h"
 
 namespace pif {
 namespace {
-
-enum class PadAlgo { Explicit, Same, Valid };
-
-struct PoolState {
-  bool is_max = false;
-  std::vector<int64_t> ksize;  // legacy attribute (PIR: operand 1)
-  bool global = false, adaptive = false, exclusive = true, ceil_mode = false;
-  int64_t pads[4] = {0, 0, 0, 0};
-  PadAlgo algo = PadAlgo::Explicit;
-  int64_t sh = 1, sw = 1;
-  bool nhwc = false;
-};
 
 // read_ints of a possibly empty tensor (an empty PIR int array operand).
 std::vector<int64_t> ints_of(const RTensor& t) {

@@ -25,6 +25,7 @@
 #include <cstring>
 #include <limits>
 
+#include "graph/op_states.h"
 #include "kernels/ref/common.h"
 #include "kernels/registry.h"
 
@@ -221,10 +222,6 @@ void infer_reshape(RunCtx& c) {
 void run_alias(RunCtx& c) { copy_if_needed(*c.input(0), c.output(0)); }
 
 // ------------------------------------------------------------ transpose
-
-struct PermAttr {
-  std::vector<int64_t> perm;
-};
 
 std::shared_ptr<const void> prep_transpose(const PrepareCtx& c) {
   return make_state<PermAttr>(c.attr.ints(c.attr.has("perm") ? "perm" : "axis", {}));

@@ -1,0 +1,182 @@
+// Elementwise add / subtract / multiply / divide / max / min on oneDNN's
+// binary primitive with Paddle's broadcasting (legacy `axis` alignment or
+// NumPy). The first operand keeps its layout (e.g. the SE block's x * scale
+// on nChw8c); shapes oneDNN cannot broadcast use the reference kernel.
+#include "kernels/dnnl/common.h"
+#include "kernels/ref/common.h"
+
+namespace pif {
+namespace dnnl_backend {
+namespace {
+
+struct BinEntry {
+  bool ref = false;
+  bool swapped = false;  // operands exchanged (commutative op, x broadcast)
+  dnnl::binary prim;
+  memory::desc a, b, dst, scratch;
+  memory::desc b_have;  // b's layout as it arrives (reordered to `b` when different)
+  std::vector<int64_t> out_dims;
+};
+
+struct BinNode {
+  BinState bin;
+  RefFallback ref;
+  PrimCache<BinEntry> cache;
+};
+
+// `small` aligned to rank r as Paddle does; empty when it cannot be.
+std::vector<int64_t> aligned(const std::vector<int64_t>& small, size_t r, int64_t axis) {
+  if (small.size() == r) return small;
+  if (small.size() > r) return {};
+  std::vector<int64_t> out(r, 1);
+  if (axis < 0) {
+    std::copy(small.begin(), small.end(), out.begin() + static_cast<int64_t>(r - small.size()));
+    return out;
+  }
+  std::vector<int64_t> s = small;
+  while (!s.empty() && axis + static_cast<int64_t>(s.size()) > static_cast<int64_t>(r) &&
+         s.back() == 1)
+    s.pop_back();
+  if (axis + static_cast<int64_t>(s.size()) > static_cast<int64_t>(r)) return {};
+  std::copy(s.begin(), s.end(), out.begin() + axis);
+  return out;
+}
+
+dnnl::algorithm alg_of(BinKind k, bool* ok) {
+  *ok = true;
+  switch (k) {
+    case BinKind::Add: return dnnl::algorithm::binary_add;
+    case BinKind::Sub: return dnnl::algorithm::binary_sub;
+    case BinKind::Mul: return dnnl::algorithm::binary_mul;
+    case BinKind::Div: return dnnl::algorithm::binary_div;
+    case BinKind::Max: return dnnl::algorithm::binary_max;
+    case BinKind::Min: return dnnl::algorithm::binary_min;
+    default: *ok = false; return dnnl::algorithm::binary_add;
+  }
+}
+
+BinEntry make_entry(const BinNode& n, const RTensor& x, const RTensor& y) {
+  BinEntry e;
+  bool ok;
+  dnnl::algorithm alg = alg_of(n.bin.kind, &ok);
+  if (!ok || x.dims.empty() || y.dims.empty()) {
+    e.ref = true;
+    return e;
+  }
+  bool commutative = n.bin.kind == BinKind::Add || n.bin.kind == BinKind::Mul ||
+                     n.bin.kind == BinKind::Max || n.bin.kind == BinKind::Min;
+  const RTensor* a = &x;
+  const RTensor* b = &y;
+  size_t r = std::max(x.dims.size(), y.dims.size());
+  std::vector<int64_t> ad = x.dims.size() == r ? x.dims : aligned(x.dims, r, n.bin.axis);
+  std::vector<int64_t> bd = y.dims.size() == r ? y.dims : aligned(y.dims, r, n.bin.axis);
+  if (ad.empty() || bd.empty() || r > 6) {
+    e.ref = true;
+    return e;
+  }
+  // oneDNN broadcasts only the second operand.
+  bool b_fits = true, a_fits = true;
+  for (size_t i = 0; i < r; ++i) {
+    if (bd[i] != ad[i] && bd[i] != 1) b_fits = false;
+    if (ad[i] != bd[i] && ad[i] != 1) a_fits = false;
+  }
+  if (!b_fits) {
+    if (!a_fits || !commutative) {
+      e.ref = true;
+      return e;
+    }
+    std::swap(a, b);
+    std::swap(ad, bd);
+    e.swapped = true;
+  }
+  // Operands whose rank changed are plain; blocked operands keep their layout.
+  auto md_for = [&](const RTensor* t, const std::vector<int64_t>& d) -> memory::desc {
+    if (t->dims.size() == d.size()) return md_of(*t);
+    if (t->layout) return memory::desc();
+    return memory::desc(to_dims(d), dt::f32, plain_tag(d.size()));
+  };
+  e.a = md_for(a, ad);
+  e.b = md_for(b, bd);
+  if (e.a.is_zero() || e.b.is_zero() || a->dtype != DType::Float32 || b->dtype != DType::Float32 ||
+      a->numel() == 0 || b->numel() == 0) {
+    e.ref = true;
+    return e;
+  }
+  e.b_have = e.b;
+  // oneDNN's fast binary kernels want both operands in one layout family:
+  // a plain second operand of a blocked first one (e.g. a [N,C,1,1] scale
+  // on nChw8c) is reordered into the same blocking.
+  if (!is_plain(e.a) && is_plain(e.b) && r == 4) {
+    for (tag t : {tag::aBcd8b, tag::aBcd16b, tag::acdb}) {
+      if (e.a == memory::desc(to_dims(ad), dt::f32, t)) {
+        e.b = memory::desc(to_dims(bd), dt::f32, t);
+        break;
+      }
+    }
+  }
+  e.dst = e.a;
+  e.out_dims = ad;
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  try {
+    dnnl::binary::desc d(alg, e.a, e.b, e.dst);
+    dnnl::binary::primitive_desc pd(d, attr, engine());
+    e.prim = dnnl::binary(pd);
+    e.scratch = pd.scratchpad_desc();
+  } catch (const dnnl::error&) {
+    e.ref = true;
+  }
+  return e;
+}
+
+std::shared_ptr<const BinEntry> entry_for(const RunCtx& c) {
+  const BinNode& n = c.node.attrs<BinNode>();
+  const RTensor& x = need_input(c, 0, "X");
+  const RTensor& y = need_input(c, 1, "Y");
+  if (x.dtype != DType::Float32 || y.dtype != DType::Float32) {
+    static const auto ref = std::make_shared<const BinEntry>(BinEntry{true});
+    return ref;
+  }
+  return n.cache.get({md_of(x), md_of(y)}, [&] { return make_entry(n, x, y); });
+}
+
+void infer(RunCtx& c) {
+  auto e = entry_for(c);
+  if (e->ref) return run_ref(c.node.attrs<BinNode>().ref, c, true);
+  set_output_md(c.output(0), e->out_dims, e->dst);
+}
+
+void run(RunCtx& c) {
+  auto e = entry_for(c);
+  if (e->ref) return run_ref(c.node.attrs<BinNode>().ref, c, false);
+  const RTensor* a = c.input(0);
+  const RTensor* b = c.input(1);
+  if (e->swapped) std::swap(a, b);
+  std::shared_ptr<void> b_tmp;
+  void* b_data = b->data;
+  if (e->b_have != e->b) {
+    b_tmp = reorder_to(*b, e->b_have, e->b);
+    b_data = b_tmp.get();
+  }
+  execute(e->prim, e->scratch,
+          {{DNNL_ARG_SRC_0, mem_of(*a, e->a)},
+           {DNNL_ARG_SRC_1, memory(e->b, engine(), b_data)},
+           {DNNL_ARG_DST, mem_of(*c.output(0), e->dst)}});
+}
+
+}  // namespace
+
+const OpDef& binary_def() {
+  static const OpDef d = layout_aware(make_op_def("dnnl.binary", {}, {}, {}, nullptr, infer, run));
+  return d;
+}
+
+std::shared_ptr<const void> make_binary_node(const Node& n) {
+  auto s = std::make_shared<BinNode>();
+  s->bin = n.attrs<BinState>();
+  s->ref = RefFallback{n.def, n.state};
+  return s;
+}
+
+}  // namespace dnnl_backend
+}  // namespace pif

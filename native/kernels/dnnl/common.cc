@@ -1,0 +1,220 @@
+#include "kernels/dnnl/common.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/ref/common.h"
+
+namespace pif {
+namespace dnnl_backend {
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::stream& stream() {
+  thread_local dnnl::stream s(engine());
+  return s;
+}
+
+tag plain_tag(size_t rank) {
+  switch (rank) {
+    case 1: return tag::a;
+    case 2: return tag::ab;
+    case 3: return tag::abc;
+    case 4: return tag::abcd;
+    case 5: return tag::abcde;
+    case 6: return tag::abcdef;
+    default: op_fail("oneDNN backend: rank " + std::to_string(rank) + " is not supported");
+  }
+}
+
+memory::dims to_dims(const std::vector<int64_t>& d) { return memory::dims(d.begin(), d.end()); }
+
+memory::desc md_of(const RTensor& t) {
+  if (t.layout) return *static_cast<const memory::desc*>(t.layout.get());
+  if (t.dtype != DType::Float32) op_fail("oneDNN backend: expected a float32 tensor");
+  if (t.dims.empty()) return memory::desc({1}, dt::f32, tag::a);
+  return memory::desc(to_dims(t.dims), dt::f32, plain_tag(t.dims.size()));
+}
+
+bool is_plain(const memory::desc& md) {
+  memory::dims d = md.dims();
+  if (d.empty()) return true;
+  return md == memory::desc(d, md.data_type(), plain_tag(d.size()));
+}
+
+void set_output_md(RTensor* t, const std::vector<int64_t>& dims, const memory::desc& md) {
+  set_output(t, DType::Float32, dims);
+  if (!is_plain(md)) {
+    t->layout = std::make_shared<const memory::desc>(md);
+    t->nbytes = md.get_size();
+  }
+}
+
+memory mem_of(const RTensor& t, const memory::desc& md) { return memory(md, engine(), t.data); }
+
+namespace {
+std::shared_ptr<void> alloc(size_t n) {
+  void* p = std::aligned_alloc(64, (std::max<size_t>(n, 1) + 63) & ~size_t(63));
+  if (!p) throw std::bad_alloc();
+  return std::shared_ptr<void>(p, std::free);
+}
+}  // namespace
+
+std::shared_ptr<void> reorder_to(const RTensor& src, const memory::desc& a, const memory::desc& b) {
+  std::shared_ptr<void> buf = alloc(b.get_size());
+  memory from(a, engine(), src.data), to(b, engine(), buf.get());
+  dnnl::reorder(from, to).execute(stream(), from, to);
+  stream().wait();
+  return buf;
+}
+
+void to_plain(const RTensor& in, RTensor* out) {
+  memory::desc a = md_of(in);
+  memory::desc b(a.dims(), a.data_type(), plain_tag(a.dims().size()));
+  out->dtype = in.dtype;
+  out->dims = in.dims;
+  out->layout.reset();
+  out->nbytes = b.get_size();
+  out->owner = reorder_to(in, a, b);
+  out->data = out->owner.get();
+}
+
+void execute(const dnnl::primitive& p, const memory::desc& scratch,
+             std::unordered_map<int, memory> args) {
+  // Scratchpad per calling thread, grown on demand: concurrent runs on other
+  // threads never share it.
+  thread_local std::shared_ptr<void> buf;
+  thread_local size_t cap = 0;
+  size_t need = scratch.get_size();
+  if (need > 0) {
+    if (need > cap) {
+      buf = alloc(need);
+      cap = need;
+    }
+    args.emplace(DNNL_ARG_SCRATCHPAD, memory(scratch, engine(), buf.get()));
+  }
+  p.execute(stream(), args);
+  stream().wait();
+}
+
+bool eltwise_of(const UnState& s, dnnl::algorithm* alg, float* alpha, float* beta) {
+  using A = dnnl::algorithm;
+  float a = static_cast<float>(s.a), b = static_cast<float>(s.b);
+  *alpha = 0.f;
+  *beta = 0.f;
+  switch (s.kind) {
+    case UnKind::Relu: *alg = A::eltwise_relu; return true;
+    case UnKind::LeakyRelu:
+      *alg = A::eltwise_relu;
+      *alpha = a;
+      return true;
+    case UnKind::Relu6:
+      *alg = A::eltwise_clip_v2;
+      *alpha = 0.f;
+      *beta = a;
+      return true;
+    case UnKind::Clip:
+      *alg = A::eltwise_clip_v2;
+      *alpha = a;
+      *beta = b;
+      return true;
+    case UnKind::Sigmoid: *alg = A::eltwise_logistic; return true;
+    case UnKind::Tanh: *alg = A::eltwise_tanh; return true;
+    case UnKind::Exp: *alg = A::eltwise_exp; return true;
+    case UnKind::Sqrt: *alg = A::eltwise_sqrt; return true;
+    case UnKind::Abs: *alg = A::eltwise_abs; return true;
+    case UnKind::Square: *alg = A::eltwise_square; return true;
+    case UnKind::Swish:
+      *alg = A::eltwise_swish;
+      *alpha = a;
+      return true;
+    case UnKind::Silu:
+      *alg = A::eltwise_swish;
+      *alpha = 1.f;
+      return true;
+    case UnKind::GeluErf: *alg = A::eltwise_gelu_erf; return true;
+    case UnKind::GeluTanh: *alg = A::eltwise_gelu_tanh; return true;
+    case UnKind::HardSwish:
+      if (s.a != 6.0 || s.b != 6.0 || s.c != 3.0) return false;
+      *alg = A::eltwise_hardswish;
+      return true;
+    case UnKind::Scale:
+      *alg = A::eltwise_linear;
+      *alpha = a;
+      *beta = s.flag ? b : a * b;  // (x + b) * a = a x + a b
+      return true;
+    case UnKind::Identity:
+      *alg = A::eltwise_linear;
+      *alpha = 1.f;
+      return true;
+    default: return false;
+  }
+}
+
+void append_post_ops(const std::vector<PostOp>& post, const std::vector<memory::desc>& extra,
+                     dnnl::post_ops* po) {
+  for (const PostOp& p : post) {
+    if (p.kind == PostOp::Kind::Unary) {
+      dnnl::algorithm alg;
+      float alpha, beta;
+      if (!eltwise_of(p.unary, &alg, &alpha, &beta))
+        op_fail("oneDNN backend: activation has no oneDNN equivalent");
+      po->append_eltwise(1.f, alg, alpha, beta);
+    } else {
+      if (p.input >= extra.size()) op_fail("oneDNN backend: missing post-op input");
+      po->append_binary(
+          p.bin == BinKind::Add ? dnnl::algorithm::binary_add : dnnl::algorithm::binary_mul,
+          extra[p.input]);
+    }
+  }
+}
+
+void add_post_op_inputs(const std::vector<PostOp>& post, const std::vector<memory::desc>& mds,
+                        const std::vector<const RTensor*>& extra,
+                        std::unordered_map<int, memory>* args) {
+  for (size_t i = 0; i < post.size(); ++i) {
+    if (post[i].kind != PostOp::Kind::Binary) continue;
+    size_t k = post[i].input;
+    if (k >= mds.size() || k >= extra.size()) op_fail("oneDNN backend: missing post-op input");
+    args->emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(static_cast<int>(i)) | DNNL_ARG_SRC_1,
+                  memory(mds[k], engine(), extra[k]->data));
+  }
+}
+
+bool cpu_has_bf16() {
+  static const bool has = [] {
+    dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  }();
+  return has;
+}
+
+void run_ref(const RefFallback& ref, RunCtx& c, bool infer_only) {
+  // Plain copies of inputs that carry a layout.
+  std::vector<RTensor> plain;
+  plain.reserve(16);
+  Node node = c.node;
+  node.state = ref.state;
+  RunCtx rc{node, c.in, c.out, c.threads};
+  for (auto& grp : rc.in) {
+    if (infer_only) break;  // dims are the same in any layout
+    for (const RTensor*& t : grp) {
+      if (t && t->layout) {
+        plain.emplace_back();
+        if (plain.size() > 16) op_fail("oneDNN backend: too many blocked inputs");
+        to_plain(*t, &plain.back());
+        t = &plain.back();
+      }
+    }
+  }
+  if (infer_only)
+    ref.def->infer(rc);
+  else
+    ref.def->run(rc);
+}
+
+}  // namespace dnnl_backend
+}  // namespace pif

@@ -1,0 +1,103 @@
+// layer_norm on oneDNN: the normalised dims [begin_norm_axis, rank) are
+// flattened into one row (plain layout), with Scale / Bias as oneDNN's scale
+// and shift. Only Y is produced, as in the reference kernel.
+#include "kernels/dnnl/common.h"
+#include "kernels/ref/common.h"
+
+namespace pif {
+namespace dnnl_backend {
+namespace {
+
+struct LnEntry {
+  bool ref = false;
+  dnnl::layer_normalization_forward prim;
+  memory::desc md, scratch, param;
+  bool scale = false, shift = false;
+};
+
+struct LnNode {
+  LnState ln;
+  RefFallback ref;
+  PrimCache<LnEntry> cache;
+};
+
+std::shared_ptr<const LnEntry> entry_for(const RunCtx& c) {
+  const LnNode& n = c.node.attrs<LnNode>();
+  const RTensor& x = need_input(c, 0, "X");
+  const RTensor* scale = c.input(1);
+  const RTensor* bias = c.input(2);
+  auto bad = [](const RTensor* t) {
+    return t && (t->dtype != DType::Float32 || t->layout != nullptr);
+  };
+  int64_t r = static_cast<int64_t>(x.dims.size());
+  int64_t axis = n.ln.begin_norm_axis < 0 ? n.ln.begin_norm_axis + r : n.ln.begin_norm_axis;
+  if (x.dtype != DType::Float32 || x.layout || r == 0 || axis <= 0 || axis >= r || x.numel() == 0 ||
+      bad(scale) || bad(bias)) {
+    static const auto ref = std::make_shared<const LnEntry>(LnEntry{true});
+    return ref;
+  }
+  int64_t rows = 1, cols = 1;
+  for (int64_t i = 0; i < r; ++i) (i < axis ? rows : cols) *= x.dims[static_cast<size_t>(i)];
+  if ((scale && scale->numel() != cols) || (bias && bias->numel() != cols)) {
+    static const auto ref = std::make_shared<const LnEntry>(LnEntry{true});
+    return ref;
+  }
+  memory::desc md({rows, cols}, dt::f32, tag::ab);
+  memory::desc key_scale({scale ? 1 : 0, bias ? 1 : 0}, dt::f32, tag::ab);
+  return n.cache.get({md, key_scale}, [&] {
+    LnEntry e;
+    e.md = md;
+    e.param = memory::desc({cols}, dt::f32, tag::a);
+    e.scale = scale != nullptr;
+    e.shift = bias != nullptr;
+    auto flags = dnnl::normalization_flags::none;
+    if (e.scale) flags |= dnnl::normalization_flags::use_scale;
+    if (e.shift) flags |= dnnl::normalization_flags::use_shift;
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    try {
+      dnnl::layer_normalization_forward::desc d(dnnl::prop_kind::forward_inference, md,
+                                                static_cast<float>(n.ln.epsilon), flags);
+      dnnl::layer_normalization_forward::primitive_desc pd(d, attr, engine());
+      e.prim = dnnl::layer_normalization_forward(pd);
+      e.scratch = pd.scratchpad_desc();
+    } catch (const dnnl::error&) {
+      e.ref = true;
+    }
+    return e;
+  });
+}
+
+void infer(RunCtx& c) {
+  auto e = entry_for(c);
+  if (e->ref) return run_ref(c.node.attrs<LnNode>().ref, c, true);
+  set_output(c.output(0), DType::Float32, c.input(0)->dims);
+}
+
+void run(RunCtx& c) {
+  auto e = entry_for(c);
+  if (e->ref) return run_ref(c.node.attrs<LnNode>().ref, c, false);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem_of(*c.input(0), e->md)},
+                                       {DNNL_ARG_DST, mem_of(*c.output(0), e->md)}};
+  if (e->scale) args.emplace(DNNL_ARG_SCALE, mem_of(*c.input(1), e->param));
+  if (e->shift) args.emplace(DNNL_ARG_SHIFT, mem_of(*c.input(2), e->param));
+  execute(e->prim, e->scratch, std::move(args));
+}
+
+}  // namespace
+
+const OpDef& layer_norm_def() {
+  static const OpDef d =
+      layout_aware(make_op_def("dnnl.layer_norm", {}, {}, {}, nullptr, infer, run));
+  return d;
+}
+
+std::shared_ptr<const void> make_layer_norm_node(const Node& n) {
+  auto s = std::make_shared<LnNode>();
+  s->ln = n.attrs<LnState>();
+  s->ref = RefFallback{n.def, n.state};
+  return s;
+}
+
+}  // namespace dnnl_backend
+}  // namespace pif

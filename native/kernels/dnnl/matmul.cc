@@ -1,0 +1,201 @@
+// pif.fused_matmul on oneDNN: one matmul primitive with broadcast batch
+// dimensions, transposes expressed as strides (no copies), bias and fused
+// post-ops (GELU, scale, residual add). Constant weights are used in place
+// from the parameter arena; bf16 mode keeps a converted copy instead.
+#include "kernels/dnnl/common.h"
+#include "kernels/ref/common.h"
+
+namespace pif {
+namespace dnnl_backend {
+namespace {
+
+struct MatmulEntry {
+  bool ref = false;
+  dnnl::matmul prim;
+  memory::desc x, y, x_plain, y_plain, dst, bias, scratch;
+  std::vector<int64_t> out_dims;
+  std::vector<memory::desc> extra;
+  std::shared_ptr<void> y_converted;  // bf16 copy of constant weights
+  std::vector<PostOp> post;           // as given to oneDNN (alpha first)
+};
+
+struct MatmulNode {
+  const FusedMatmulState* fused;
+  RefFallback ref;
+  bool bf16 = false;
+  bool y_const = false;
+  PrimCache<MatmulEntry> cache;
+};
+
+// Descriptor of a stored [.., R, C] operand read as [.., C, R] when `trans`.
+memory::desc operand_md(const std::vector<int64_t>& stored, size_t rank, bool trans, dt type) {
+  std::vector<int64_t> d(rank - stored.size(), 1);
+  d.insert(d.end(), stored.begin(), stored.end());
+  memory::dims strides(rank);
+  int64_t s = 1;
+  for (size_t i = rank; i-- > 0;) {
+    strides[i] = s;
+    s *= d[i];
+  }
+  memory::dims dims = to_dims(d);
+  if (trans) {
+    std::swap(dims[rank - 1], dims[rank - 2]);
+    std::swap(strides[rank - 1], strides[rank - 2]);
+  }
+  return memory::desc(dims, type, strides);
+}
+
+MatmulEntry make_entry(const MatmulNode& n, const RunCtx& c) {
+  const FusedMatmulState& st = *n.fused;
+  const RTensor& x = need_input(c, 0, "X");
+  const RTensor& y = need_input(c, 1, "Y");
+  MatmulEntry e;
+  size_t rx = x.dims.size(), ry = y.dims.size(), r = std::max(rx, ry);
+  bool has_bias = st.bias.dtype != DType::Undefined;
+  if (rx < 2 || ry < 2 || r > 6 || (st.mm.alpha != 1.f && has_bias)) {
+    e.ref = true;
+    return e;
+  }
+  dt act = n.bf16 ? dt::bf16 : dt::f32;
+  e.x_plain = operand_md(x.dims, r, st.mm.trans_x, dt::f32);
+  e.y_plain = operand_md(y.dims, r, st.mm.trans_y, dt::f32);
+  e.x = operand_md(x.dims, r, st.mm.trans_x, act);
+  e.y = operand_md(y.dims, r, st.mm.trans_y, act);
+  memory::dims xd = e.x.dims(), yd = e.y.dims();
+  if (xd[r - 1] != yd[r - 2]) {
+    e.ref = true;  // the reference kernel reports the mismatch
+    return e;
+  }
+  e.out_dims.assign(r, 1);
+  for (size_t i = 0; i + 2 < r; ++i) {
+    if (xd[i] != yd[i] && xd[i] != 1 && yd[i] != 1) {
+      e.ref = true;
+      return e;
+    }
+    e.out_dims[i] = std::max(xd[i], yd[i]);
+  }
+  e.out_dims[r - 2] = xd[r - 2];
+  e.out_dims[r - 1] = yd[r - 1];
+  for (int64_t v : e.out_dims)
+    if (v == 0) {
+      e.ref = true;
+      return e;
+    }
+  e.dst = memory::desc(to_dims(e.out_dims), dt::f32, plain_tag(r));
+  if (has_bias) {
+    memory::dims bd(r, 1);
+    bd[r - 1] = st.bias.numel();
+    if (bd[r - 1] != e.out_dims[r - 1]) {
+      e.ref = true;
+      return e;
+    }
+    e.bias = memory::desc(bd, dt::f32, plain_tag(r));
+  }
+  for (size_t k = 0; k < (c.in.size() > kFusedMatmulExtra ? c.in[kFusedMatmulExtra].size() : 0);
+       ++k) {
+    memory::desc m = md_of(*c.in[kFusedMatmulExtra][k]);
+    if (m.dims() != e.dst.dims()) {
+      e.ref = true;
+      return e;
+    }
+    e.extra.push_back(m);
+  }
+  std::vector<PostOp> post = st.post;
+  if (st.mm.alpha != 1.f) {
+    PostOp a;
+    a.unary = UnState{UnKind::Scale, st.mm.alpha, 0.0, 0.0, true};
+    post.insert(post.begin(), a);
+  }
+  dnnl::post_ops po;
+  append_post_ops(post, e.extra, &po);
+  e.post = post;
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  try {
+    dnnl::matmul::desc d(e.x, e.y, has_bias ? e.bias : memory::desc(), e.dst);
+    dnnl::matmul::primitive_desc pd(d, attr, engine());
+    e.prim = dnnl::matmul(pd);
+    e.scratch = pd.scratchpad_desc();
+  } catch (const dnnl::error&) {
+    e.ref = true;
+    return e;
+  }
+  if (n.bf16 && n.y_const) {
+    e.y_converted = reorder_to(y, e.y_plain, e.y);
+  }
+  return e;
+}
+
+std::shared_ptr<const MatmulEntry> entry_for(const RunCtx& c) {
+  const MatmulNode& n = c.node.attrs<MatmulNode>();
+  std::vector<memory::desc> key{md_of(need_input(c, 0, "X")), md_of(need_input(c, 1, "Y"))};
+  if (c.in.size() > kFusedMatmulExtra)
+    for (const RTensor* t : c.in[kFusedMatmulExtra]) key.push_back(md_of(*t));
+  return n.cache.get(key, [&] { return make_entry(n, c); });
+}
+
+void infer(RunCtx& c) {
+  auto e = entry_for(c);
+  if (e->ref) return run_ref(c.node.attrs<MatmulNode>().ref, c, true);
+  set_output_md(c.output(0), e->out_dims, e->dst);
+}
+
+// The operand's data in the descriptor `want` (converting layout / dtype).
+void* operand(const RTensor& t, const memory::desc& plain, const memory::desc& want,
+              std::shared_ptr<void>* keep) {
+  std::shared_ptr<void> flat;
+  const RTensor* src = &t;
+  RTensor tmp;
+  if (t.layout) {
+    to_plain(t, &tmp);
+    src = &tmp;
+  }
+  if (plain == want && !t.layout) return t.data;
+  if (plain == want) {
+    *keep = tmp.owner;
+    return tmp.data;
+  }
+  *keep = reorder_to(*src, plain, want);
+  return keep->get();
+}
+
+void run(RunCtx& c) {
+  const MatmulNode& n = c.node.attrs<MatmulNode>();
+  auto e = entry_for(c);
+  if (e->ref) return run_ref(n.ref, c, false);
+  std::shared_ptr<void> kx, ky;
+  void* xp = operand(*c.input(0), e->x_plain, e->x, &kx);
+  void* yp = e->y_converted ? e->y_converted.get() : operand(*c.input(1), e->y_plain, e->y, &ky);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(e->x, engine(), xp)},
+                                       {DNNL_ARG_WEIGHTS, memory(e->y, engine(), yp)},
+                                       {DNNL_ARG_DST, memory(e->dst, engine(), c.output(0)->data)}};
+  if (n.fused->bias.dtype != DType::Undefined)
+    args.emplace(DNNL_ARG_BIAS,
+                 memory(e->bias, engine(), const_cast<uint8_t*>(n.fused->bias.data())));
+  add_post_op_inputs(
+      e->post, e->extra,
+      c.in.size() > kFusedMatmulExtra ? c.in[kFusedMatmulExtra] : std::vector<const RTensor*>{},
+      &args);
+  execute(e->prim, e->scratch, std::move(args));
+}
+
+}  // namespace
+
+const OpDef& matmul_def() {
+  static const OpDef d =
+      layout_aware(make_op_def("dnnl.fused_matmul", {}, {}, {}, nullptr, infer, run));
+  return d;
+}
+
+std::shared_ptr<const void> make_matmul_node(const Node& n, bool bf16, bool y_const) {
+  auto s = std::make_shared<MatmulNode>();
+  s->fused = &n.attrs<FusedMatmulState>();
+  s->ref = RefFallback{n.def, n.state};
+  s->bf16 = bf16;
+  s->y_const = y_const;
+  return s;
+}
+
+}  // namespace dnnl_backend
+}  // namespace pif

@@ -1,0 +1,131 @@
+// pool2d on oneDNN (NCHW in any layout oneDNN chose, e.g. the SE block's
+// global average pool on nChw8c): global / adaptive-to-1x1 and windowed
+// max / average pooling with Paddle's padding and ceil_mode rules. Other
+// adaptive sizes use the reference kernel.
+#include "kernels/dnnl/common.h"
+#include "kernels/ref/common.h"
+
+namespace pif {
+namespace dnnl_backend {
+namespace {
+
+struct PoolEntry {
+  bool ref = false;
+  dnnl::pooling_forward prim;
+  memory::desc dst, scratch;
+  std::vector<int64_t> out_dims;
+};
+
+struct PoolNode {
+  const PoolState* pool;
+  RefFallback ref;
+  PrimCache<PoolEntry> cache;
+};
+
+PoolEntry make_entry(const PoolNode& n, const RunCtx& c) {
+  const PoolState& s = *n.pool;
+  const RTensor& x = need_input(c, 0, "X");
+  PoolEntry e;
+  if (x.dims.size() != 4 || s.nhwc) {
+    e.ref = true;
+    return e;
+  }
+  int64_t N = x.dims[0], C = x.dims[1], H = x.dims[2], W = x.dims[3];
+  std::vector<int64_t> k = s.ksize;
+  if (const RTensor* kt = c.input(1)) k = kt->numel() ? read_ints(*kt) : std::vector<int64_t>{};
+  if (k.size() == 1) k.push_back(k[0]);
+  int64_t kh, kw, sh = s.sh, sw = s.sw, pt = 0, pb = 0, pl = 0, pr = 0, OH, OW;
+  if (s.global || (s.adaptive && k.size() == 2 && k[0] == 1 && k[1] == 1)) {
+    kh = H, kw = W, sh = sw = 1, OH = OW = 1;
+  } else if (s.adaptive || k.size() != 2) {
+    e.ref = true;
+    return e;
+  } else {
+    kh = k[0], kw = k[1];
+    ConvState geo;  // pooling pads resolve like convolution pads
+    geo.sh = s.sh, geo.sw = s.sw;
+    for (int i = 0; i < 4; ++i) geo.pads[i] = s.pads[i];
+    geo.algo = s.algo;
+    int64_t pads[4], dh, dw;
+    conv_resolved_padding(geo, H, W, kh, kw, pads, &dh, &dw);
+    pt = pads[0], pb = pads[1], pl = pads[2], pr = pads[3];
+    int64_t ch = s.ceil_mode ? sh - 1 : 0, cw = s.ceil_mode ? sw - 1 : 0;
+    OH = (H - kh + pt + pb + ch) / sh + 1;
+    OW = (W - kw + pl + pr + cw) / sw + 1;
+    // The right/bottom padding oneDNN needs to produce that many outputs.
+    pb = (OH - 1) * sh + kh - H - pt;
+    pr = (OW - 1) * sw + kw - W - pl;
+    if (pb < 0 || pr < 0 || OH <= 0 || OW <= 0 || pt >= kh || pl >= kw) {
+      e.ref = true;
+      return e;
+    }
+  }
+  if (N == 0 || C == 0) {
+    e.ref = true;
+    return e;
+  }
+  e.out_dims = {N, C, OH, OW};
+  memory::desc src = md_of(x);
+  memory::desc dst({N, C, OH, OW}, dt::f32, tag::any);
+  dnnl::algorithm alg = s.is_max ? dnnl::algorithm::pooling_max
+                        : (s.exclusive || s.adaptive || s.global)
+                            ? dnnl::algorithm::pooling_avg_exclude_padding
+                            : dnnl::algorithm::pooling_avg_include_padding;
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  try {
+    dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, dst, {sh, sw},
+                                  {kh, kw}, {pt, pl}, {pb, pr});
+    dnnl::pooling_forward::primitive_desc pd(d, attr, engine());
+    e.prim = dnnl::pooling_forward(pd);
+    e.dst = pd.dst_desc();
+    e.scratch = pd.scratchpad_desc();
+  } catch (const dnnl::error&) {
+    e.ref = true;
+  }
+  return e;
+}
+
+std::shared_ptr<const PoolEntry> entry_for(const RunCtx& c) {
+  const PoolNode& n = c.node.attrs<PoolNode>();
+  std::vector<memory::desc> key{md_of(need_input(c, 0, "X"))};
+  if (const RTensor* kt = c.input(1)) {
+    // The kernel-size operand is data: make it part of the key.
+    std::vector<int64_t> k = kt->numel() ? read_ints(*kt) : std::vector<int64_t>{};
+    key.emplace_back(memory::dims(k.begin(), k.end()).empty() ? memory::dims{1}
+                                                              : memory::dims(k.begin(), k.end()),
+                     dt::f32, k.size() <= 1 ? tag::a : tag::ab);
+  }
+  return n.cache.get(key, [&] { return make_entry(n, c); });
+}
+
+void infer(RunCtx& c) {
+  auto e = entry_for(c);
+  if (e->ref) return run_ref(c.node.attrs<PoolNode>().ref, c, true);
+  set_output_md(c.output(0), e->out_dims, e->dst);
+}
+
+void run(RunCtx& c) {
+  auto e = entry_for(c);
+  if (e->ref) return run_ref(c.node.attrs<PoolNode>().ref, c, false);
+  const RTensor& x = *c.input(0);
+  execute(e->prim, e->scratch,
+          {{DNNL_ARG_SRC, mem_of(x, md_of(x))}, {DNNL_ARG_DST, mem_of(*c.output(0), e->dst)}});
+}
+
+}  // namespace
+
+const OpDef& pool_def() {
+  static const OpDef d = layout_aware(make_op_def("dnnl.pool2d", {}, {}, {}, nullptr, infer, run));
+  return d;
+}
+
+std::shared_ptr<const void> make_pool_node(const Node& n) {
+  auto s = std::make_shared<PoolNode>();
+  s->pool = &n.attrs<PoolState>();
+  s->ref = RefFallback{n.def, n.state};
+  return s;
+}
+
+}  // namespace dnnl_backend
+}  // namespace pif
