@@ -43,6 +43,7 @@ export const GRAPH_PASSES = [
   'fold_transpose',
   'fuse_bias',
   'fold_batch_norm',
+  'fuse_swish',
   'fuse_activation',
   'fuse_residual',
 ] as const;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -68,6 +69,45 @@ bool looks_like_json(const std::string& bytes) {
     return c == '{';
   }
   return false;
+}
+
+}  // namespace
+
+namespace {
+
+// Streams a combined params file into the program's arena (pread, no copy of
+// the whole file in memory).
+void bind_params_file(Program* p, const std::string& path, const LoadLimits& limits) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) io_fail(path, "cannot open");
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) io_fail(path, "cannot stat");
+  if (!S_ISREG(st.st_mode)) throw ModelError(code::kIo, path, -1, "", "not a regular file");
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size > limits.max_file_bytes) {
+    throw ModelError(code::kLimit, path, -1, "",
+                     "file is " + std::to_string(size) + " bytes, over the limit of " +
+                         std::to_string(limits.max_file_bytes));
+  }
+  auto read_at = [&](uint64_t offset, uint8_t* dst, uint64_t n) {
+    uint64_t got = 0;
+    while (got < n) {
+      ssize_t r = ::pread(fd, dst + got, static_cast<size_t>(std::min<uint64_t>(n - got, 1 << 30)),
+                          static_cast<off_t>(offset + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) io_fail(path, "read failed");
+      if (r == 0) {
+        throw ModelError(code::kIo, path, static_cast<int64_t>(offset + got), "",
+                         "file ended early (changed while loading?)");
+      }
+      got += static_cast<uint64_t>(r);
+    }
+  };
+  bind_combined_params_stream(p, size, read_at, path, limits);
 }
 
 }  // namespace
@@ -181,9 +221,7 @@ LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
   }
 
   if (m.params_layout == ParamsLayout::Combined) {
-    std::string pb = read_file_limited(m.params_file, opts.limits.max_file_bytes);
-    bind_combined_params(&p, reinterpret_cast<const uint8_t*>(pb.data()), pb.size(), m.params_file,
-                         opts.limits);
+    bind_params_file(&p, m.params_file, opts.limits);
   } else if (m.params_layout == ParamsLayout::Separate) {
     std::vector<uint64_t> offsets;
     auto arena = plan_param_arena(&p, m.dir, opts.limits, &offsets);

@@ -19,9 +19,10 @@ uint64_t align_up(uint64_t v) { return (v + kAlign - 1) & ~(kAlign - 1); }
 
 class ByteCursor {
  public:
+  // `base`: file offset of data[0] (error offsets are file offsets).
   ByteCursor(const uint8_t* data, size_t size, size_t pos, const std::string& file,
-             const std::string& where)
-      : data_(data), size_(size), pos_(pos), file_(file), where_(where) {}
+             const std::string& where, uint64_t base = 0)
+      : data_(data), size_(size), pos_(pos), file_(file), where_(where), base_(base) {}
 
   template <typename T>
   T get(const char* what) {
@@ -38,7 +39,7 @@ class ByteCursor {
     }
   }
   [[noreturn]] void fail(const std::string& detail) const {
-    throw ModelError(code::kParams, file_, static_cast<int64_t>(pos_), where_, detail);
+    throw ModelError(code::kParams, file_, static_cast<int64_t>(base_ + pos_), where_, detail);
   }
   size_t pos() const { return pos_; }
   void advance(uint64_t n) { pos_ += static_cast<size_t>(n); }
@@ -49,6 +50,7 @@ class ByteCursor {
   size_t pos_;
   const std::string& file_;
   const std::string& where_;
+  uint64_t base_;
 };
 
 std::string dims_str(const std::vector<int64_t>& d) {
@@ -77,8 +79,14 @@ bool tensor_bytes(DType t, const std::vector<int64_t>& dims, uint64_t limit, uin
 TensorRecord read_tensor_record(const uint8_t* data, size_t size, size_t* pos,
                                 const std::string& file, const std::string& where,
                                 const LoadLimits& limits) {
+  return read_tensor_header(data, size, 0, size, pos, file, where, limits);
+}
+
+TensorRecord read_tensor_header(const uint8_t* data, size_t size, uint64_t base,
+                                uint64_t total_size, size_t* pos, const std::string& file,
+                                const std::string& where, const LoadLimits& limits) {
   TensorRecord rec;
-  ByteCursor c(data, size, *pos, file, where);
+  ByteCursor c(data, size, *pos, file, where, base);
   uint32_t version = c.get<uint32_t>("record version");
   if (version != 0) c.fail("unsupported tensor record version " + std::to_string(version));
   uint64_t lod_levels = c.get<uint64_t>("LoD level count");
@@ -101,7 +109,7 @@ TensorRecord read_tensor_record(const uint8_t* data, size_t size, size_t* pos,
   }
   c.need(static_cast<uint64_t>(desc_size), "tensor desc");
   {
-    wire::Reader r(data + c.pos(), static_cast<size_t>(desc_size), &file, c.pos());
+    wire::Reader r(data + c.pos(), static_cast<size_t>(desc_size), &file, base + c.pos());
     int64_t data_type = -1;
     uint32_t f, wt;
     try {
@@ -128,7 +136,12 @@ TensorRecord read_tensor_record(const uint8_t* data, size_t size, size_t* pos,
   if (!tensor_bytes(rec.dtype, rec.dims, limits.max_tensor_bytes, &nbytes)) {
     c.fail("tensor dims " + dims_str(rec.dims) + " are negative or exceed the tensor size limit");
   }
-  c.need(nbytes, "tensor data");
+  // The data may lie beyond the window: check it against the whole file.
+  uint64_t remain = total_size - std::min<uint64_t>(total_size, base + c.pos());
+  if (nbytes > remain) {
+    c.fail("tensor data needs " + std::to_string(nbytes) + " bytes but only " +
+           std::to_string(remain) + " remain");
+  }
   rec.data_offset = c.pos();
   rec.nbytes = nbytes;
   c.advance(nbytes);
@@ -165,9 +178,13 @@ std::string record_where(const Program& p, size_t k) {
          p.params[k].name + ")";
 }
 
-void check_and_copy(Parameter& prm, const TensorRecord& rec, const uint8_t* data,
-                    const std::string& file, const std::string& where, size_t record_pos,
-                    const std::shared_ptr<std::vector<uint8_t>>& arena, uint64_t arena_offset) {
+// Checks a record against the program's parameter and binds it to the arena
+// slot; `copy` fills the slot with the record's data.
+template <typename Copy>
+void check_and_bind(Parameter& prm, const TensorRecord& rec, const std::string& file,
+                    const std::string& where, uint64_t record_pos,
+                    const std::shared_ptr<std::vector<uint8_t>>& arena, uint64_t arena_offset,
+                    Copy copy) {
   if (rec.dtype != prm.tensor.dtype) {
     throw ModelError(code::kParams, file, static_cast<int64_t>(record_pos), where,
                      std::string("dtype ") + dtype_name(rec.dtype) +
@@ -178,7 +195,7 @@ void check_and_copy(Parameter& prm, const TensorRecord& rec, const uint8_t* data
         code::kParams, file, static_cast<int64_t>(record_pos), where,
         "dims " + dims_str(rec.dims) + " do not match the program's " + dims_str(prm.tensor.dims));
   }
-  if (rec.nbytes) std::memcpy(arena->data() + arena_offset, data + rec.data_offset, rec.nbytes);
+  if (rec.nbytes) copy(arena->data() + arena_offset);
   prm.tensor.lod = rec.lod;
   prm.tensor.storage = arena;
   prm.tensor.offset = arena_offset;
@@ -233,7 +250,8 @@ void bind_combined_params(Program* p, const uint8_t* data, size_t size, const st
     }
     size_t start = pos;
     TensorRecord rec = read_tensor_record(data, size, &pos, file, where, limits);
-    check_and_copy(p->params[k], rec, data, file, where, start, arena, offsets[k]);
+    check_and_bind(p->params[k], rec, file, where, start, arena, offsets[k],
+                   [&](uint8_t* dst) { std::memcpy(dst, data + rec.data_offset, rec.nbytes); });
   }
   if (pos != size) {
     throw ModelError(code::kParams, file, static_cast<int64_t>(pos), "",
@@ -259,7 +277,8 @@ void bind_separate_param(Program* p, size_t index, const uint8_t* data, size_t s
   if (arena_offset > arena->size() || rec.nbytes > arena->size() - arena_offset) {
     throw ModelError(code::kParams, file, -1, where, "record does not fit its arena slot");
   }
-  check_and_copy(p->params[index], rec, data, file, where, 0, arena, arena_offset);
+  check_and_bind(p->params[index], rec, file, where, 0, arena, arena_offset,
+                 [&](uint8_t* dst) { std::memcpy(dst, data + rec.data_offset, rec.nbytes); });
 }
 
 std::string write_combined_params(const Program& p) {
@@ -272,6 +291,54 @@ std::string write_combined_params(const Program& p) {
     append_tensor_record(prm.tensor, &out);
   }
   return out;
+}
+
+void bind_combined_params_stream(Program* p, uint64_t size, const ReadAt& read_at,
+                                 const std::string& file, const LoadLimits& limits) {
+  std::vector<uint64_t> offsets;
+  auto arena = plan_param_arena(p, file, limits, &offsets);
+  constexpr uint64_t kWindow = uint64_t(1) << 16;  // record headers are ~100 bytes
+  std::vector<uint8_t> window;
+  uint64_t pos = 0;
+  for (size_t k = 0; k < p->params.size(); ++k) {
+    std::string where = record_where(*p, k);
+    if (pos >= size) {
+      throw ModelError(code::kParams, file, static_cast<int64_t>(pos), where,
+                       "file ends after " + std::to_string(k) + " of " +
+                           std::to_string(p->params.size()) + " records");
+    }
+    // Parse the header from a window at pos; grow the window when a header
+    // (e.g. one with LoD levels) does not fit and the file has more bytes.
+    uint64_t want = kWindow;
+    TensorRecord rec;
+    size_t rel = 0;
+    for (;;) {
+      uint64_t n = std::min<uint64_t>(want, size - pos);
+      window.resize(static_cast<size_t>(n));
+      read_at(pos, window.data(), window.size());
+      rel = 0;
+      try {
+        rec =
+            read_tensor_header(window.data(), window.size(), pos, size, &rel, file, where, limits);
+        break;
+      } catch (const ModelError& e) {
+        bool short_window = e.detail().find("truncated") != std::string::npos ||
+                            e.detail().find("bytes but only") != std::string::npos;
+        if (!short_window || n == size - pos || want >= limits.max_tensor_bytes) throw;
+        want *= 8;
+      }
+    }
+    uint64_t data_pos = pos + rec.data_offset;
+    check_and_bind(p->params[k], rec, file, where, pos, arena, offsets[k],
+                   [&](uint8_t* dst) { read_at(data_pos, dst, rec.nbytes); });
+    pos += rel;
+  }
+  if (pos != size) {
+    throw ModelError(code::kParams, file, static_cast<int64_t>(pos), "",
+                     std::to_string(size - pos) + " bytes left over after the last of " +
+                         std::to_string(p->params.size()) +
+                         " records (params file does not belong to this program?)");
+  }
 }
 
 }  // namespace pif

@@ -2,6 +2,8 @@
 // `__params__`, `params`) and the one-file-per-variable layout.
 #pragma once
 
+#include <functional>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -28,6 +30,14 @@ TensorRecord read_tensor_record(const uint8_t* data, size_t size, size_t* pos,
                                 const std::string& file, const std::string& where,
                                 const LoadLimits& limits);
 
+// read_tensor_record on a window of a larger file: data[0] is at file offset
+// `base`, the file has `total_size` bytes; the record's data may lie beyond
+// the window (rec.data_offset stays window-relative). Error offsets are file
+// offsets.
+TensorRecord read_tensor_header(const uint8_t* data, size_t size, uint64_t base,
+                                uint64_t total_size, size_t* pos, const std::string& file,
+                                const std::string& where, const LoadLimits& limits);
+
 // Appends one record (header + data) to `out`.
 void append_tensor_record(const Tensor& t, std::string* out);
 
@@ -36,6 +46,16 @@ void append_tensor_record(const Tensor& t, std::string* out);
 // requires that the buffer is consumed exactly.
 void bind_combined_params(Program* p, const uint8_t* data, size_t size, const std::string& file,
                           const LoadLimits& limits);
+
+// Reads exactly n bytes at offset into dst, or throws ModelError (PIF_IO).
+using ReadAt = std::function<void(uint64_t offset, uint8_t* dst, uint64_t n)>;
+
+// bind_combined_params reading a file of `size` bytes through `read_at`:
+// record headers through a small window, tensor data straight into the
+// arena, so loading never holds the file and the arena at once (peak memory
+// = the parameters once).
+void bind_combined_params_stream(Program* p, uint64_t size, const ReadAt& read_at,
+                                 const std::string& file, const LoadLimits& limits);
 
 // Plans one shared, 64-byte-aligned arena for all declared parameters and
 // returns it (zeroed) with each parameter's offset. Refuses sizes over the

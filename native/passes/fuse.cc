@@ -78,13 +78,14 @@ S& mutable_state(Node& n) {
   return ref;
 }
 
+bool post_empty(const Node& n) {
+  if (name_of(n) == kFusedConvName) return n.attrs<FusedConvState>().post.empty();
+  return n.attrs<FusedMatmulState>().post.empty();
+}
+
 std::vector<PostOp>& post_of(Node& n) {
   if (name_of(n) == kFusedConvName) return mutable_state<FusedConvState>(n).post;
   return mutable_state<FusedMatmulState>(n).post;
-}
-const std::vector<PostOp>& post_of(const Node& n) {
-  if (name_of(n) == kFusedConvName) return n.attrs<FusedConvState>().post;
-  return n.attrs<FusedMatmulState>().post;
 }
 
 const std::unordered_set<std::string>& unary_names() {
@@ -289,7 +290,7 @@ int fuse_bias(PassGraph& g) {
           reshape_node = u.producer[b];
         }
       }
-      if (!f || !bt || bt->dtype != DType::Float32 || !post_of(*f).empty()) continue;
+      if (!f || !bt || bt->dtype != DType::Float32 || !post_empty(*f)) continue;
       int64_t nonunit = 0, last_nonunit = -1;
       for (size_t i = 0; i < bd.size(); ++i)
         if (bd[i] != 1) ++nonunit, last_nonunit = static_cast<int64_t>(i);
@@ -426,6 +427,45 @@ int fuse_activation(PassGraph& g) {
   return n;
 }
 
+// QuickGELU as exported: multiply(x, sigmoid(scale(x, a))) -> swish(x, a),
+// one activation the fusing passes can then attach to x's producer.
+int fuse_swish(PassGraph& g) {
+  UseInfo u = analyse(g);
+  std::vector<bool> dead(g.nodes.size(), false);
+  const OpDef* swish = g.def_by_name("swish");
+  int n = 0;
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    Node& m = g.nodes[k];
+    if (name_of(m) != "multiply" || single(m.outputs, 0) == kNoValue) continue;
+    for (int side = 0; side < 2; ++side) {
+      ValueId x = single(m.inputs, side), sv = single(m.inputs, 1 - side);
+      if (x == kNoValue || sv == kNoValue || u.uses[sv] != 1 || u.graph_output[sv]) continue;
+      int64_t sk = u.producer[sv];
+      if (sk < 0 || dead[sk]) continue;
+      const Node& sig = g.nodes[sk];
+      const UnState* ss = plain_unary(g.program, sig);
+      if (!ss || ss->kind != UnKind::Sigmoid) continue;
+      ValueId t = sig.inputs[0][0];
+      int64_t tk = u.producer[t];
+      if (tk < 0 || dead[tk] || u.uses[t] != 1 || u.graph_output[t]) continue;
+      const UnState* ts = plain_unary(g.program, g.nodes[tk]);
+      if (!ts || ts->kind != UnKind::Scale || ts->b != 0.0 || g.nodes[tk].inputs[0][0] != x)
+        continue;
+      UnState sw{UnKind::Swish, ts->a};
+      ValueId out = m.outputs[0][0];
+      m.def = swish;
+      m.inputs = {{x}};
+      m.outputs = {{out}};
+      m.state = std::make_shared<const UnState>(sw);
+      dead[sk] = dead[tk] = true;
+      ++n;
+      break;
+    }
+  }
+  drop_dead(g.nodes, dead);
+  return n;
+}
+
 bool same_declared_shape(const Program& p, ValueId a, ValueId b) {
   const ValueType& ta = p.values[a].type;
   const ValueType& tb = p.values[b].type;
@@ -474,6 +514,7 @@ const std::vector<PassInfo>& hpi_passes() {
       {"fold_transpose", fold_transpose},
       {"fuse_bias", fuse_bias},
       {"fold_batch_norm", fold_batch_norm},
+      {"fuse_swish", fuse_swish},
       {"fuse_activation", fuse_activation},
       {"fuse_residual", fuse_residual},
       // A second round: activations after a fused residual (x + f(x) -> relu).

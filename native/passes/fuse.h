@@ -15,6 +15,8 @@
 //   fold_batch_norm    batch_norm after a fused conv: scales folded into the
 //                      weights and bias (no post-ops yet)
 //   fuse_bias          add(conv|matmul, constant per-channel vector) -> bias
+//   fuse_swish         QuickGELU's x * sigmoid(a x) (scale, sigmoid, multiply)
+//                      -> one swish activation
 //   fuse_activation    activations, scale and inference dropout (x (1-p))
 //                      after a fused op -> post-ops
 //   fuse_residual      add(fused op, tensor of the same shape computed earlier)

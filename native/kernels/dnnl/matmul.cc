@@ -57,35 +57,51 @@ MatmulEntry make_entry(const MatmulNode& n, const RunCtx& c) {
     return e;
   }
   dt act = n.bf16 ? dt::bf16 : dt::f32;
-  e.x_plain = operand_md(x.dims, r, st.mm.trans_x, dt::f32);
+  // [.., M, K] x [K, N] with shared 2-D weights is one GEMM with M' = all
+  // rows: bigger M amortises oneDNN's packing of the weights.
+  std::vector<int64_t> xs = x.dims;
+  bool collapse = ry == 2 && rx > 2 && !st.mm.trans_x;
+  if (collapse) {
+    int64_t rows = 1;
+    for (size_t i = 0; i + 1 < rx; ++i) rows *= x.dims[i];
+    xs = {rows, x.dims[rx - 1]};
+    r = 2;
+  }
+  e.x_plain = operand_md(xs, r, st.mm.trans_x, dt::f32);
   e.y_plain = operand_md(y.dims, r, st.mm.trans_y, dt::f32);
-  e.x = operand_md(x.dims, r, st.mm.trans_x, act);
+  e.x = operand_md(xs, r, st.mm.trans_x, act);
   e.y = operand_md(y.dims, r, st.mm.trans_y, act);
   memory::dims xd = e.x.dims(), yd = e.y.dims();
   if (xd[r - 1] != yd[r - 2]) {
     e.ref = true;  // the reference kernel reports the mismatch
     return e;
   }
-  e.out_dims.assign(r, 1);
+  std::vector<int64_t> gemm_out(r, 1);
   for (size_t i = 0; i + 2 < r; ++i) {
     if (xd[i] != yd[i] && xd[i] != 1 && yd[i] != 1) {
       e.ref = true;
       return e;
     }
-    e.out_dims[i] = std::max(xd[i], yd[i]);
+    gemm_out[i] = std::max(xd[i], yd[i]);
   }
-  e.out_dims[r - 2] = xd[r - 2];
-  e.out_dims[r - 1] = yd[r - 1];
+  gemm_out[r - 2] = xd[r - 2];
+  gemm_out[r - 1] = yd[r - 1];
+  if (collapse) {
+    e.out_dims.assign(x.dims.begin(), x.dims.end() - 1);
+    e.out_dims.push_back(yd[r - 1]);
+  } else {
+    e.out_dims = gemm_out;
+  }
   for (int64_t v : e.out_dims)
     if (v == 0) {
       e.ref = true;
       return e;
     }
-  e.dst = memory::desc(to_dims(e.out_dims), dt::f32, plain_tag(r));
+  e.dst = memory::desc(to_dims(gemm_out), dt::f32, plain_tag(r));
   if (has_bias) {
     memory::dims bd(r, 1);
     bd[r - 1] = st.bias.numel();
-    if (bd[r - 1] != e.out_dims[r - 1]) {
+    if (bd[r - 1] != gemm_out[r - 1]) {
       e.ref = true;
       return e;
     }
@@ -93,12 +109,12 @@ MatmulEntry make_entry(const MatmulNode& n, const RunCtx& c) {
   }
   for (size_t k = 0; k < (c.in.size() > kFusedMatmulExtra ? c.in[kFusedMatmulExtra].size() : 0);
        ++k) {
-    memory::desc m = md_of(*c.in[kFusedMatmulExtra][k]);
-    if (m.dims() != e.dst.dims()) {
+    const RTensor& t = *c.in[kFusedMatmulExtra][k];
+    if (t.layout || t.dims != e.out_dims) {
       e.ref = true;
       return e;
     }
-    e.extra.push_back(m);
+    e.extra.push_back(e.dst);  // plain, same element order as the output
   }
   std::vector<PostOp> post = st.post;
   if (st.mm.alpha != 1.f) {
@@ -138,7 +154,7 @@ std::shared_ptr<const MatmulEntry> entry_for(const RunCtx& c) {
 void infer(RunCtx& c) {
   auto e = entry_for(c);
   if (e->ref) return run_ref(c.node.attrs<MatmulNode>().ref, c, true);
-  set_output_md(c.output(0), e->out_dims, e->dst);
+  set_output(c.output(0), DType::Float32, e->out_dims);  // plain row-major
 }
 
 // The operand's data in the descriptor `want` (converting layout / dtype).
