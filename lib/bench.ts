@@ -447,8 +447,10 @@ async function prepareModel(
 const CHILD_FLAG = '--pif-bench-child';
 
 interface ChildSpec {
-  /** null: baseline (imports only). */
+  /** null: baseline (imports only the runtime of `runtime`). */
   mode: BenchMode | null;
+  /** Baselines: which runtime the child imports. */
+  runtime?: 'pif' | 'ort';
   modelDir: string;
   onnxFile: string;
   threads: number;
@@ -463,11 +465,16 @@ export interface ChildResult {
   error?: string;
 }
 
-/** Runs in the child: imports both runtimes, loads, runs one batch, prints one JSON line. */
+/**
+ * Runs in the child: imports only the runtime under test (so each process's peak RSS is its
+ * own runtime's), loads, runs one batch, prints one JSON line.
+ */
 async function childMain(specJson: string): Promise<void> {
   const spec = JSON.parse(specJson) as ChildSpec;
-  nativeBinding();
-  await loadOrt().catch(() => undefined);
+  const runtime =
+    spec.mode === null ? (spec.runtime ?? 'pif') : spec.mode === 'ort' ? 'ort' : 'pif';
+  if (runtime === 'ort') await loadOrt().catch(() => undefined);
+  else nativeBinding();
   const { data, shape } = inputFor(spec.batch, spec.seed);
   const result: ChildResult = { maxRssKB: 0 };
   if (spec.mode !== null) {
@@ -565,7 +572,7 @@ export interface BenchReport {
   models: Record<string, { name: string; gflopPerImage: number; source: string }>;
   probes: PeakResult[];
   probeError?: string;
-  baselines: { batch: number; threads: number; maxRssKB: number }[];
+  baselines: { batch: number; threads: number; runtime: 'pif' | 'ort'; maxRssKB: number }[];
   rows: BenchRow[];
   ratios: BenchRatio[];
 }
@@ -755,16 +762,21 @@ export async function runBench(opts: BenchOptions, io: BenchIo): Promise<BenchRe
   const loadThreads = opts.threads[0] ?? 1;
   if (!opts.skipLoad) {
     for (const batch of opts.batches) {
-      const r = await runChild({
-        mode: null,
-        modelDir: '',
-        onnxFile: '',
-        threads: loadThreads,
-        batch,
-        seed: opts.seed,
-      });
-      report.baselines.push({ batch, threads: loadThreads, maxRssKB: r.maxRssKB });
-      log(`baseline child (imports only), batch ${batch}: peak RSS ${mb(r.maxRssKB)} MB`);
+      for (const runtime of ['pif', 'ort'] as const) {
+        const r = await runChild({
+          mode: null,
+          runtime,
+          modelDir: '',
+          onnxFile: '',
+          threads: loadThreads,
+          batch,
+          seed: opts.seed,
+        });
+        report.baselines.push({ batch, threads: loadThreads, runtime, maxRssKB: r.maxRssKB });
+        log(
+          `baseline child (imports ${runtime} only), batch ${batch}: peak RSS ${mb(r.maxRssKB)} MB`,
+        );
+      }
     }
   }
 
@@ -859,7 +871,8 @@ export async function runBench(opts: BenchOptions, io: BenchIo): Promise<BenchRe
                 if (ld.loadMs !== undefined) row.loadMs = ld.loadMs;
                 if (ld.firstRunMs !== undefined) row.firstRunMs = ld.firstRunMs;
                 row.peakRssMB = ld.maxRssKB / 1024;
-                const base = report.baselines.find((b) => b.batch === batch);
+                const rt = l.mode === 'ort' ? 'ort' : 'pif';
+                const base = report.baselines.find((b) => b.batch === batch && b.runtime === rt);
                 if (base !== undefined) row.modelRssMB = (ld.maxRssKB - base.maxRssKB) / 1024;
               }
             }

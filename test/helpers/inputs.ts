@@ -1,0 +1,59 @@
+/**
+ * Deterministic test inputs: seeded random floats, normalised-image-like tensors and a
+ * rendered document-like image (the same generators and seeds as onnx-oracle.test.ts).
+ */
+import assert from 'node:assert/strict';
+
+import sharp from 'sharp';
+
+/** Deterministic pseudo-random floats in [lo, hi) (mulberry32). */
+export function randomFloats(n: number, seed: number, lo: number, hi: number): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const r = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    out[i] = lo + (hi - lo) * r;
+  }
+  return out;
+}
+
+/** Number of elements of a shape. */
+export const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** Normalised-image-like values: ImageNet mean/std maps [0,255] to about [-2.1, 2.6]. */
+export function imageLike(shape: readonly number[], seed: number): Float32Array {
+  return randomFloats(count(shape), seed, -2.1, 2.6);
+}
+
+/**
+ * A rendered size×size document-like image (words in several fonts, sizes and colours),
+ * normalised as PaddleOCR's det preprocessing does (BGR, /255, ImageNet mean/std). Text
+ * detectors need it: on random noise their probability maps are ≈ 0 everywhere.
+ */
+export async function renderedText(size: number): Promise<Float32Array> {
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}">
+  <rect width="${size}" height="${size}" fill="#f4f1ea"/>
+  <rect x="180" y="220" width="120" height="70" fill="#c8dcf0"/>
+  <text x="16" y="56" font-family="DejaVu Sans" font-size="34" fill="#111">Invoice 2024</text>
+  <text x="24" y="120" font-family="DejaVu Serif" font-size="26" fill="#202a60">Total: 1,234.56</text>
+  <text x="12" y="180" font-family="DejaVu Sans Mono" font-size="20" fill="#000">paddle image feature</text>
+  <text x="20" y="262" font-family="DejaVu Sans" font-weight="bold" font-size="40" fill="#502010">HELLO</text>
+  <text x="190" y="265" font-family="DejaVu Serif" font-size="22" fill="#103010">world</text>
+</svg>`;
+  const rgb = await sharp(Buffer.from(svg)).removeAlpha().raw().toBuffer();
+  assert.equal(rgb.length, size * size * 3);
+  const mean = [0.485, 0.456, 0.406];
+  const std = [0.229, 0.224, 0.225];
+  const out = new Float32Array(3 * size * size);
+  for (let c = 0; c < 3; c++) {
+    const src = 2 - c; // BGR channel order, as PaddleOCR feeds cv2 images
+    for (let i = 0; i < size * size; i++) {
+      out[c * size * size + i] = (rgb[i * 3 + src]! / 255 - mean[c]!) / std[c]!;
+    }
+  }
+  return out;
+}
