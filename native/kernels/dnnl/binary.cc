@@ -14,7 +14,7 @@ struct BinEntry {
   bool swapped = false;  // operands exchanged (commutative op, x broadcast)
   dnnl::binary prim;
   memory::desc a, b, dst, scratch;
-  memory::desc b_have;  // b's layout as it arrives (reordered to `b` when different)
+  memory::desc a_have, b_have;  // layouts as they arrive (reordered when different)
   std::vector<int64_t> out_dims;
 };
 
@@ -102,30 +102,58 @@ BinEntry make_entry(const BinNode& n, const RTensor& x, const RTensor& y) {
     e.ref = true;
     return e;
   }
+  e.a_have = e.a;
   e.b_have = e.b;
-  // oneDNN's fast binary kernels want both operands in one layout family:
-  // a plain second operand of a blocked first one (e.g. a [N,C,1,1] scale
-  // on nChw8c) is reordered into the same blocking.
-  if (!is_plain(e.a) && is_plain(e.b) && r == 4) {
+  e.out_dims = ad;
+  // oneDNN's jit binary kernels want the operands in one layout family and
+  // do not divide by a channel-padded blocked operand; other combinations fall
+  // to its slow reference implementation. Candidates in order of preference:
+  //  1. a blocked: b in a's blocking when b has a's channels (or is
+  //     per-channel), plain when b broadcasts over channels;
+  //     a plain, b blocked with a's dims: a into b's blocking;
+  //  2. both plain (dst plain).
+  auto family_of = [&](const memory::desc& m, const std::vector<int64_t>& d, tag* out) {
     for (tag t : {tag::aBcd8b, tag::aBcd16b, tag::acdb}) {
-      if (e.a == memory::desc(to_dims(ad), dt::f32, t)) {
-        e.b = memory::desc(to_dims(bd), dt::f32, t);
-        break;
+      if (m == memory::desc(to_dims(d), dt::f32, t)) {
+        *out = t;
+        return true;
       }
     }
+    return false;
+  };
+  auto plain = [&](const std::vector<int64_t>& d) {
+    return memory::desc(to_dims(d), dt::f32, plain_tag(d.size()));
+  };
+  std::vector<std::pair<memory::desc, memory::desc>> candidates;
+  tag fam;
+  if (r == 4 && !is_plain(e.a) && family_of(e.a, ad, &fam)) {
+    bool b_channels = bd[1] == ad[1];
+    candidates.emplace_back(e.a, b_channels ? memory::desc(to_dims(bd), dt::f32, fam) : plain(bd));
+  } else if (r == 4 && is_plain(e.a) && !is_plain(e.b) && bd == ad && family_of(e.b, bd, &fam)) {
+    candidates.emplace_back(memory::desc(to_dims(ad), dt::f32, fam), e.b);
+  } else {
+    candidates.emplace_back(e.a, e.b);
   }
-  e.dst = e.a;
-  e.out_dims = ad;
+  candidates.emplace_back(plain(ad), plain(bd));
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  try {
-    dnnl::binary::desc d(alg, e.a, e.b, e.dst);
-    dnnl::binary::primitive_desc pd(d, attr, engine());
-    e.prim = dnnl::binary(pd);
-    e.scratch = pd.scratchpad_desc();
-  } catch (const dnnl::error&) {
-    e.ref = true;
+  bool made = false;
+  for (size_t k = 0; k < candidates.size() && !made; ++k) {
+    try {
+      dnnl::binary::desc d(alg, candidates[k].first, candidates[k].second, candidates[k].first);
+      dnnl::binary::primitive_desc pd(d, attr, engine());
+      bool last = k + 1 == candidates.size();
+      if (!last && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) continue;
+      e.a = candidates[k].first;
+      e.b = candidates[k].second;
+      e.dst = e.a;
+      e.prim = dnnl::binary(pd);
+      e.scratch = pd.scratchpad_desc();
+      made = true;
+    } catch (const dnnl::error&) {
+    }
   }
+  if (!made) e.ref = true;
   return e;
 }
 
@@ -152,14 +180,19 @@ void run(RunCtx& c) {
   const RTensor* a = c.input(0);
   const RTensor* b = c.input(1);
   if (e->swapped) std::swap(a, b);
-  std::shared_ptr<void> b_tmp;
+  std::shared_ptr<void> a_tmp, b_tmp;
+  void* a_data = a->data;
   void* b_data = b->data;
+  if (e->a_have != e->a) {
+    a_tmp = reorder_to(*a, e->a_have, e->a);
+    a_data = a_tmp.get();
+  }
   if (e->b_have != e->b) {
     b_tmp = reorder_to(*b, e->b_have, e->b);
     b_data = b_tmp.get();
   }
   execute(e->prim, e->scratch,
-          {{DNNL_ARG_SRC_0, mem_of(*a, e->a)},
+          {{DNNL_ARG_SRC_0, memory(e->a, engine(), a_data)},
            {DNNL_ARG_SRC_1, memory(e->b, engine(), b_data)},
            {DNNL_ARG_DST, mem_of(*c.output(0), e->dst)}});
 }

@@ -146,6 +146,11 @@ bool eltwise_of(const UnState& s, dnnl::algorithm* alg, float* alpha, float* bet
       *alpha = a;
       *beta = s.flag ? b : a * b;  // (x + b) * a = a x + a b
       return true;
+    case UnKind::Pow:  // alpha * x^beta
+      *alg = A::eltwise_pow;
+      *alpha = 1.f;
+      *beta = a;
+      return true;
     case UnKind::Identity:
       *alg = A::eltwise_linear;
       *alpha = 1.f;

@@ -90,6 +90,13 @@ ConvEntry make_entry(const ConvNode& n, const RunCtx& c) {
         has_bias ? b_md : memory::desc(), dst_any, {st.conv.sh, st.conv.sw}, {dh - 1, dw - 1},
         {pads[0], pads[2]}, {pads[1], pads[3]});
     dnnl::convolution_forward::primitive_desc pd(d, attr, engine());
+    // oneDNN's im2col+GEMM and reference convolutions (e.g. dilated depthwise
+    // on AVX2) are slower than our reference kernels' direct paths.
+    std::string impl = pd.impl_info_str();
+    if (impl.rfind("ref", 0) == 0 || impl.find("gemm") != std::string::npos) {
+      e.ref = true;
+      return e;
+    }
     e.prim = dnnl::convolution_forward(pd);
     e.src = pd.src_desc();
     e.dst = pd.dst_desc();

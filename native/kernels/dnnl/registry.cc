@@ -28,8 +28,8 @@ bool is_static(const Program& p, ValueId v) {
 int bind_dnnl_kernels(const Program& program, std::vector<Node>* nodes, const HpiOptions& opt) {
   using namespace dnnl_backend;
   static const std::unordered_set<std::string> unary = {
-      "relu",  "relu6", "sigmoid",    "tanh", "exp",   "sqrt", "abs",       "square",
-      "swish", "silu",  "hard_swish", "gelu", "scale", "clip", "leaky_relu"};
+      "relu",  "relu6", "sigmoid",    "tanh", "exp",   "sqrt", "abs",        "square",
+      "swish", "silu",  "hard_swish", "gelu", "scale", "clip", "leaky_relu", "pow"};
   static const std::unordered_set<std::string> binary = {"add",    "subtract", "multiply",
                                                          "divide", "maximum",  "minimum"};
   int bound = 0;
