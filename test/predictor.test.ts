@@ -36,11 +36,13 @@ describe('predictor options', () => {
   test('defaults', () => {
     assert.deepEqual(validatePredictorOptions(undefined), {
       runMode: 'normal',
+      precision: 'fp32',
       cpuThreads: 1,
       limits: {},
     });
     assert.deepEqual(validatePredictorOptions({ cpuThreads: 2, limits: { maxOps: 10 } }), {
       runMode: 'normal',
+      precision: 'fp32',
       cpuThreads: 2,
       limits: { maxOps: 10 },
     });
@@ -51,6 +53,9 @@ describe('predictor options', () => {
     ['array', []],
     ['unknown key', { cpuThread: 2 }],
     ['runMode', { runMode: 'fast' }],
+    ['precision', { precision: 'fp16' }],
+    ['passes not an array', { passes: 'fuse_bias' }],
+    ['unknown pass', { passes: ['fuse_everything'] }],
     ['cpuThreads 0', { cpuThreads: 0 }],
     ['cpuThreads -1', { cpuThreads: -1 }],
     ['cpuThreads 1.5', { cpuThreads: 1.5 }],
@@ -74,9 +79,17 @@ describe('predictor options', () => {
     });
   }
 
-  test("runMode 'hpi' is rejected with PIF_UNSUPPORTED", async () => {
+  test("runMode 'hpi' is accepted: a missing model is still PIF_MODEL_NOT_FOUND", async () => {
+    assert.equal(validatePredictorOptions({ runMode: 'hpi' }).runMode, 'hpi');
     await assert.rejects(
       loadPredictor('/nonexistent-model', { runMode: 'hpi' }),
+      hasCode('PIF_MODEL_NOT_FOUND'),
+    );
+  });
+
+  test("precision 'bf16' without runMode 'hpi' is rejected with PIF_UNSUPPORTED", async () => {
+    await assert.rejects(
+      loadPredictor('/nonexistent-model', { precision: 'bf16' }),
       (err: unknown) => {
         assert.ok(err instanceof UnsupportedError);
         assert.equal(err.code, 'PIF_UNSUPPORTED');

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <limits>
 
 #include "kernels/ref/common.h"
 
@@ -159,32 +161,106 @@ bool eltwise_of(const UnState& s, dnnl::algorithm* alg, float* alpha, float* bet
   }
 }
 
-void append_post_ops(const std::vector<PostOp>& post, const std::vector<memory::desc>& extra,
-                     dnnl::post_ops* po) {
-  for (const PostOp& p : post) {
-    if (p.kind == PostOp::Kind::Unary) {
-      dnnl::algorithm alg;
-      float alpha, beta;
-      if (!eltwise_of(p.unary, &alg, &alpha, &beta))
-        op_fail("oneDNN backend: activation has no oneDNN equivalent");
-      po->append_eltwise(1.f, alg, alpha, beta);
-    } else {
+namespace {
+
+struct Elt {
+  dnnl::algorithm alg;
+  float alpha, beta;
+};
+
+// Equivalent oneDNN encodings of one eltwise step (the first is preferred).
+std::vector<Elt> encodings(const Elt& e) {
+  using A = dnnl::algorithm;
+  std::vector<Elt> v{e};
+  const float inf = std::numeric_limits<float>::max();
+  if (e.alg == A::eltwise_relu && e.alpha == 0.f) {
+    v.push_back({A::eltwise_clip_v2, 0.f, inf});
+    v.push_back({A::eltwise_clip, 0.f, inf});
+  } else if (e.alg == A::eltwise_clip_v2) {
+    v.push_back({A::eltwise_clip, e.alpha, e.beta});
+    if (e.alpha == 0.f) v.push_back({A::eltwise_bounded_relu, e.beta, 0.f});
+  }
+  return v;
+}
+
+}  // namespace
+
+bool append_post_ops(const std::vector<PostOp>& post, const std::vector<memory::desc>& extra,
+                     dnnl::post_ops* po, std::vector<int>* binary_index) {
+  // oneDNN 2.6.3 applies the parameters of the first eltwise post-op of an
+  // algorithm to every later one of the same algorithm (seen in jit conv and
+  // gemm matmul). So adjacent linear steps are merged into one, and each step
+  // gets an encoding (relu as clip, relu6 as bounded_relu, ...) such that no
+  // algorithm repeats with other parameters; a chain with no such choice is
+  // refused (the caller uses the reference kernel).
+  struct Step {
+    bool binary;
+    size_t index;  // into post
+    Elt e;
+  };
+  std::vector<Step> steps;
+  for (size_t i = 0; i < post.size(); ++i) {
+    const PostOp& p = post[i];
+    if (p.kind == PostOp::Kind::Binary) {
       if (p.input >= extra.size()) op_fail("oneDNN backend: missing post-op input");
+      steps.push_back({true, i, {}});
+      continue;
+    }
+    Elt e;
+    if (!eltwise_of(p.unary, &e.alg, &e.alpha, &e.beta)) return false;
+    if (e.alg == dnnl::algorithm::eltwise_linear && !steps.empty() && !steps.back().binary &&
+        steps.back().e.alg == dnnl::algorithm::eltwise_linear) {
+      Elt& q = steps.back().e;  // a2 (a1 x + b1) + b2
+      q.beta = e.alpha * q.beta + e.beta;
+      q.alpha = e.alpha * q.alpha;
+      continue;
+    }
+    steps.push_back({false, i, e});
+  }
+  // Depth-first choice of encodings (chains are short).
+  std::vector<Elt> chosen(steps.size());
+  std::function<bool(size_t)> choose = [&](size_t k) -> bool {
+    if (k == steps.size()) return true;
+    if (steps[k].binary) return choose(k + 1);
+    for (const Elt& alt : encodings(steps[k].e)) {
+      bool clash = false;
+      for (size_t j = 0; j < k; ++j) {
+        const Elt& s2 = chosen[j];
+        if (!steps[j].binary && s2.alg == alt.alg && (s2.alpha != alt.alpha || s2.beta != alt.beta))
+          clash = true;
+      }
+      if (clash) continue;
+      chosen[k] = alt;
+      if (choose(k + 1)) return true;
+    }
+    return false;
+  };
+  if (!choose(0)) return false;
+  if (binary_index) binary_index->assign(post.size(), -1);
+  for (size_t k = 0; k < steps.size(); ++k) {
+    if (steps[k].binary) {
+      const PostOp& p = post[steps[k].index];
       po->append_binary(
           p.bin == BinKind::Add ? dnnl::algorithm::binary_add : dnnl::algorithm::binary_mul,
           extra[p.input]);
+      if (binary_index) (*binary_index)[steps[k].index] = static_cast<int>(k);
+    } else {
+      po->append_eltwise(1.f, chosen[k].alg, chosen[k].alpha, chosen[k].beta);
     }
   }
+  return true;
 }
 
-void add_post_op_inputs(const std::vector<PostOp>& post, const std::vector<memory::desc>& mds,
+void add_post_op_inputs(const std::vector<PostOp>& post, const std::vector<int>& binary_index,
+                        const std::vector<memory::desc>& mds,
                         const std::vector<const RTensor*>& extra,
                         std::unordered_map<int, memory>* args) {
   for (size_t i = 0; i < post.size(); ++i) {
     if (post[i].kind != PostOp::Kind::Binary) continue;
     size_t k = post[i].input;
-    if (k >= mds.size() || k >= extra.size()) op_fail("oneDNN backend: missing post-op input");
-    args->emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(static_cast<int>(i)) | DNNL_ARG_SRC_1,
+    if (k >= mds.size() || k >= extra.size() || i >= binary_index.size() || binary_index[i] < 0)
+      op_fail("oneDNN backend: missing post-op input");
+    args->emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(binary_index[i]) | DNNL_ARG_SRC_1,
                   memory(mds[k], engine(), extra[k]->data));
   }
 }

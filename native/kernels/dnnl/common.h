@@ -49,12 +49,16 @@ void execute(const dnnl::primitive& p, const memory::desc& scratch,
 // oneDNN eltwise algorithm for a unary op; false when there is none.
 bool eltwise_of(const UnState& s, dnnl::algorithm* alg, float* alpha, float* beta);
 // Appends fused post-ops to `po`; binary inputs take the descriptors given.
-void append_post_ops(const std::vector<PostOp>& post, const std::vector<memory::desc>& extra,
-                     dnnl::post_ops* po);
+// False when oneDNN cannot compute the chain correctly (the node then uses
+// its reference kernel).
+// binary_index[i]: oneDNN's post-op index of post[i] when it is binary.
+bool append_post_ops(const std::vector<PostOp>& post, const std::vector<memory::desc>& extra,
+                     dnnl::post_ops* po, std::vector<int>* binary_index);
 
 // Execution arguments of the binary post-ops' inputs (extra[k] for the post-op
 // whose input is k).
-void add_post_op_inputs(const std::vector<PostOp>& post, const std::vector<memory::desc>& mds,
+void add_post_op_inputs(const std::vector<PostOp>& post, const std::vector<int>& binary_index,
+                        const std::vector<memory::desc>& mds,
                         const std::vector<const RTensor*>& extra,
                         std::unordered_map<int, memory>* args);
 

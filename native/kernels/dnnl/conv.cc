@@ -18,8 +18,10 @@ struct ConvEntry {
   dnnl::convolution_forward prim;
   memory::desc src, wei, dst, scratch;
   std::vector<int64_t> out_dims;
-  std::shared_ptr<void> weights;  // in the primitive's layout
-  std::vector<memory::desc> extra;
+  std::shared_ptr<void> weights;         // in the primitive's layout
+  std::vector<memory::desc> extra;       // binary post-op inputs as the primitive reads them
+  std::vector<memory::desc> extra_have;  // ... and as they arrive (reordered when different)
+  std::vector<int> binary_index;         // oneDNN post-op index per post-op
 };
 
 struct ConvNode {
@@ -77,13 +79,35 @@ ConvEntry make_entry(const ConvNode& n, const RunCtx& c) {
       return e;
     }
   }
-  if (!e.extra.empty()) dst_any = e.extra[0];
+  e.extra_have = e.extra;
+  bool has_bias = st.bias.dtype != DType::Undefined;
+  if (!e.extra.empty()) {
+    // The destination takes the layout oneDNN prefers for this convolution
+    // (found without post-ops); residual inputs in another layout (e.g. a
+    // plain graph input) are reordered to it rather than forcing the
+    // convolution into a plain destination, where oneDNN falls back to GEMM.
+    memory::desc want = e.extra[0];
+    try {
+      dnnl::primitive_attr probe_attr;
+      probe_attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      dnnl::convolution_forward::desc probe(
+          dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_any, w_any,
+          has_bias ? b_md : memory::desc(), dst_any, {st.conv.sh, st.conv.sw}, {dh - 1, dw - 1},
+          {pads[0], pads[2]}, {pads[1], pads[3]});
+      want = dnnl::convolution_forward::primitive_desc(probe, probe_attr, engine()).dst_desc();
+    } catch (const dnnl::error&) {
+    }
+    for (memory::desc& m : e.extra) m = want;
+    dst_any = want;
+  }
   dnnl::post_ops po;
-  append_post_ops(st.post, e.extra, &po);
+  if (!append_post_ops(st.post, e.extra, &po, &e.binary_index)) {
+    e.ref = true;
+    return e;
+  }
   dnnl::primitive_attr attr;
   attr.set_post_ops(po);
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  bool has_bias = st.bias.dtype != DType::Undefined;
   try {
     dnnl::convolution_forward::desc d(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_any, w_any,
@@ -143,7 +167,15 @@ void run(RunCtx& c) {
   if (n.fused->bias.dtype != DType::Undefined)
     args.emplace(DNNL_ARG_BIAS, memory(memory::desc({n.fused->bias.dims[0]}, dt::f32, tag::a),
                                        engine(), const_cast<uint8_t*>(n.fused->bias.data())));
-  add_post_op_inputs(n.fused->post, e->extra, c.in[kFusedConvExtra], &args);
+  std::vector<const RTensor*> extra = c.in[kFusedConvExtra];
+  std::vector<RTensor> converted(extra.size());
+  for (size_t k = 0; k < extra.size() && k < e->extra.size(); ++k) {
+    if (e->extra_have[k] == e->extra[k]) continue;
+    converted[k].owner = reorder_to(*extra[k], e->extra_have[k], e->extra[k]);
+    converted[k].data = converted[k].owner.get();
+    extra[k] = &converted[k];
+  }
+  add_post_op_inputs(n.fused->post, e->binary_index, e->extra, extra, &args);
   execute(e->prim, e->scratch, std::move(args));
 }
 

@@ -15,8 +15,9 @@ struct MatmulEntry {
   memory::desc x, y, x_plain, y_plain, dst, bias, scratch;
   std::vector<int64_t> out_dims;
   std::vector<memory::desc> extra;
+  std::vector<int> binary_index;      // oneDNN post-op index per post-op
   std::shared_ptr<void> y_converted;  // bf16 copy of constant weights
-  std::vector<PostOp> post;           // as given to oneDNN (alpha first)
+  std::vector<PostOp> post;           // as given to oneDNN
 };
 
 struct MatmulNode {
@@ -117,16 +118,16 @@ MatmulEntry make_entry(const MatmulNode& n, const RunCtx& c) {
     e.extra.push_back(e.dst);  // plain, same element order as the output
   }
   std::vector<PostOp> post = st.post;
-  if (st.mm.alpha != 1.f) {
-    PostOp a;
-    a.unary = UnState{UnKind::Scale, st.mm.alpha, 0.0, 0.0, true};
-    post.insert(post.begin(), a);
-  }
   dnnl::post_ops po;
-  append_post_ops(post, e.extra, &po);
+  if (!append_post_ops(post, e.extra, &po, &e.binary_index)) {
+    e.ref = true;
+    return e;
+  }
   e.post = post;
   dnnl::primitive_attr attr;
   attr.set_post_ops(po);
+  // alpha scales the product before the post-ops (no bias here: see above).
+  if (st.mm.alpha != 1.f) attr.set_output_scales(0, {st.mm.alpha});
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   try {
     dnnl::matmul::desc d(e.x, e.y, has_bias ? e.bias : memory::desc(), e.dst);
@@ -190,7 +191,7 @@ void run(RunCtx& c) {
     args.emplace(DNNL_ARG_BIAS,
                  memory(e->bias, engine(), const_cast<uint8_t*>(n.fused->bias.data())));
   add_post_op_inputs(
-      e->post, e->extra,
+      e->post, e->binary_index, e->extra,
       c.in.size() > kFusedMatmulExtra ? c.in[kFusedMatmulExtra] : std::vector<const RTensor*>{},
       &args);
   execute(e->prim, e->scratch, std::move(args));

@@ -55,7 +55,10 @@ PoolEntry make_entry(const PoolNode& n, const RunCtx& c) {
     // The right/bottom padding oneDNN needs to produce that many outputs.
     pb = (OH - 1) * sh + kh - H - pt;
     pr = (OW - 1) * sw + kw - W - pl;
-    if (pb < 0 || pr < 0 || OH <= 0 || OW <= 0 || pt >= kh || pl >= kw) {
+    // A window wholly in the padding is empty: the reference kernel gives 0,
+    // oneDNN's max pooling -FLT_MAX. Such geometries use the reference.
+    bool empty_window = pt >= kh || pl >= kw || (OH - 1) * sh - pt >= H || (OW - 1) * sw - pl >= W;
+    if (pb < 0 || pr < 0 || OH <= 0 || OW <= 0 || empty_window) {
       e.ref = true;
       return e;
     }
