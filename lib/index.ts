@@ -15,6 +15,12 @@ export {
   type RunInputs,
 } from './predictor.js';
 export type { NativeEngineInfo as EngineInfo } from './native.js';
+export {
+  FeatureResult,
+  type FeatureResultJson,
+  type PrintOptions,
+  type ResultJsonOptions,
+} from './result.js';
 export { type Tensor, type TensorData, type TensorInput, type TensorDType } from './tensor.js';
 export { inspectModel, formatModelInfo, inspectionJson, type FormatOptions } from './inspect.js';
 export {
