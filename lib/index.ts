@@ -16,6 +16,14 @@ export {
 } from './predictor.js';
 export type { NativeEngineInfo as EngineInfo } from './native.js';
 export {
+  preprocessImage,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  type RawImage,
+  type PreprocessSpec,
+  type Preprocessed,
+} from './preprocess.js';
+export {
   FeatureResult,
   type FeatureResultJson,
   type PrintOptions,

@@ -123,6 +123,12 @@ export interface NativeBinding {
     opts: { format?: 'pir' | 'legacy'; seed?: number; clipActivation?: 'quick_gelu' | 'gelu' },
   ): Promise<{ programFile: string; paramsFile: string; configFile: string }>;
   readonly buildableModels: readonly string[];
+  /** OpenCV-exact INTER_LINEAR resize + normalisation to CHW float32, off the main thread. */
+  preprocessImage(
+    pixels: Uint8Array,
+    source: { width: number; height: number; channels: number },
+    target: { width: number; height: number; scale: number; mean: number[]; std: number[] },
+  ): Promise<{ resized: Uint8Array; tensor: Float32Array }>;
   /** This machine's fp32 peak, measured synchronously (for the benchmark). */
   probePeak(opts: { threads?: number; seconds?: number }): NativePeakProbe;
 }

@@ -16,6 +16,7 @@
 #include "export/onnx.h"
 #include "format/model_dir.h"
 #include "passes/constant_fold.h"
+#include "preprocess/resize_linear.h"
 #include "runtime/executor.h"
 #include "runtime/peak_probe.h"
 
@@ -713,6 +714,99 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// preprocessImage(pixels, {width, height, channels}, {width, height, scale, mean, std}):
+// OpenCV-exact INTER_LINEAR resize of interleaved uint8 pixels, then
+// (x * scale - mean) / std into planar CHW float32, off the main thread.
+// Resolves { resized: Uint8Array (HWC), tensor: Float32Array (CHW) }.
+class PreprocessWorker : public Worker {
+ public:
+  PreprocessWorker(Napi::Env env, std::vector<uint8_t> src, int sw, int sh, int cn, int dw, int dh,
+                   float scale, std::vector<float> mean, std::vector<float> stdv)
+      : Worker(env),
+        src_(std::move(src)),
+        sw_(sw),
+        sh_(sh),
+        cn_(cn),
+        dw_(dw),
+        dh_(dh),
+        scale_(scale),
+        mean_(std::move(mean)),
+        std_(std::move(stdv)) {}
+  void Work() override {
+    resized_.resize(static_cast<size_t>(dw_) * dh_ * cn_);
+    resize_linear_u8(src_.data(), sw_, sh_, cn_, resized_.data(), dw_, dh_);
+    tensor_.resize(resized_.size());
+    normalize_to_chw(resized_.data(), dw_, dh_, cn_, scale_, mean_.data(), std_.data(),
+                     tensor_.data());
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    auto r = Napi::Uint8Array::New(env, resized_.size());
+    std::copy(resized_.begin(), resized_.end(), r.Data());
+    auto t = Napi::Float32Array::New(env, tensor_.size());
+    std::copy(tensor_.begin(), tensor_.end(), t.Data());
+    o.Set("resized", r);
+    o.Set("tensor", t);
+    return o;
+  }
+
+ private:
+  std::vector<uint8_t> src_;
+  int sw_, sh_, cn_, dw_, dh_;
+  float scale_;
+  std::vector<float> mean_, std_;
+  std::vector<uint8_t> resized_;
+  std::vector<float> tensor_;
+};
+
+Napi::Value PreprocessImage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsObject() || !info[2].IsObject())
+    throw_arg(env, "preprocessImage(pixels, source, target): bad arguments");
+  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_uint8_array && ta.TypedArrayType() != napi_uint8_clamped_array)
+    throw_arg(env, "pixels must be a Uint8Array");
+  auto int_of = [&](const Napi::Object& o, const char* k, int lo, int hi) {
+    Napi::Value v = o.Get(k);
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= lo && d <= hi) || d != static_cast<double>(static_cast<int>(d)))
+      throw_arg(env, std::string(k) + " must be an integer from " + std::to_string(lo) + " to " +
+                         std::to_string(hi));
+    return static_cast<int>(d);
+  };
+  Napi::Object so = info[1].As<Napi::Object>(), to = info[2].As<Napi::Object>();
+  int sw = int_of(so, "width", 1, 1 << 16), sh = int_of(so, "height", 1, 1 << 16);
+  int cn = int_of(so, "channels", 1, 4);
+  int dw = int_of(to, "width", 1, 1 << 14), dh = int_of(to, "height", 1, 1 << 14);
+  size_t need = static_cast<size_t>(sw) * sh * cn;
+  if (ta.ByteLength() != need)
+    throw_arg(env, "pixels has " + std::to_string(ta.ByteLength()) + " bytes, width * height * " +
+                       "channels is " + std::to_string(need));
+  float scale =
+      to.Get("scale").IsNumber() ? to.Get("scale").As<Napi::Number>().FloatValue() : 1.f / 255.f;
+  auto floats = [&](const char* k, float def) {
+    std::vector<float> v(static_cast<size_t>(cn), def);
+    Napi::Value a = to.Get(k);
+    if (a.IsUndefined()) return v;
+    if (!a.IsArray() || a.As<Napi::Array>().Length() != static_cast<uint32_t>(cn))
+      throw_arg(env, std::string(k) + " must be an array of one number per channel");
+    for (uint32_t i = 0; i < static_cast<uint32_t>(cn); ++i) {
+      Napi::Value x = a.As<Napi::Array>().Get(i);
+      if (!x.IsNumber()) throw_arg(env, std::string(k) + " must hold numbers");
+      v[i] = x.As<Napi::Number>().FloatValue();
+    }
+    return v;
+  };
+  std::vector<float> mean = floats("mean", 0.f), stdv = floats("std", 1.f);
+  for (float s : stdv)
+    if (s == 0.f) throw_arg(env, "std must not contain 0");
+  const uint8_t* p = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  auto* w = new PreprocessWorker(env, std::vector<uint8_t>(p, p + need), sw, sh, cn, dw, dh, scale,
+                                 std::move(mean), std::move(stdv));
+  w->Queue();
+  return w->Promise();
+}
+
 // probePeak({threads, seconds}): this machine's fp32 peak (FMA loop and
 // sgemm), measured synchronously on the calling thread. For the benchmark.
 Napi::Value ProbePeak(const Napi::CallbackInfo& info) {
@@ -748,6 +842,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("exportOnnx", Napi::Function::New(env, ExportOnnx, "exportOnnx"));
   exports.Set("buildModel", Napi::Function::New(env, BuildModel, "buildModel"));
   exports.Set("probePeak", Napi::Function::New(env, ProbePeak, "probePeak"));
+  exports.Set("preprocessImage", Napi::Function::New(env, PreprocessImage, "preprocessImage"));
   Napi::Array names = Napi::Array::New(env);
   for (const std::string& n : buildable_model_names()) names.Set(names.Length(), n);
   exports.Set("buildableModels", names);
