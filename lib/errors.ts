@@ -19,6 +19,8 @@ export type PifErrorCode =
   | 'PIF_CLOSED'
   | 'PIF_NATIVE_LOAD'
   | 'PIF_INPUT'
+  | 'PIF_INPUT_NOT_FOUND'
+  | 'PIF_INPUT_DECODE'
   | 'PIF_RUN'
   | 'PIF_INTERNAL';
 
@@ -133,6 +135,20 @@ export class InputError extends PifError {
   }
 }
 
+/** A predict() input path, directory or file does not exist or holds no images (PIF_INPUT_NOT_FOUND). */
+export class InputNotFoundError extends PifError {
+  constructor(message: string, details?: PifErrorDetails) {
+    super('PIF_INPUT_NOT_FOUND', message, details);
+  }
+}
+
+/** An input image could not be read or decoded (PIF_INPUT_DECODE). */
+export class InputDecodeError extends PifError {
+  constructor(message: string, details?: PifErrorDetails) {
+    super('PIF_INPUT_DECODE', message, details);
+  }
+}
+
 /** An op failed while running (PIF_RUN): the message names the op. */
 export class RunError extends PifError {
   constructor(message: string, details?: PifErrorDetails) {
@@ -162,6 +178,8 @@ const CLASS_BY_CODE: Readonly<Record<string, PifErrorClass>> = {
   PIF_CLOSED: ClosedError,
   PIF_NATIVE_LOAD: NativeLoadError,
   PIF_INPUT: InputError,
+  PIF_INPUT_NOT_FOUND: InputNotFoundError,
+  PIF_INPUT_DECODE: InputDecodeError,
   PIF_RUN: RunError,
   PIF_INTERNAL: InternalError,
 };

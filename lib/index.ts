@@ -16,6 +16,15 @@ export {
 } from './predictor.js';
 export type { NativeEngineInfo as EngineInfo } from './native.js';
 export {
+  resolveInputs,
+  decodeItem,
+  IMAGE_SUFFIXES,
+  type PixelInput,
+  type ImageInput,
+  type PredictInput,
+  type InputItem,
+} from './input.js';
+export {
   preprocessImage,
   IMAGENET_MEAN,
   IMAGENET_STD,
