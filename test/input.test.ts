@@ -162,7 +162,8 @@ test('paths and directories follow PaddleX (suffixes, recursion, code-point orde
     resolveInputs('https://example.com/a.jpg'),
     /URL inputs are not supported yet/,
   );
-  await assert.rejects(resolveInputs([42]), /input 0: expected a path/);
+  const notAnInput: unknown = 42;
+  await assert.rejects(resolveInputs([notAnInput as string]), /input 0: expected a path/);
 });
 
 test('mixed inputs keep their order; pixels are BGR unless order is rgb; {img} unwraps', async () => {
