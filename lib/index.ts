@@ -16,6 +16,15 @@ export {
 } from './predictor.js';
 export type { NativeEngineInfo as EngineInfo } from './native.js';
 export {
+  createModel,
+  FeatureModel,
+  OFFICIAL_MODELS,
+  preprocessFromConfig,
+  normalizeRows,
+  type CreateModelOptions,
+  type PredictOptions,
+} from './image-feature.js';
+export {
   resolveInputs,
   decodeItem,
   IMAGE_SUFFIXES,
@@ -77,6 +86,8 @@ export {
   ModelUnsupportedError,
   ModelConfigError,
   PifIoError,
+  InputNotFoundError,
+  InputDecodeError,
   InvalidArgumentError,
   UnsupportedError,
   ClosedError,

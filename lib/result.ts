@@ -94,10 +94,20 @@ export class FeatureResult {
   readonly inputPath: string | null;
   /** Page of a multi-page input (PDF), else null. */
   readonly pageIndex: number | null;
-  /** The L2-normalised feature vector. */
+  /** The L2-normalised feature vector (empty when `error` is set). */
   readonly feature: Float32Array;
+  /**
+   * Set when this input could not be read or processed (predict() yields such results in
+   * place, so one bad input never hides the others); null otherwise.
+   */
+  readonly error: Error | null;
 
-  constructor(inputPath: string | null, pageIndex: number | null, feature: Float32Array) {
+  constructor(
+    inputPath: string | null,
+    pageIndex: number | null,
+    feature: Float32Array,
+    error: Error | null = null,
+  ) {
     if (inputPath !== null && typeof inputPath !== 'string') {
       throw new InvalidArgumentError('FeatureResult: inputPath must be a string or null');
     }
@@ -112,6 +122,7 @@ export class FeatureResult {
     this.inputPath = inputPath;
     this.pageIndex = pageIndex;
     this.feature = feature;
+    this.error = error;
   }
 
   /** `{ res: { input_path, page_index, feature } }` (feature as plain numbers). */
@@ -183,6 +194,11 @@ export class FeatureResult {
       );
     }
     const o = checkJsonOptions(options, 'FeatureResult.saveToJson');
+    if (this.error !== null) {
+      throw new InvalidArgumentError(
+        `FeatureResult.saveToJson: this input failed (${this.error.message}); there is no feature to save`,
+      );
+    }
     let file: string;
     if (path.extname(savePath).toLowerCase() === '.json') {
       file = savePath;

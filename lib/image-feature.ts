@@ -1,0 +1,320 @@
+/**
+ * The image-feature module as PaddleX users know it (../shared/spec/paddlex-behaviour.md §1, §2,
+ * §4): `createModel(name, options)` and `model.predict(input)`, an async iterable of
+ * FeatureResults in input order. Pipeline per batch: resolve inputs -> decode (sharp, as
+ * cv2.imread) -> OpenCV-exact resize + normalise (native) -> one inference call -> L2 normalise.
+ * Decoding and preprocessing of the next batch overlap inference of the current one; every
+ * heavy step runs off the main thread.
+ */
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { stat } from 'node:fs/promises';
+
+import {
+  captureCaller,
+  ClosedError,
+  InvalidArgumentError,
+  ModelConfigError,
+  ModelNotFoundError,
+  UnsupportedError,
+} from './errors.js';
+import { decodeItem, resolveInputs, type InputItem, type PredictInput } from './input.js';
+import { loadInferenceConfig, type InferenceConfig } from './modeldir.js';
+import { loadPredictor, MAX_CPU_THREADS, type Precision, type Predictor } from './predictor.js';
+import { preprocessImage, type PreprocessSpec } from './preprocess.js';
+import { FeatureResult } from './result.js';
+
+/** The official model names (downloaded from Baidu's model host by PaddleX). */
+export const OFFICIAL_MODELS = [
+  'PP-ShiTuV2_rec',
+  'PP-ShiTuV2_rec_CLIP_vit_base',
+  'PP-ShiTuV2_rec_CLIP_vit_large',
+] as const;
+
+export interface CreateModelOptions {
+  /** A model directory (PaddleX export). Without it, the official model from the cache. */
+  modelDir?: string;
+  /** 'cpu' (default). GPU mode is not available in this build. */
+  device?: string;
+  /** High-performance mode (fused oneDNN graph). Default false, as PaddleX's use_hpip. */
+  useHpip?: boolean;
+  /** 'fp32' (default) or 'bf16' (with useHpip, on CPUs with AVX512-BF16/AMX). */
+  precision?: Precision;
+  /** OpenMP threads per inference call (default 1). */
+  cpuThreads?: number;
+  /** Images per inference call (default 1). */
+  batchSize?: number;
+  /** Cache root (default $PADDLE_PDX_CACHE_HOME or ~/.paddlex), as PaddleX. */
+  cacheDir?: string;
+}
+
+export interface PredictOptions {
+  /** Images per inference call for this call (default: the model's batchSize). */
+  batchSize?: number;
+}
+
+function checkBatch(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 4096) {
+    throw new InvalidArgumentError(`${what} must be an integer from 1 to 4096, got ${String(v)}`);
+  }
+  return v;
+}
+
+/** The preprocessing PaddleX builds from inference.yml (ResizeImage, NormalizeImage, ToCHWImage). */
+export function preprocessFromConfig(cfg: InferenceConfig): PreprocessSpec {
+  let size: [number, number] | null = null;
+  let norm: { scale: number; mean: number[]; std: number[] } = {
+    scale: 1 / 255,
+    mean: [0.485, 0.456, 0.406],
+    std: [0.229, 0.224, 0.225],
+  };
+  const bad = (msg: string): never => {
+    throw new ModelConfigError(`${cfg.file}: PreProcess.transform_ops: ${msg}`, { file: cfg.file });
+  };
+  for (const op of cfg.PreProcess.transform_ops) {
+    const a = op.args;
+    if (op.name === 'ResizeImage') {
+      if (a['resize_short'] !== undefined) {
+        throw new UnsupportedError(`${cfg.file}: ResizeImage.resize_short is not supported yet`);
+      }
+      const s = a['size'];
+      if (typeof s === 'number' && Number.isInteger(s) && s > 0) size = [s, s];
+      else if (
+        Array.isArray(s) &&
+        s.length === 2 &&
+        s.every((v) => typeof v === 'number' && Number.isInteger(v) && v > 0)
+      )
+        size = [s[0] as number, s[1] as number]; // [w, h]
+      else bad(`ResizeImage.size must be an int or [w, h], got ${JSON.stringify(s)}`);
+    } else if (op.name === 'NormalizeImage') {
+      const num = (v: unknown, def: number): number => {
+        if (v === undefined || v === null) return def;
+        if (typeof v === 'number') return v;
+        // PaddleClas configs may write the scale as a fraction string, e.g. '1.0/255.0'.
+        const m = typeof v === 'string' ? /^\s*([0-9.]+)\s*\/\s*([0-9.]+)\s*$/.exec(v) : null;
+        if (m) return Number(m[1]) / Number(m[2]);
+        return bad(`NormalizeImage.scale must be a number, got ${JSON.stringify(v)}`);
+      };
+      const vec = (v: unknown, def: number[]): number[] => {
+        if (v === undefined || v === null) return def;
+        if (Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number')) return v;
+        return bad(`NormalizeImage mean/std must be 3 numbers, got ${JSON.stringify(v)}`);
+      };
+      if (a['channel_num'] !== undefined && a['channel_num'] !== 3)
+        bad('NormalizeImage.channel_num must be 3');
+      norm = {
+        scale: num(a['scale'], 1 / 255),
+        mean: vec(a['mean'], norm.mean),
+        std: vec(a['std'], norm.std),
+      };
+    } else if (op.name !== 'ToCHWImage') {
+      bad(`unknown op '${op.name}' (PaddleX fails on it too)`);
+    }
+  }
+  if (size === null) return bad('no ResizeImage: inputs of different sizes cannot be batched');
+  return { width: size[0], height: size[1], ...norm };
+}
+
+/** L2-normalises each row in place; an all-zero row stays zero (PaddleX would give NaN). */
+export function normalizeRows(data: Float32Array, dim: number): void {
+  for (let r = 0; r < data.length / dim; r++) {
+    let s = 0;
+    for (let i = 0; i < dim; i++) s += (data[r * dim + i] as number) ** 2;
+    if (s === 0) continue;
+    const inv = 1 / Math.sqrt(s);
+    for (let i = 0; i < dim; i++) data[r * dim + i] = (data[r * dim + i] as number) * inv;
+  }
+}
+
+interface Prepared {
+  item: InputItem;
+  tensor: Float32Array | null;
+  error: Error | null;
+}
+
+export class FeatureModel {
+  readonly modelName: string;
+  readonly modelDir: string;
+  readonly batchSize: number;
+  readonly preprocess: Readonly<PreprocessSpec>;
+  #predictor: Predictor | null;
+
+  /** @internal Use createModel(). */
+  constructor(
+    name: string,
+    dir: string,
+    batchSize: number,
+    spec: PreprocessSpec,
+    predictor: Predictor,
+  ) {
+    this.modelName = name;
+    this.modelDir = dir;
+    this.batchSize = batchSize;
+    this.preprocess = Object.freeze({ ...spec });
+    this.#predictor = predictor;
+  }
+
+  #live(what: string): Predictor {
+    if (this.#predictor === null)
+      throw new ClosedError(`FeatureModel.${what}: the model ${this.modelName} is closed`);
+    return this.#predictor;
+  }
+
+  async #prepare(items: InputItem[]): Promise<Prepared[]> {
+    return Promise.all(
+      items.map(async (item) => {
+        try {
+          const img = await decodeItem(item);
+          const { tensor } = await preprocessImage(img, this.preprocess);
+          return { item, tensor, error: null };
+        } catch (err) {
+          return { item, tensor: null, error: err as Error };
+        }
+      }),
+    );
+  }
+
+  /**
+   * Features of every input, in input order (directories expanded in sorted order). An input
+   * that cannot be read yields a result with `error` set and an empty feature; the others still
+   * come out. Invalid inputs (missing paths, unsupported kinds) reject before anything runs.
+   */
+  async *predict(input: PredictInput, options?: PredictOptions): AsyncGenerator<FeatureResult> {
+    const predictor = this.#live('predict');
+    const batch =
+      options?.batchSize === undefined
+        ? this.batchSize
+        : checkBatch(options.batchSize, 'batchSize');
+    const items = await resolveInputs(input);
+    const batches: InputItem[][] = [];
+    for (let i = 0; i < items.length; i += batch) batches.push(items.slice(i, i + batch));
+    let next = batches.length > 0 ? this.#prepare(batches[0] as InputItem[]) : null;
+    for (let b = 0; b < batches.length; b++) {
+      const prepared = await (next as Promise<Prepared[]>);
+      // Overlap: decode the next batch while this one runs.
+      next = b + 1 < batches.length ? this.#prepare(batches[b + 1] as InputItem[]) : null;
+      const ok = prepared.filter((p) => p.tensor !== null);
+      let features: Float32Array | null = null;
+      let dim = 0;
+      if (ok.length > 0) {
+        const per = (ok[0]?.tensor as Float32Array).length;
+        const data = new Float32Array(per * ok.length);
+        ok.forEach((p, k) => {
+          data.set(p.tensor as Float32Array, k * per);
+        });
+        const out = await predictor.run({
+          data,
+          shape: [ok.length, 3, this.preprocess.height, this.preprocess.width],
+        });
+        const first = Object.values(out)[0];
+        if (first === undefined || !(first.data instanceof Float32Array)) {
+          throw new InvalidArgumentError(
+            `${this.modelDir}: the model's first output is not a float32 tensor`,
+          );
+        }
+        features = first.data;
+        dim = features.length / ok.length;
+        normalizeRows(features, dim);
+      }
+      let k = 0;
+      for (const p of prepared) {
+        const inputPath = p.item.kind === 'file' ? p.item.path : null;
+        if (p.tensor === null) {
+          yield new FeatureResult(inputPath, null, new Float32Array(0), p.error);
+        } else {
+          yield new FeatureResult(
+            inputPath,
+            null,
+            (features as Float32Array).slice(k * dim, (k + 1) * dim),
+          );
+          k++;
+        }
+      }
+    }
+  }
+
+  /** All results of predict() in an array. */
+  async predictAll(input: PredictInput, options?: PredictOptions): Promise<FeatureResult[]> {
+    const out: FeatureResult[] = [];
+    for await (const r of this.predict(input, options)) out.push(r);
+    return out;
+  }
+
+  /** Frees the native model; later calls throw PIF_CLOSED. */
+  close(): void {
+    this.#predictor?.close();
+    this.#predictor = null;
+  }
+}
+
+/**
+ * Creates an image-feature model: an official name (PP-ShiTuV2_rec, ..._CLIP_vit_base,
+ * ..._CLIP_vit_large) with the model in the PaddleX cache (`<cache>/official_models/<name>`), or
+ * any name with `modelDir`; the directory's inference.yml must name the same model.
+ */
+export async function createModel(
+  modelName: string,
+  options: CreateModelOptions = {},
+): Promise<FeatureModel> {
+  const convert = captureCaller(createModel);
+  if (typeof modelName !== 'string' || modelName === '') {
+    throw new InvalidArgumentError('createModel: modelName must be a non-empty string');
+  }
+  const device = options.device ?? 'cpu';
+  if (typeof device !== 'string')
+    throw new InvalidArgumentError('createModel: device must be a string');
+  if (/^(gpu|npu|xpu|mlu|dcu|gcu)(:|$)/.test(device)) {
+    throw new UnsupportedError(
+      `device '${device}' is not available in this build (CPU only); use device 'cpu'`,
+    );
+  }
+  if (device !== 'cpu' && !/^cpu:\d+$/.test(device)) {
+    throw new InvalidArgumentError(`createModel: unknown device '${device}' (use 'cpu')`);
+  }
+  const batchSize = checkBatch(options.batchSize ?? 1, 'batchSize');
+  const cpuThreads = options.cpuThreads ?? 1;
+  if (!Number.isInteger(cpuThreads) || cpuThreads < 1 || cpuThreads > MAX_CPU_THREADS) {
+    throw new InvalidArgumentError(
+      `createModel: cpuThreads must be an integer from 1 to ${MAX_CPU_THREADS}`,
+    );
+  }
+  let dir: string;
+  if (options.modelDir !== undefined) {
+    dir = path.resolve(options.modelDir);
+    if ((await stat(dir).catch(() => null)) === null) {
+      throw new ModelNotFoundError(`${dir} is not exists!`, { file: dir });
+    }
+  } else if ((OFFICIAL_MODELS as readonly string[]).includes(modelName)) {
+    const cache =
+      options.cacheDir ?? process.env['PADDLE_PDX_CACHE_HOME'] ?? path.join(homedir(), '.paddlex');
+    dir = path.join(cache, 'official_models', modelName);
+    if ((await stat(dir).catch(() => null)) === null) {
+      throw new UnsupportedError(
+        `${modelName} is not in the cache (${dir}) and downloading official models is not ` +
+          'implemented yet: pass modelDir (a PaddleX export) or place the model there',
+      );
+    }
+  } else {
+    throw new UnsupportedError(
+      `The model (${modelName}) is not supported! Supported: ${OFFICIAL_MODELS.join(', ')}; ` +
+        'or pass modelDir for your own export',
+    );
+  }
+  try {
+    const cfg = await loadInferenceConfig(dir);
+    if (cfg.Global.model_name !== modelName) {
+      throw new ModelConfigError('Model name mismatch，please input the correct model dir.', {
+        file: cfg.file,
+      });
+    }
+    const spec = preprocessFromConfig(cfg);
+    const predictor = await loadPredictor(dir, {
+      runMode: options.useHpip === true ? 'hpi' : 'normal',
+      precision: options.precision ?? 'fp32',
+      cpuThreads,
+    });
+    return new FeatureModel(modelName, dir, batchSize, spec, predictor);
+  } catch (err) {
+    throw convert(err);
+  }
+}
