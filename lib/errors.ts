@@ -21,6 +21,7 @@ export type PifErrorCode =
   | 'PIF_INPUT'
   | 'PIF_INPUT_NOT_FOUND'
   | 'PIF_INPUT_DECODE'
+  | 'PIF_DOWNLOAD'
   | 'PIF_RUN'
   | 'PIF_INTERNAL';
 
@@ -149,6 +150,13 @@ export class InputDecodeError extends PifError {
   }
 }
 
+/** Downloading or unpacking an official model failed (PIF_DOWNLOAD); nothing is left half-valid. */
+export class DownloadError extends PifError {
+  constructor(message: string, details?: PifErrorDetails) {
+    super('PIF_DOWNLOAD', message, details);
+  }
+}
+
 /** An op failed while running (PIF_RUN): the message names the op. */
 export class RunError extends PifError {
   constructor(message: string, details?: PifErrorDetails) {
@@ -180,6 +188,7 @@ const CLASS_BY_CODE: Readonly<Record<string, PifErrorClass>> = {
   PIF_INPUT: InputError,
   PIF_INPUT_NOT_FOUND: InputNotFoundError,
   PIF_INPUT_DECODE: InputDecodeError,
+  PIF_DOWNLOAD: DownloadError,
   PIF_RUN: RunError,
   PIF_INTERNAL: InternalError,
 };

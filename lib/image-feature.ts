@@ -18,6 +18,7 @@ import {
   ModelNotFoundError,
   UnsupportedError,
 } from './errors.js';
+import { downloadOfficialModel, type DownloadOptions } from './download.js';
 import { decodeItem, resolveInputs, type InputItem, type PredictInput } from './input.js';
 import { loadInferenceConfig, type InferenceConfig } from './modeldir.js';
 import { loadPredictor, MAX_CPU_THREADS, type Precision, type Predictor } from './predictor.js';
@@ -46,6 +47,8 @@ export interface CreateModelOptions {
   batchSize?: number;
   /** Cache root (default $PADDLE_PDX_CACHE_HOME or ~/.paddlex), as PaddleX. */
   cacheDir?: string;
+  /** Official-model download settings (base URL, offline, timeout, progress). */
+  download?: DownloadOptions;
 }
 
 export interface PredictOptions {
@@ -288,11 +291,10 @@ export async function createModel(
     const cache =
       options.cacheDir ?? process.env['PADDLE_PDX_CACHE_HOME'] ?? path.join(homedir(), '.paddlex');
     dir = path.join(cache, 'official_models', modelName);
-    if ((await stat(dir).catch(() => null)) === null) {
-      throw new UnsupportedError(
-        `${modelName} is not in the cache (${dir}) and downloading official models is not ` +
-          'implemented yet: pass modelDir (a PaddleX export) or place the model there',
-      );
+    try {
+      await downloadOfficialModel(modelName, cache, options.download);
+    } catch (err) {
+      throw convert(err);
     }
   } else {
     throw new UnsupportedError(

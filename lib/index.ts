@@ -16,6 +16,13 @@ export {
 } from './predictor.js';
 export type { NativeEngineInfo as EngineInfo } from './native.js';
 export {
+  downloadOfficialModel,
+  extractTar,
+  DEFAULT_MODEL_BASE_URL,
+  type DownloadOptions,
+  type DownloadResult,
+} from './download.js';
+export {
   createModel,
   FeatureModel,
   OFFICIAL_MODELS,
@@ -88,6 +95,7 @@ export {
   PifIoError,
   InputNotFoundError,
   InputDecodeError,
+  DownloadError,
   InvalidArgumentError,
   UnsupportedError,
   ClosedError,

@@ -146,8 +146,11 @@ describe('createModel / predict', () => {
     );
     const cache = path.join(dir, 'cache');
     await assert.rejects(
-      createModel('PP-ShiTuV2_rec', { cacheDir: cache }),
-      code('PIF_UNSUPPORTED', /modelDir/),
+      createModel('PP-ShiTuV2_rec', { cacheDir: cache, download: { offline: true } }),
+      code(
+        'PIF_DOWNLOAD',
+        /^offline mode: PP-ShiTuV2_rec is not in the cache .* would be downloaded from https:\/\/paddle-model-ecology\.bj\.bcebos\.com\/paddlex\/official_inference_model\/paddle3\.0\.0\/PP-ShiTuV2_rec_infer\.tar$/,
+      ),
     );
     // A model in PaddleX's cache layout is found by name.
     mkdirSync(path.join(cache, 'official_models'), { recursive: true });
