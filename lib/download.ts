@@ -60,8 +60,8 @@ function ttyProgress(name: string): (done: number, total: number | null) => void
   };
 }
 
-/** GETs `url` into `file`; follows up to 5 redirects. */
-async function fetchTo(
+/** GETs `url` into `file`; follows up to 5 redirects. Throws DownloadError. */
+export async function fetchTo(
   url: string,
   file: string,
   timeoutMs: number,

@@ -140,6 +140,8 @@ export class FeatureModel {
   readonly modelDir: string;
   readonly batchSize: number;
   readonly preprocess: Readonly<PreprocessSpec>;
+  /** Cache root (URL inputs go to `<cacheDir>/predict_input/`). */
+  readonly cacheDir: string;
   #predictor: Predictor | null;
 
   /** @internal Use createModel(). */
@@ -149,11 +151,13 @@ export class FeatureModel {
     batchSize: number,
     spec: PreprocessSpec,
     predictor: Predictor,
+    cacheDir: string,
   ) {
     this.modelName = name;
     this.modelDir = dir;
     this.batchSize = batchSize;
     this.preprocess = Object.freeze({ ...spec });
+    this.cacheDir = cacheDir;
     this.#predictor = predictor;
   }
 
@@ -188,7 +192,7 @@ export class FeatureModel {
       options?.batchSize === undefined
         ? this.batchSize
         : checkBatch(options.batchSize, 'batchSize');
-    const items = await resolveInputs(input);
+    const items = await resolveInputs(input, { cacheDir: this.cacheDir });
     const batches: InputItem[][] = [];
     for (let i = 0; i < items.length; i += batch) batches.push(items.slice(i, i + batch));
     let next = batches.length > 0 ? this.#prepare(batches[0] as InputItem[]) : null;
@@ -281,6 +285,8 @@ export async function createModel(
       `createModel: cpuThreads must be an integer from 1 to ${MAX_CPU_THREADS}`,
     );
   }
+  const cache =
+    options.cacheDir ?? process.env['PADDLE_PDX_CACHE_HOME'] ?? path.join(homedir(), '.paddlex');
   let dir: string;
   if (options.modelDir !== undefined) {
     dir = path.resolve(options.modelDir);
@@ -288,8 +294,6 @@ export async function createModel(
       throw new ModelNotFoundError(`${dir} is not exists!`, { file: dir });
     }
   } else if ((OFFICIAL_MODELS as readonly string[]).includes(modelName)) {
-    const cache =
-      options.cacheDir ?? process.env['PADDLE_PDX_CACHE_HOME'] ?? path.join(homedir(), '.paddlex');
     dir = path.join(cache, 'official_models', modelName);
     try {
       await downloadOfficialModel(modelName, cache, options.download);
@@ -315,7 +319,7 @@ export async function createModel(
       precision: options.precision ?? 'fp32',
       cpuThreads,
     });
-    return new FeatureModel(modelName, dir, batchSize, spec, predictor);
+    return new FeatureModel(modelName, dir, batchSize, spec, predictor, cache);
   } catch (err) {
     throw convert(err);
   }

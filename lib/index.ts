@@ -39,6 +39,7 @@ export {
   type ImageInput,
   type PredictInput,
   type InputItem,
+  type ResolveOptions,
 } from './input.js';
 export {
   preprocessImage,

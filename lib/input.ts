@@ -11,11 +11,16 @@
  * - raw pixels `{ data, width, height, channels }`: HWC uint8, **BGR** like PaddleX's NumPy input
  *   (`order: 'rgb'` for RGB); 3 or 4 channels (a 4th channel is dropped, as PaddleX does);
  * - `{ img: <any of these> }`, as the PaddleX documentation describes;
+ * - an http(s) URL: downloaded (overwriting) to `<cache>/predict_input/<basename>` as PaddleX
+ *   does, and that local path becomes the input path (the suffix is taken from the URL path,
+ *   ignoring query and fragment);
  * - an array of any of these (mixed).
  * Errors are typed and name the input: PIF_INPUT_NOT_FOUND (PaddleX's messages), PIF_INPUT
  * (unsupported kinds and suffixes), PIF_INPUT_DECODE (`Image read Error: <path>`).
  */
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import path from 'node:path';
 
 import sharp from 'sharp';
@@ -27,6 +32,7 @@ import {
   InvalidArgumentError,
   UnsupportedError,
 } from './errors.js';
+import { fetchTo } from './download.js';
 import type { RawImage } from './preprocess.js';
 
 /** Suffixes PaddleX reads, then those sharp adds. */
@@ -84,10 +90,54 @@ function isPixelInput(v: object): v is PixelInput {
   return 'data' in v && 'width' in v && 'height' in v;
 }
 
-async function resolveOne(v: unknown, index: number, out: InputItem[]): Promise<void> {
+export interface ResolveOptions {
+  /** Cache root for URL inputs (default $PADDLE_PDX_CACHE_HOME or ~/.paddlex). */
+  cacheDir?: string;
+  /** URL download timeout without data, ms (default 60 s). */
+  timeoutMs?: number;
+}
+
+async function fetchInput(url: string, index: number, options: ResolveOptions): Promise<string> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new InputError(`input ${index}: not a valid URL: ${url}`);
+  }
+  const base = decodeURIComponent(path.posix.basename(parsed.pathname));
+  if (!IMAGE_SUFFIXES.includes(suffixOf(base)) || base.includes('/') || base.startsWith('.')) {
+    throw new InputError(
+      `input ${index}: URL ${url} does not name an image file (suffixes: ${IMAGE_SUFFIXES.join(', ')})`,
+    );
+  }
+  const cache =
+    options.cacheDir ?? process.env['PADDLE_PDX_CACHE_HOME'] ?? path.join(homedir(), '.paddlex');
+  const dir = path.join(cache, 'predict_input');
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, base);
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.part`;
+  try {
+    await fetchTo(url, tmp, options.timeoutMs ?? 60_000, () => {});
+    await rename(tmp, file);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  return file;
+}
+
+async function resolveOne(
+  v: unknown,
+  index: number,
+  out: InputItem[],
+  options: ResolveOptions,
+): Promise<void> {
   if (typeof v === 'string') {
+    if (/^https?:\/\//i.test(v)) {
+      out.push({ kind: 'file', path: await fetchInput(v, index, options) });
+      return;
+    }
     if (v.startsWith('http')) {
-      throw new UnsupportedError(`input ${index}: URL inputs are not supported yet: ${v}`);
+      throw new UnsupportedError(`input ${index}: only http and https URLs are supported: ${v}`);
     }
     const suffix = suffixOf(v);
     if (IMAGE_SUFFIXES.includes(suffix)) {
@@ -118,7 +168,7 @@ async function resolveOne(v: unknown, index: number, out: InputItem[]): Promise<
     return;
   }
   if (typeof v === 'object' && v !== null) {
-    if ('img' in v && Object.keys(v).length === 1) return resolveOne(v.img, index, out);
+    if ('img' in v && Object.keys(v).length === 1) return resolveOne(v.img, index, out, options);
     if (isPixelInput(v)) {
       out.push({ kind: 'pixels', pixels: checkPixels(v, index) });
       return;
@@ -158,10 +208,13 @@ function checkPixels(p: PixelInput, index: number): PixelInput {
 }
 
 /** Resolves predict() inputs into items, in order (directories expanded). */
-export async function resolveInputs(input: PredictInput): Promise<InputItem[]> {
+export async function resolveInputs(
+  input: PredictInput,
+  options: ResolveOptions = {},
+): Promise<InputItem[]> {
   const list = Array.isArray(input) ? (input as readonly unknown[]) : [input];
   const out: InputItem[] = [];
-  for (const [i, v] of list.entries()) await resolveOne(v, i, out);
+  for (const [i, v] of list.entries()) await resolveOne(v, i, out, options);
   return out;
 }
 

@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
+import sharp from 'sharp';
+
 import { buildModel } from '../lib/builder.js';
 import { downloadOfficialModel } from '../lib/download.js';
 import { createModel } from '../lib/image-feature.js';
@@ -32,10 +34,15 @@ before(async () => {
     entries.push({ name: `${NAME}_infer/${f}`, data: readFileSync(path.join(modelDir, f)) });
   }
   goodTar = makeTar(entries);
+  const px = Buffer.alloc(64 * 48 * 3);
+  for (let i = 0; i < px.length; i++) px[i] = (i * 37) & 255;
+  await sharp(px, { raw: { width: 64, height: 48, channels: 3 } })
+    .png()
+    .toFile(path.join(dir, 'photo.png'));
   server = http.createServer((req, res) => {
     const url = req.url ?? '';
     hits.push(url);
-    const route = routes.get(url.replace(/^\/[^/]+/, ''));
+    const route = routes.get((url.split('?')[0] ?? '').replace(/^\/[^/]+/, ''));
     if (route) route(res);
     else {
       res.statusCode = 404;
@@ -207,5 +214,23 @@ describe('official model download', () => {
       isDownloadError(/^offline mode: PP-ShiTuV2_rec_CLIP_vit_base is not in the cache/),
     );
     assert.equal(hits.length, before);
+  });
+
+  test("URL inputs go to <cache>/predict_input/<basename> and give the local file's feature", async () => {
+    const cache = path.join(dir, 'cache-url');
+    const img = readFileSync(path.join(dir, 'photo.png'));
+    routes.set('/photo.png', (res) => {
+      res.setHeader('content-length', img.length);
+      res.end(img);
+    });
+    const model = await createModel(NAME, { modelDir: path.join(dir, 'built'), cacheDir: cache });
+    const url = `${base}/img/photo.png?token=1#frag`;
+    const [fromUrl, fromFile] = await model.predictAll([url, path.join(dir, 'photo.png')]);
+    assert.equal(fromUrl?.inputPath, path.join(cache, 'predict_input', 'photo.png'));
+    assert.deepEqual(fromUrl?.feature, fromFile?.feature);
+    assert.deepEqual(readFileSync(fromUrl?.inputPath ?? ''), img);
+    await assert.rejects(model.predictAll(`${base}/img/missing.jpg`), isDownloadError(/^HTTP 404/));
+    assert.deepEqual(readdirSync(path.join(cache, 'predict_input')), ['photo.png']);
+    model.close();
   });
 });

@@ -158,9 +158,10 @@ test('paths and directories follow PaddleX (suffixes, recursion, code-point orde
     assert.equal(e.message, `Image read Error: ${path.join(dir, 'missing.JPG')}`);
     return true;
   });
+  // A URL must name an image file (checked before any download).
   await assert.rejects(
-    resolveInputs('https://example.com/a.jpg'),
-    /URL inputs are not supported yet/,
+    resolveInputs('https://example.com/notes.txt?x=1'),
+    /URL https:\/\/example\.com\/notes\.txt\?x=1 does not name an image file/,
   );
   const notAnInput: unknown = 42;
   await assert.rejects(resolveInputs([notAnInput as string]), /input 0: expected a path/);
