@@ -63,9 +63,31 @@ function checkBatch(v: unknown, what: string): number {
   return v;
 }
 
+/** Python's round(): half to even. */
+function pyRound(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  if (d !== 0.5) return d > 0.5 ? f + 1 : f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** A model's preprocessing: a fixed size, or `resizeShort` (width/height then 0). */
+export interface ModelPreprocess extends PreprocessSpec {
+  /** ResizeImage.resize_short: the short side; the other side keeps the aspect ratio. */
+  resizeShort?: number;
+}
+
+/** The target size for an image of w x h (PaddleX's ResizeImage, Python rounding). */
+export function targetSize(p: ModelPreprocess, w: number, h: number): [number, number] {
+  if (p.resizeShort === undefined) return [p.width, p.height];
+  const scale = p.resizeShort / Math.min(w, h);
+  return [Math.max(1, pyRound(w * scale)), Math.max(1, pyRound(h * scale))];
+}
+
 /** The preprocessing PaddleX builds from inference.yml (ResizeImage, NormalizeImage, ToCHWImage). */
-export function preprocessFromConfig(cfg: InferenceConfig): PreprocessSpec {
+export function preprocessFromConfig(cfg: InferenceConfig): ModelPreprocess {
   let size: [number, number] | null = null;
+  let resizeShort: number | null = null;
   let norm: { scale: number; mean: number[]; std: number[] } = {
     scale: 1 / 255,
     mean: [0.485, 0.456, 0.406],
@@ -77,8 +99,13 @@ export function preprocessFromConfig(cfg: InferenceConfig): PreprocessSpec {
   for (const op of cfg.PreProcess.transform_ops) {
     const a = op.args;
     if (op.name === 'ResizeImage') {
-      if (a['resize_short'] !== undefined) {
-        throw new UnsupportedError(`${cfg.file}: ResizeImage.resize_short is not supported yet`);
+      const rs = a['resize_short'];
+      if (rs !== undefined && rs !== null) {
+        if (typeof rs !== 'number' || !Number.isInteger(rs) || rs <= 0) {
+          bad(`ResizeImage.resize_short must be a positive int, got ${JSON.stringify(rs)}`);
+        }
+        resizeShort = rs as number;
+        continue;
       }
       const s = a['size'];
       if (typeof s === 'number' && Number.isInteger(s) && s > 0) size = [s, s];
@@ -114,6 +141,7 @@ export function preprocessFromConfig(cfg: InferenceConfig): PreprocessSpec {
       bad(`unknown op '${op.name}' (PaddleX fails on it too)`);
     }
   }
+  if (resizeShort !== null) return { width: 0, height: 0, resizeShort, ...norm };
   if (size === null) return bad('no ResizeImage: inputs of different sizes cannot be batched');
   return { width: size[0], height: size[1], ...norm };
 }
@@ -132,6 +160,8 @@ export function normalizeRows(data: Float32Array, dim: number): void {
 interface Prepared {
   item: InputItem;
   tensor: Float32Array | null;
+  width: number;
+  height: number;
   error: Error | null;
 }
 
@@ -139,7 +169,7 @@ export class FeatureModel {
   readonly modelName: string;
   readonly modelDir: string;
   readonly batchSize: number;
-  readonly preprocess: Readonly<PreprocessSpec>;
+  readonly preprocess: Readonly<ModelPreprocess>;
   /** Cache root (URL inputs go to `<cacheDir>/predict_input/`). */
   readonly cacheDir: string;
   #predictor: Predictor | null;
@@ -149,7 +179,7 @@ export class FeatureModel {
     name: string,
     dir: string,
     batchSize: number,
-    spec: PreprocessSpec,
+    spec: ModelPreprocess,
     predictor: Predictor,
     cacheDir: string,
   ) {
@@ -172,10 +202,11 @@ export class FeatureModel {
       items.map(async (item) => {
         try {
           const img = await decodeItem(item);
-          const { tensor } = await preprocessImage(img, this.preprocess);
-          return { item, tensor, error: null };
+          const [width, height] = targetSize(this.preprocess, img.width, img.height);
+          const { tensor } = await preprocessImage(img, { ...this.preprocess, width, height });
+          return { item, tensor, width, height, error: null };
         } catch (err) {
-          return { item, tensor: null, error: err as Error };
+          return { item, tensor: null, width: 0, height: 0, error: err as Error };
         }
       }),
     );
@@ -200,42 +231,43 @@ export class FeatureModel {
       const prepared = await (next as Promise<Prepared[]>);
       // Overlap: decode the next batch while this one runs.
       next = b + 1 < batches.length ? this.#prepare(batches[b + 1] as InputItem[]) : null;
+      // One inference call per run of equal image sizes (all of the batch for a fixed-size
+      // model; resize_short models may give different sizes).
+      const features = new Map<Prepared, Float32Array>();
       const ok = prepared.filter((p) => p.tensor !== null);
-      let features: Float32Array | null = null;
-      let dim = 0;
-      if (ok.length > 0) {
-        const per = (ok[0]?.tensor as Float32Array).length;
-        const data = new Float32Array(per * ok.length);
-        ok.forEach((p, k) => {
+      for (let i = 0; i < ok.length;) {
+        const first = ok[i] as Prepared;
+        let j = i + 1;
+        while (j < ok.length && ok[j]?.width === first.width && ok[j]?.height === first.height) j++;
+        const group = ok.slice(i, j);
+        const per = (first.tensor as Float32Array).length;
+        const data = new Float32Array(per * group.length);
+        group.forEach((p, k) => {
           data.set(p.tensor as Float32Array, k * per);
         });
         const out = await predictor.run({
           data,
-          shape: [ok.length, 3, this.preprocess.height, this.preprocess.width],
+          shape: [group.length, 3, first.height, first.width],
         });
-        const first = Object.values(out)[0];
-        if (first === undefined || !(first.data instanceof Float32Array)) {
+        const o = Object.values(out)[0]?.data;
+        if (!(o instanceof Float32Array)) {
           throw new InvalidArgumentError(
             `${this.modelDir}: the model's first output is not a float32 tensor`,
           );
         }
-        features = first.data;
-        dim = features.length / ok.length;
-        normalizeRows(features, dim);
+        const dim = o.length / group.length;
+        normalizeRows(o, dim);
+        group.forEach((p, k) => {
+          features.set(p, o.slice(k * dim, (k + 1) * dim));
+        });
+        i = j;
       }
-      let k = 0;
       for (const p of prepared) {
         const inputPath = p.item.kind === 'file' ? p.item.path : null;
-        if (p.tensor === null) {
-          yield new FeatureResult(inputPath, null, new Float32Array(0), p.error);
-        } else {
-          yield new FeatureResult(
-            inputPath,
-            null,
-            (features as Float32Array).slice(k * dim, (k + 1) * dim),
-          );
-          k++;
-        }
+        const f = features.get(p);
+        yield f === undefined
+          ? new FeatureResult(inputPath, null, new Float32Array(0), p.error)
+          : new FeatureResult(inputPath, null, f);
       }
     }
   }

@@ -27,7 +27,9 @@ export {
   FeatureModel,
   OFFICIAL_MODELS,
   preprocessFromConfig,
+  targetSize,
   normalizeRows,
+  type ModelPreprocess,
   type CreateModelOptions,
   type PredictOptions,
 } from './image-feature.js';

@@ -11,7 +11,13 @@ import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 
 import { buildModel } from '../lib/builder.js';
-import { createModel, normalizeRows } from '../lib/image-feature.js';
+import {
+  createModel,
+  normalizeRows,
+  preprocessFromConfig,
+  targetSize,
+} from '../lib/image-feature.js';
+import { parseInferenceConfig } from '../lib/modeldir.js';
 import { decodeItem } from '../lib/input.js';
 import { loadPredictor } from '../lib/predictor.js';
 import { preprocessImage } from '../lib/preprocess.js';
@@ -159,5 +165,33 @@ describe('createModel / predict', () => {
     assert.equal(m.modelDir, path.join(cache, 'official_models', 'PP-ShiTuV2_rec'));
     assert.deepEqual([m.preprocess.width, m.preprocess.height], [224, 224]);
     m.close();
+  });
+
+  test('inference.yml preprocessing: size, resize_short with Python rounding, normalisation', () => {
+    const yml = (resize: string, norm = '') =>
+      parseInferenceConfig(
+        `Global:\n  model_name: m\nPreProcess:\n  transform_ops:\n  - ResizeImage:\n${resize}\n` +
+          `  - NormalizeImage:\n      scale: 1.0/255.0\n${norm}  - ToCHWImage: null\n`,
+      );
+    const fixed = preprocessFromConfig(yml('      size: [320, 240]'));
+    assert.deepEqual([fixed.width, fixed.height, fixed.resizeShort], [320, 240, undefined]);
+    assert.ok(Math.abs((fixed.scale ?? 0) - 1 / 255) < 1e-15);
+    assert.deepEqual(fixed.mean, [0.485, 0.456, 0.406]);
+    const square = preprocessFromConfig(yml('      size: 224', '      mean: [0.5, 0.5, 0.5]\n'));
+    assert.deepEqual([square.width, square.height, square.mean], [224, 224, [0.5, 0.5, 0.5]]);
+    const short = preprocessFromConfig(yml('      resize_short: 3'));
+    assert.equal(short.resizeShort, 3);
+    // Python's round: 4.5 -> 4, 7.5 -> 8 (half to even); the short side is the target.
+    assert.deepEqual(targetSize(short, 3, 2), [4, 3]);
+    assert.deepEqual(targetSize(short, 2, 5), [3, 8]);
+    assert.deepEqual(targetSize({ ...short, resizeShort: 256 }, 500, 333), [384, 256]);
+    assert.throws(
+      () => preprocessFromConfig(yml('      size: [1, 2, 3]')),
+      /ResizeImage\.size must be an int or \[w, h\]/,
+    );
+    assert.throws(
+      () => preprocessFromConfig(yml('      size: 224\n  - CropImage:\n      size: 200')),
+      /unknown op 'CropImage'/,
+    );
   });
 });
