@@ -225,9 +225,35 @@ describe('official model download', () => {
     });
     const model = await createModel(NAME, { modelDir: path.join(dir, 'built'), cacheDir: cache });
     const url = `${base}/img/photo.png?token=1#frag`;
-    const [fromUrl, fromFile] = await model.predictAll([url, path.join(dir, 'photo.png')]);
-    assert.equal(fromUrl?.inputPath, path.join(cache, 'predict_input', 'photo.png'));
+    // Every input kind in one list, batchSize 3: results in input order.
+    const local = path.join(dir, 'photo.png');
+    const decoded = await sharp(local).raw().toBuffer({ resolveWithObject: true });
+    const rgb = {
+      data: new Uint8Array(decoded.data),
+      width: decoded.info.width,
+      height: decoded.info.height,
+      channels: 3,
+      order: 'rgb' as const,
+    };
+    const all = await model
+      .predictAll(
+        [url, local, path.dirname(local) + '/urlkind', readFileSync(local), rgb, { img: url }],
+        { batchSize: 3 },
+      )
+      .catch(() => null);
+    assert.equal(all, null, 'a missing directory rejects before anything runs');
+    const results = await model.predictAll([url, local, readFileSync(local), rgb, { img: url }], {
+      batchSize: 3,
+    });
+    const cached = path.join(cache, 'predict_input', 'photo.png');
+    assert.deepEqual(
+      results.map((r) => r.inputPath),
+      [cached, local, null, null, cached],
+    );
+    const [fromUrl, fromFile] = results;
+    assert.equal(fromUrl?.inputPath, cached);
     assert.deepEqual(fromUrl?.feature, fromFile?.feature);
+    for (const r of results) assert.deepEqual(r.feature, fromFile?.feature);
     assert.deepEqual(readFileSync(fromUrl?.inputPath ?? ''), img);
     await assert.rejects(model.predictAll(`${base}/img/missing.jpg`), isDownloadError(/^HTTP 404/));
     assert.deepEqual(readdirSync(path.join(cache, 'predict_input')), ['photo.png']);
