@@ -9,6 +9,32 @@
 namespace pif {
 namespace {
 
+// Every UnKind, for switches that dispatch to unary_value<K>.
+#define PIF_UNARY_KINDS(X) \
+  X(Relu)                  \
+  X(Relu6)                 \
+  X(Sigmoid)               \
+  X(Tanh)                  \
+  X(Exp)                   \
+  X(Log)                   \
+  X(Sqrt)                  \
+  X(Rsqrt)                 \
+  X(Abs)                   \
+  X(Square)                \
+  X(Erf)                   \
+  X(HardSwish)             \
+  X(HardSigmoid)           \
+  X(Swish)                 \
+  X(GeluErf)               \
+  X(GeluTanh)              \
+  X(LeakyRelu)             \
+  X(Scale)                 \
+  X(Clip)                  \
+  X(Pow)                   \
+  X(Identity)              \
+  X(Silu)                  \
+  X(Floor)
+
 // The float32 formula of each unary kind: the one definition used by the
 // reference kernel, by fused post-ops (apply_unary) and as the oracle for the
 // oneDNN eltwise mapping.
@@ -99,29 +125,7 @@ void run_unary(RunCtx& c) {
   switch (s.kind) {
 #define PIF_UNARY_CASE(K) \
   case UnKind::K: map_f32(x, y, [&s](float v) { return unary_value<UnKind::K>(s, v); }); break;
-    PIF_UNARY_CASE(Relu)
-    PIF_UNARY_CASE(Relu6)
-    PIF_UNARY_CASE(Sigmoid)
-    PIF_UNARY_CASE(Tanh)
-    PIF_UNARY_CASE(Exp)
-    PIF_UNARY_CASE(Log)
-    PIF_UNARY_CASE(Sqrt)
-    PIF_UNARY_CASE(Rsqrt)
-    PIF_UNARY_CASE(Abs)
-    PIF_UNARY_CASE(Square)
-    PIF_UNARY_CASE(Erf)
-    PIF_UNARY_CASE(HardSwish)
-    PIF_UNARY_CASE(HardSigmoid)
-    PIF_UNARY_CASE(Swish)
-    PIF_UNARY_CASE(GeluErf)
-    PIF_UNARY_CASE(GeluTanh)
-    PIF_UNARY_CASE(LeakyRelu)
-    PIF_UNARY_CASE(Scale)
-    PIF_UNARY_CASE(Clip)
-    PIF_UNARY_CASE(Pow)
-    PIF_UNARY_CASE(Identity)
-    PIF_UNARY_CASE(Silu)
-    PIF_UNARY_CASE(Floor)
+    PIF_UNARY_KINDS(PIF_UNARY_CASE)
 #undef PIF_UNARY_CASE
   }
 }
@@ -207,29 +211,7 @@ float apply_unary(const UnState& s, float v) {
   switch (s.kind) {
 #define PIF_UNARY_CASE(K) \
   case UnKind::K: return unary_value<UnKind::K>(s, v);
-    PIF_UNARY_CASE(Relu)
-    PIF_UNARY_CASE(Relu6)
-    PIF_UNARY_CASE(Sigmoid)
-    PIF_UNARY_CASE(Tanh)
-    PIF_UNARY_CASE(Exp)
-    PIF_UNARY_CASE(Log)
-    PIF_UNARY_CASE(Sqrt)
-    PIF_UNARY_CASE(Rsqrt)
-    PIF_UNARY_CASE(Abs)
-    PIF_UNARY_CASE(Square)
-    PIF_UNARY_CASE(Erf)
-    PIF_UNARY_CASE(HardSwish)
-    PIF_UNARY_CASE(HardSigmoid)
-    PIF_UNARY_CASE(Swish)
-    PIF_UNARY_CASE(GeluErf)
-    PIF_UNARY_CASE(GeluTanh)
-    PIF_UNARY_CASE(LeakyRelu)
-    PIF_UNARY_CASE(Scale)
-    PIF_UNARY_CASE(Clip)
-    PIF_UNARY_CASE(Pow)
-    PIF_UNARY_CASE(Identity)
-    PIF_UNARY_CASE(Silu)
-    PIF_UNARY_CASE(Floor)
+    PIF_UNARY_KINDS(PIF_UNARY_CASE)
 #undef PIF_UNARY_CASE
   }
   return v;
