@@ -23,6 +23,10 @@ export type PifErrorCode =
   | 'PIF_INPUT_DECODE'
   | 'PIF_DOWNLOAD'
   | 'PIF_RUN'
+  | 'PIF_DATASET_CHECK'
+  | 'PIF_DATASET_CONVERT'
+  | 'PIF_DATASET_SPLIT'
+  | 'PIF_CONFIG'
   | 'PIF_INTERNAL';
 
 export interface PifErrorDetails {
@@ -164,6 +168,71 @@ export class RunError extends PifError {
   }
 }
 
+/**
+ * The PaddleX exception class a dataset failure corresponds to; the PaddleX-style CLI
+ * reports it as `err_type` so scripts written against PaddleX keep working.
+ */
+export type PaddlexErrorType =
+  | 'DatasetFileNotFoundError'
+  | 'CheckFailedError'
+  | 'ConvertFailedError'
+  | 'SplitFailedError';
+
+export interface DatasetErrorDetails extends PifErrorDetails {
+  /** PaddleX's exception class for the same failure; defaults per error class. */
+  paddlexType?: PaddlexErrorType;
+  /** 1-based line number in `file`, when the failure is about one line. */
+  line?: number;
+}
+
+/** Shared shape of the dataset errors: PaddleX's type, and the line of `file` at fault. */
+abstract class DatasetError extends PifError {
+  readonly paddlexType: PaddlexErrorType;
+  readonly line: number | undefined;
+
+  protected constructor(
+    code: PifErrorCode,
+    defaultType: PaddlexErrorType,
+    message: string,
+    details: DatasetErrorDetails = {},
+  ) {
+    super(code, message, {
+      ...details,
+      where: details.where ?? (details.line === undefined ? undefined : `line ${details.line}`),
+    });
+    this.paddlexType = details.paddlexType ?? defaultType;
+    this.line = details.line;
+  }
+}
+
+/** A dataset failed validation or a file it lists is missing (PIF_DATASET_CHECK). */
+export class DatasetCheckError extends DatasetError {
+  constructor(message: string, details?: DatasetErrorDetails) {
+    super('PIF_DATASET_CHECK', 'CheckFailedError', message, details);
+  }
+}
+
+/** A dataset could not be converted; the source dataset is left as it was (PIF_DATASET_CONVERT). */
+export class DatasetConvertError extends DatasetError {
+  constructor(message: string, details?: DatasetErrorDetails) {
+    super('PIF_DATASET_CONVERT', 'ConvertFailedError', message, details);
+  }
+}
+
+/** A dataset could not be re-split; the lists are left as they were (PIF_DATASET_SPLIT). */
+export class DatasetSplitError extends DatasetError {
+  constructor(message: string, details?: DatasetErrorDetails) {
+    super('PIF_DATASET_SPLIT', 'SplitFailedError', message, details);
+  }
+}
+
+/** A module config (`-c file.yaml`) or an override (`-o key=value`) is invalid (PIF_CONFIG). */
+export class ConfigError extends PifError {
+  constructor(message: string, details?: PifErrorDetails) {
+    super('PIF_CONFIG', message, details);
+  }
+}
+
 /** A failure that should not happen: a bug in this package (PIF_INTERNAL). */
 export class InternalError extends PifError {
   constructor(message: string, details?: PifErrorDetails) {
@@ -190,6 +259,7 @@ const CLASS_BY_CODE: Readonly<Record<string, PifErrorClass>> = {
   PIF_INPUT_DECODE: InputDecodeError,
   PIF_DOWNLOAD: DownloadError,
   PIF_RUN: RunError,
+  PIF_CONFIG: ConfigError,
   PIF_INTERNAL: InternalError,
 };
 

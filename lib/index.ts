@@ -106,6 +106,11 @@ export {
   InternalError,
   InputError,
   RunError,
+  DatasetCheckError,
+  DatasetConvertError,
+  DatasetSplitError,
+  ConfigError,
+  type PaddlexErrorType,
   type PifErrorCode,
   type PifErrorDetails,
 } from './errors.js';
