@@ -36,7 +36,7 @@ export class PyRandom {
     const mt = this.mt;
     mt[0] = s >>> 0;
     for (let i = 1; i < N; i++) {
-      const prev = mt[i - 1]! ^ (mt[i - 1]! >>> 30);
+      const prev = (mt[i - 1] as number) ^ ((mt[i - 1] as number) >>> 30);
       mt[i] = (Math.imul(1812433253, prev) + i) >>> 0;
     }
     this.mti = N;
@@ -48,22 +48,22 @@ export class PyRandom {
     let i = 1;
     let j = 0;
     for (let k = Math.max(N, key.length); k > 0; k--) {
-      const prev = mt[i - 1]! ^ (mt[i - 1]! >>> 30);
-      mt[i] = ((mt[i]! ^ Math.imul(prev, 1664525)) + key[j]! + j) >>> 0;
+      const prev = (mt[i - 1] as number) ^ ((mt[i - 1] as number) >>> 30);
+      mt[i] = (((mt[i] as number) ^ Math.imul(prev, 1664525)) + (key[j] as number) + j) >>> 0;
       i++;
       j++;
       if (i >= N) {
-        mt[0] = mt[N - 1]!;
+        mt[0] = mt[N - 1] as number;
         i = 1;
       }
       if (j >= key.length) j = 0;
     }
     for (let k = N - 1; k > 0; k--) {
-      const prev = mt[i - 1]! ^ (mt[i - 1]! >>> 30);
-      mt[i] = ((mt[i]! ^ Math.imul(prev, 1566083941)) - i) >>> 0;
+      const prev = (mt[i - 1] as number) ^ ((mt[i - 1] as number) >>> 30);
+      mt[i] = (((mt[i] as number) ^ Math.imul(prev, 1566083941)) - i) >>> 0;
       i++;
       if (i >= N) {
-        mt[0] = mt[N - 1]!;
+        mt[0] = mt[N - 1] as number;
         i = 1;
       }
     }
@@ -76,18 +76,18 @@ export class PyRandom {
     if (this.mti >= N) {
       let kk = 0;
       for (; kk < N - M; kk++) {
-        const y = (mt[kk]! & 0x80000000) | (mt[kk + 1]! & 0x7fffffff);
-        mt[kk] = mt[kk + M]! ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+        const y = ((mt[kk] as number) & 0x80000000) | ((mt[kk + 1] as number) & 0x7fffffff);
+        mt[kk] = (mt[kk + M] as number) ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
       }
       for (; kk < N - 1; kk++) {
-        const y = (mt[kk]! & 0x80000000) | (mt[kk + 1]! & 0x7fffffff);
-        mt[kk] = mt[kk + (M - N)]! ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+        const y = ((mt[kk] as number) & 0x80000000) | ((mt[kk + 1] as number) & 0x7fffffff);
+        mt[kk] = (mt[kk + (M - N)] as number) ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
       }
-      const y = (mt[N - 1]! & 0x80000000) | (mt[0]! & 0x7fffffff);
-      mt[N - 1] = mt[M - 1]! ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+      const y = ((mt[N - 1] as number) & 0x80000000) | ((mt[0] as number) & 0x7fffffff);
+      mt[N - 1] = (mt[M - 1] as number) ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
       this.mti = 0;
     }
-    let y = mt[this.mti++]!;
+    let y = mt[this.mti++] as number;
     y ^= y >>> 11;
     y ^= (y << 7) & 0x9d2c5680;
     y ^= (y << 15) & 0xefc60000;
@@ -126,8 +126,8 @@ export class PyRandom {
   shuffle<T>(x: T[]): T[] {
     for (let i = x.length - 1; i > 0; i--) {
       const j = this.randbelow(i + 1);
-      const t = x[i]!;
-      x[i] = x[j]!;
+      const t = x[i] as T;
+      x[i] = x[j] as T;
       x[j] = t;
     }
     return x;
