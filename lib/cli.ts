@@ -1,52 +1,37 @@
 #!/usr/bin/env node
-/** The `paddle-image-feature` command. */
-import { realpathSync } from 'node:fs';
+/**
+ * The `paddle-image-feature` command: friendly subcommands (predict, check-dataset, convert,
+ * split, evaluate, export, inspect, bench, ...) and PaddleX's module interface
+ * (`-c <module yaml> -o Global.mode=... -o key=value`).
+ */
+import { existsSync, realpathSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+
+import {
+  Command,
+  CommanderError,
+  InvalidArgumentError as CommanderArgError,
+  Option,
+} from 'commander';
 
 import { benchMain } from './bench.js';
-import { InvalidArgumentError, PifError } from './errors.js';
-import { formatModelInfo, inspectModel } from './inspect.js';
 import { buildModel, BUILDABLE_MODELS } from './builder.js';
+import { applyOverride, CONFIG_DIR, loadModuleConfig, type ConfigMap } from './config.js';
+import { InvalidArgumentError, PifError } from './errors.js';
 import { exportOnnx } from './export.js';
+import { createModel, OFFICIAL_MODELS } from './image-feature.js';
+import { formatModelInfo, inspectModel } from './inspect.js';
 import { dumpModel } from './model.js';
 import { loadPredictor } from './predictor.js';
-
-export const USAGE = `Usage: paddle-image-feature <command> [options]
-
-Commands:
-  inspect <model_dir> [--json] [--ir]
-      Format and version, inputs, outputs, op census, parameter count and bytes of a
-      Paddle inference model (a PaddleX model directory or a program file).
-      --json   machine-readable JSON
-      --ir     also print the canonical IR text
-      --require-params   fail when the parameters file is missing
-
-  build-model <name> --out DIR [--format pir|legacy] [--seed N] [--clip-activation quick_gelu|gelu]
-      Write the exported graph of PP-ShiTuV2_rec, PP-ShiTuV2_rec_CLIP_vit_base or
-      PP-ShiTuV2_rec_CLIP_vit_large with seeded random weights (and its inference.yml).
-
-  export <model_dir> --format onnx --out FILE [--opset N] [--random-weights SEED]
-      Convert a Paddle model to ONNX (opset 13-17, default 17).
-
-  run <model_dir> [--batch N] [--threads N] [--repeat N] [--seed N] [--random-weights SEED]
-      Run the model on seeded random input (dynamic dims: --shape 1,3,224,224) and print
-      output shapes, a checksum and the time per run.
-
-  bench [--models shitu,vitb,vitl] [--batch 1,8] [--threads 1] [--modes normal,hpi,hpi-bf16,ort]
-        [--iters N] [--min-time S] [--json] [--out FILE] [--tiny] [--skip-load]
-      Benchmark normal mode, hpi (fp32, bf16) and ONNX Runtime on the builder models:
-      times, GFLOP/s and % of peak, output check vs normal mode, load time and peak RSS
-      (bench --help for all options). Needs onnxruntime-node for the ort mode.
-
-Options:
-  -h, --help      show this help
-  -v, --version   show the version
-`;
+import { createProgress } from './progress.js';
+import { pyJsonDumps } from './pyjson.js';
 
 export interface CliIo {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
+  /** Whether stdout/stderr are terminals (progress bars, human output). Default: detect. */
+  isTTY?: boolean;
 }
 
 const defaultIo: CliIo = {
@@ -63,38 +48,449 @@ async function packageVersion(): Promise<string> {
   return pkg.version ?? 'unknown';
 }
 
+/** Commander option parsers that reject bad numbers up front (exit 2 with a message). */
+function intArg(min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new CommanderArgError(`expected an integer from ${min} to ${max}`);
+    }
+    return n;
+  };
+}
+
+function percentArg(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new CommanderArgError('expected a number');
+  return n;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/**
+ * `-c` accepts a file path, or the name of a shipped module config
+ * (`PP-ShiTuV2_rec`, `configs/modules/image_feature/PP-ShiTuV2_rec.yaml` from any directory).
+ */
+function resolveConfigPath(arg: string): string {
+  if (existsSync(arg)) return arg;
+  const base = path.basename(arg).replace(/\.ya?ml$/, '');
+  const shipped = path.join(CONFIG_DIR, `${base}.yaml`);
+  if (existsSync(shipped)) return shipped;
+  return arg; // loadModuleConfig reports the missing file
+}
+
+const PADDLEX_HELP = `
+PaddleX module interface:
+  paddle-image-feature -c configs/modules/image_feature/PP-ShiTuV2_rec.yaml \\
+      -o Global.mode=check_dataset -o Global.dataset_dir=./dataset/Inshop_examples
+  Modes: check_dataset, evaluate, predict, export. Results go to <Global.output>/<mode>_result.json.
+  -c also takes a shipped config by model name (${OFFICIAL_MODELS.join(', ')}).`;
+
+/** What `--help` prints: commander's help plus the PaddleX section. */
+function fullHelp(program: Command): string {
+  return `${program.helpInformation()}${PADDLEX_HELP}\n`; // commander adds the newline too
+}
+
+interface State {
+  code: number;
+}
+
+// Loaded on first use: the dataset and evaluation code is not needed by most commands.
+async function runMode(
+  ...args: Parameters<typeof import('./paddlex-modes.js').runMode>
+): Promise<number> {
+  return (await import('./paddlex-modes.js')).runMode(...args);
+}
+
+function buildProgram(io: CliIo, state: State, version: string): Command {
+  const tty = io.isTTY ?? (process.stdout.isTTY && process.stderr.isTTY);
+  const program = new Command('paddle-image-feature');
+  program
+    .description(
+      'Image features with PaddlePaddle PP-ShiTuV2 recognition models: predict, dataset tools, evaluation, export',
+    )
+    .version(version, '-v, --version', 'show the version')
+    .helpOption('-h, --help', 'show this help')
+    .option('-c, --config <yaml>', 'PaddleX module config (runs Global.mode)')
+    .option('-o, --override <key=value>', 'override a config key (repeatable)', collect, [])
+    .addHelpText('after', PADDLEX_HELP)
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showSuggestionAfterError(true)
+    .action(async (opts: { config?: string; override: string[] }) => {
+      const [word] = program.args;
+      if (word !== undefined) {
+        const known = program.commands.map((c) => c.name());
+        io.stderr(
+          `paddle-image-feature: unknown command '${word}' (commands: ${known.join(', ')})\n\n` +
+            fullHelp(program),
+        );
+        state.code = 2;
+        return;
+      }
+      if (opts.config === undefined) {
+        if (opts.override.length > 0)
+          io.stderr('paddle-image-feature: -o needs -c <module yaml>\n\n');
+        io.stderr(fullHelp(program));
+        state.code = 2;
+        return;
+      }
+      const config = await loadModuleConfig(resolveConfigPath(opts.config));
+      for (const o of opts.override) {
+        applyOverride(config, o, {
+          warn: (m) => {
+            io.stderr(`${m}\n`);
+          },
+        });
+      }
+      state.code = await runMode(config, { ...io, progress: tty });
+    });
+
+  program
+    .command('predict')
+    .description('features of images (files, directories, URLs), in input order')
+    .argument('<inputs...>', 'image files, directories or http(s) URLs')
+    .option('--model <name>', `official model (${OFFICIAL_MODELS.join(', ')})`, 'PP-ShiTuV2_rec')
+    .option('--model-dir <dir>', 'an exported inference model directory')
+    .option('--batch-size <n>', 'images per inference call', intArg(1, 4096), 1)
+    .option('--threads <n>', 'CPU threads per inference call', intArg(1, 256), 1)
+    .option('--hpi', 'high-performance mode (fused oneDNN graph)', false)
+    .option('--bf16', 'bf16 precision (with --hpi; needs AVX512-BF16 or AMX)', false)
+    .option('--output <dir>', 'save <stem>_res.json per input into DIR')
+    .option('--json', 'one JSON object per line on stdout (machine-readable)', false)
+    .action(
+      async (
+        inputs: string[],
+        o: {
+          model: string;
+          modelDir?: string;
+          batchSize: number;
+          threads: number;
+          hpi: boolean;
+          bf16: boolean;
+          output?: string;
+          json: boolean;
+        },
+      ) => {
+        const model = await createModel(o.model, {
+          ...(o.modelDir === undefined ? {} : { modelDir: o.modelDir }),
+          batchSize: o.batchSize,
+          cpuThreads: o.threads,
+          useHpip: o.hpi || o.bf16,
+          precision: o.bf16 ? 'bf16' : 'fp32',
+        });
+        const bar = createProgress('predict', { enabled: tty && !o.json });
+        let done = 0;
+        let failed = 0;
+        try {
+          for await (const res of model.predict(inputs)) {
+            bar.update(++done);
+            if (res.error !== null) {
+              failed++;
+              io.stderr(`${res.inputPath ?? '<input>'}: ${res.error.message}\n`);
+              if (o.json) {
+                const code = res.error instanceof PifError ? res.error.code : 'PIF_INPUT';
+                io.stdout(
+                  `${JSON.stringify({ res: { input_path: res.inputPath, error: { code, message: res.error.message } } })}\n`,
+                );
+              }
+              continue;
+            }
+            const saved = o.output === undefined ? null : await res.saveToJson(o.output);
+            if (o.json) io.stdout(`${res.toJsonString({ indent: null })}\n`);
+            else io.stdout(`${res.toString()}${saved === null ? '' : `\n  saved ${saved}`}\n`);
+          }
+        } finally {
+          bar.stop();
+          model.close();
+        }
+        state.code = failed > 0 ? 1 : 0;
+      },
+    );
+
+  program
+    .command('check-dataset')
+    .description(
+      'validate a ShiTuRecDataset (PaddleX check_dataset): samples, histogram, result JSON',
+    )
+    .argument('<dataset_dir>', 'the dataset (the parent of its images/ directory, or above)')
+    .option('--output <dir>', 'where check_dataset_result.json and check_dataset/ go', 'output')
+    .option('--convert <type>', 'first convert from this format (LabelMe)')
+    .option(
+      '--split <train,gallery,query>',
+      'first re-split all lines by these percents (sum 100), e.g. 70,20,10',
+    )
+    .option('--seed <n>', 'shuffle seed of --split', intArg(0), 123)
+    .action(
+      async (
+        dir: string,
+        o: { output: string; convert?: string; split?: string; seed: number },
+      ) => {
+        const config: ConfigMap = {
+          Global: {
+            mode: 'check_dataset',
+            model: 'PP-ShiTuV2_rec',
+            dataset_dir: dir,
+            output: o.output,
+          },
+          CheckDataset: {
+            convert: { enable: o.convert !== undefined, src_dataset_type: o.convert ?? null },
+            split: { enable: false, seed: o.seed },
+          },
+        };
+        if (o.split !== undefined) {
+          const [train, gallery, query, ...extra] = o.split.split(',').map(Number);
+          if (
+            train === undefined ||
+            gallery === undefined ||
+            query === undefined ||
+            extra.length > 0 ||
+            ![train, gallery, query].every((x) => Number.isFinite(x))
+          ) {
+            throw new InvalidArgumentError(
+              `--split expects three percents like 70,20,10, got '${o.split}'`,
+            );
+          }
+          config['CheckDataset'] = {
+            ...(config['CheckDataset'] as ConfigMap),
+            split: {
+              enable: true,
+              train_percent: train,
+              gallery_percent: gallery,
+              query_percent: query,
+              seed: o.seed,
+            },
+          };
+        }
+        state.code = await runMode(config, { ...io, progress: tty });
+        if (state.code === 0)
+          io.stdout(`result: ${path.join(o.output, 'check_dataset_result.json')}\n`);
+      },
+    );
+
+  program
+    .command('convert')
+    .description(
+      'convert a LabelMe dataset to a ShiTuRecDataset (train/gallery/query.txt 50/30/20)',
+    )
+    .argument('<dataset_dir>', 'directory with label.txt, annotations/ and images/')
+    .addOption(new Option('--type <type>', 'source format').choices(['LabelMe']).default('LabelMe'))
+    .action(async (dir: string, o: { type: string }) => {
+      const { convertLabelMe } = await import('./dataset/convert.js');
+      const r = await convertLabelMe(dir, { srcDatasetType: o.type });
+      io.stdout(
+        `converted ${r.root}: train ${r.counts.train}, gallery ${r.counts.gallery}, query ${r.counts.query}` +
+          `${r.backups.length > 0 ? `; backups: ${r.backups.join(', ')}` : ''}\n`,
+      );
+    });
+
+  program
+    .command('split')
+    .description(
+      're-split all list lines into train/gallery/query by percents (seeded, reproducible)',
+    )
+    .argument('<dataset_dir>', 'the dataset root (with train.txt / gallery.txt / query.txt)')
+    .requiredOption('--train <percent>', 'train percent', percentArg)
+    .requiredOption('--gallery <percent>', 'gallery percent', percentArg)
+    .requiredOption('--query <percent>', 'query percent', percentArg)
+    .option('--seed <n>', 'shuffle seed', intArg(0), 123)
+    .action(
+      async (dir: string, o: { train: number; gallery: number; query: number; seed: number }) => {
+        const { splitDataset } = await import('./dataset/split.js');
+        const r = await splitDataset(dir, {
+          trainPercent: o.train,
+          galleryPercent: o.gallery,
+          queryPercent: o.query,
+          seed: o.seed,
+        });
+        io.stdout(
+          `split ${r.root} (seed ${o.seed}): train ${r.counts.train}, gallery ${r.counts.gallery}, query ${r.counts.query}` +
+            `${r.backups.length > 0 ? `; backups: ${r.backups.join(', ')}` : ''}\n`,
+        );
+      },
+    );
+
+  program
+    .command('evaluate')
+    .description('recall@1, recall@5 and mAP of a model on a dataset (gallery.txt vs query.txt)')
+    .argument('<dataset_dir>', 'a ShiTuRecDataset')
+    .option('--model <name>', 'official model name', 'PP-ShiTuV2_rec')
+    .option('--model-dir <dir>', 'an exported inference model directory')
+    .option('--batch-size <n>', 'images per inference call', intArg(1, 4096), 32)
+    .option('--hpi', 'high-performance mode', false)
+    .option('--output <dir>', 'where evaluate_result.json goes', 'output')
+    .action(
+      async (
+        dir: string,
+        o: { model: string; modelDir?: string; batchSize: number; hpi: boolean; output: string },
+      ) => {
+        const config: ConfigMap = {
+          Global: {
+            mode: 'evaluate',
+            model: o.model,
+            dataset_dir: dir,
+            output: o.output,
+            device: 'cpu',
+          },
+          Evaluate: { model_dir: o.modelDir ?? o.model, batch_size: o.batchSize },
+          Predict: { kernel_option: { run_mode: o.hpi ? 'mkldnn' : 'paddle' } },
+        };
+        state.code = await runMode(config, { ...io, progress: tty });
+      },
+    );
+
+  program
+    .command('inspect')
+    .description('format, inputs, outputs, op census and parameters of a Paddle inference model')
+    .argument('<model_dir>', 'a PaddleX model directory or a program file')
+    .option('--json', 'machine-readable JSON', false)
+    .option('--ir', 'also print the canonical IR text', false)
+    .option('--require-params', 'fail when the parameters file is missing', false)
+    .action(
+      async (modelPath: string, o: { json: boolean; ir: boolean; requireParams: boolean }) => {
+        const opts = { requireParams: o.requireParams };
+        const info = await inspectModel(modelPath, opts);
+        const ir = o.ir ? await dumpModel(modelPath, opts) : undefined;
+        io.stdout(
+          formatModelInfo(info, { json: o.json, modelPath, ...(ir === undefined ? {} : { ir }) }),
+        );
+      },
+    );
+
+  program
+    .command('export')
+    .description('write a model as Paddle inference files (inference.json/.pdiparams/.yml) or ONNX')
+    .argument('<model_dir>', 'the model to export')
+    .requiredOption('--out <path>', 'output directory (paddle) or .onnx file (onnx)')
+    .addOption(
+      new Option('--format <format>', 'output format').choices(['paddle', 'onnx']).default('onnx'),
+    )
+    .option('--opset <n>', 'ONNX opset (13-17, default 17)', intArg(13, 17))
+    .option(
+      '--random-weights <seed>',
+      'ONNX: export a program without weights with seeded random ones',
+      intArg(0),
+    )
+    .action(
+      async (
+        dir: string,
+        o: { out: string; format: string; opset?: number; randomWeights?: number },
+      ) => {
+        if (o.format === 'paddle') {
+          const config: ConfigMap = {
+            Global: { mode: 'export', model: 'any', output: o.out },
+            Export: { model_dir: dir },
+          };
+          // Export resolves the model by directory; the model name is only used for official models.
+          state.code = await runMode(config, io);
+          return;
+        }
+        const res = await exportOnnx(dir, o.out, {
+          ...(o.opset === undefined ? {} : { opset: o.opset }),
+          ...(o.randomWeights === undefined
+            ? {}
+            : { randomWeights: o.randomWeights, requireParams: false }),
+        });
+        io.stdout(`wrote ${res.file} (${res.bytes} bytes)\n`);
+      },
+    );
+
+  program
+    .command('build-model')
+    .description('write the exported graph of a target model with seeded random weights')
+    .argument('<name>', BUILDABLE_MODELS.join(' | '))
+    .requiredOption('--out <dir>', 'output directory')
+    .addOption(
+      new Option('--format <format>', 'program format').choices(['pir', 'legacy']).default('pir'),
+    )
+    .option('--seed <n>', 'weight seed', intArg(0), 0)
+    .addOption(
+      new Option('--clip-activation <act>', 'CLIP MLP activation').choices(['quick_gelu', 'gelu']),
+    )
+    .action(
+      async (
+        name: string,
+        o: {
+          out: string;
+          format: 'pir' | 'legacy';
+          seed: number;
+          clipActivation?: 'quick_gelu' | 'gelu';
+        },
+      ) => {
+        const started = Date.now();
+        const res = await buildModel(name, o.out, {
+          format: o.format,
+          seed: o.seed,
+          ...(o.clipActivation === undefined ? {} : { clipActivation: o.clipActivation }),
+        });
+        io.stdout(
+          `built ${name} (${o.format}, seed ${o.seed}) in ${Date.now() - started} ms\n  ${res.programFile}\n  ${res.paramsFile}\n  ${res.configFile}\n`,
+        );
+      },
+    );
+
+  program
+    .command('run')
+    .description('run a model on seeded random input: output shapes, checksum, time per run')
+    .argument('<model_dir>', 'the model')
+    .option('--batch <n>', 'batch size for a dynamic first dim', intArg(1), 1)
+    .option('--shape <dims>', 'input shape, e.g. 1,3,224,224')
+    .option('--threads <n>', 'CPU threads', intArg(1, 256), 1)
+    .option('--repeat <n>', 'runs', intArg(1), 1)
+    .option('--seed <n>', 'input seed', intArg(0), 1)
+    .option(
+      '--random-weights <seed>',
+      'run a program without weights with seeded random ones',
+      intArg(0),
+    )
+    .option('--json', 'machine-readable JSON', false)
+    .action(async (dir: string, o: RunOptions) => {
+      await runCommand(dir, o, io);
+    });
+
+  program
+    .command('bench')
+    .description('benchmark normal mode, hpi and ONNX Runtime (bench --help for options)')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]')
+    .action(async (args: string[]) => {
+      state.code = await benchMain(args, io);
+    });
+
+  // Set last: subcommands copy the root's settings when created, and they must reject extras.
+  // The root takes them so that an unknown command gets a clear message (see its action).
+  program.allowExcessArguments(true);
+  return program;
+}
+
+/** The top-level help text. */
+export async function usage(): Promise<string> {
+  return fullHelp(buildProgram(defaultIo, { code: 0 }, await packageVersion()));
+}
+
 /** Runs the CLI with `argv` (without node and the script); returns the exit code. */
 export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined) {
-    io.stderr(USAGE);
-    return 2;
-  }
-  if (command === '-h' || command === '--help' || command === 'help') {
-    io.stdout(USAGE);
-    return 0;
-  }
-  if (command === '-v' || command === '--version') {
-    io.stdout(`${await packageVersion()}\n`);
-    return 0;
-  }
+  const state: State = { code: 0 };
+  const program = buildProgram(io, state, await packageVersion());
   try {
-    switch (command) {
-      case 'inspect':
-        return await inspectCommand(rest, io);
-      case 'build-model':
-        return await buildModelCommand(rest, io);
-      case 'export':
-        return await exportCommand(rest, io);
-      case 'run':
-        return await runCommand(rest, io);
-      case 'bench':
-        return await benchMain(rest, io);
-      default:
-        io.stderr(`paddle-image-feature: unknown command '${command}'\n\n${USAGE}`);
-        return 2;
-    }
+    await program.parseAsync([...argv], { from: 'user' });
+    return state.code;
   } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; every usage error exits 2 (the message is already printed).
+      if (
+        err.code === 'commander.helpDisplayed' ||
+        err.code === 'commander.version' ||
+        err.code === 'commander.help'
+      ) {
+        return 0;
+      }
+      return 2;
+    }
     if (err instanceof PifError) {
       io.stderr(`paddle-image-feature: error [${err.code}]: ${err.message}\n`);
       return 1;
@@ -103,190 +499,27 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   }
 }
 
-async function inspectCommand(args: readonly string[], io: CliIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        json: { type: 'boolean', default: false },
-        ir: { type: 'boolean', default: false },
-        'require-params': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    io.stderr(`paddle-image-feature inspect: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (parsed.values.help) {
-    io.stdout(USAGE);
-    return 0;
-  }
-  if (parsed.positionals.length !== 1) {
-    io.stderr(`paddle-image-feature inspect: expected exactly one <model_dir>\n\n${USAGE}`);
-    return 2;
-  }
-  const modelPath = parsed.positionals[0] ?? '';
-  const opts = { requireParams: parsed.values['require-params'] };
-  const info = await inspectModel(modelPath, opts);
-  const ir = parsed.values.ir ? await dumpModel(modelPath, opts) : undefined;
-  io.stdout(
-    formatModelInfo(info, {
-      json: parsed.values.json,
-      modelPath,
-      ...(ir === undefined ? {} : { ir }),
-    }),
-  );
-  return 0;
+interface RunOptions {
+  batch: number;
+  shape?: string;
+  threads: number;
+  repeat: number;
+  seed: number;
+  randomWeights?: number;
+  json: boolean;
 }
 
-type Parsed = ReturnType<typeof parseArgs>;
-
-/** parseArgs with usage errors reported as exit code 2 (returns null then). */
-function parseOrUsage(
-  name: string,
-  args: readonly string[],
-  options: NonNullable<Parameters<typeof parseArgs>[0]>['options'],
-  io: CliIo,
-): Parsed | null {
-  try {
-    return parseArgs({ args: [...args], allowPositionals: true, strict: true, options });
-  } catch (err) {
-    io.stderr(`paddle-image-feature ${name}: ${(err as Error).message}\n\n${USAGE}`);
-    return null;
-  }
-}
-
-function intOption(
-  parsed: Parsed,
-  key: string,
-  def: number | undefined,
-  min: number,
-): number | undefined {
-  const raw = parsed.values[key];
-  if (raw === undefined) return def;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < min) {
-    throw new InvalidArgumentError(`--${key} must be an integer >= ${min}, got '${String(raw)}'`);
-  }
-  return n;
-}
-
-async function buildModelCommand(args: readonly string[], io: CliIo): Promise<number> {
-  const parsed = parseOrUsage(
-    'build-model',
-    args,
-    {
-      out: { type: 'string' },
-      format: { type: 'string', default: 'pir' },
-      seed: { type: 'string' },
-      'clip-activation': { type: 'string' },
-    },
-    io,
-  );
-  if (parsed === null) return 2;
-  const [name] = parsed.positionals;
-  const out = parsed.values['out'];
-  if (parsed.positionals.length !== 1 || name === undefined || typeof out !== 'string') {
-    io.stderr(
-      `paddle-image-feature build-model: expected <name> and --out DIR (names: ${BUILDABLE_MODELS.join(', ')})\n`,
-    );
-    return 2;
-  }
-  const format = parsed.values['format'];
-  if (format !== 'pir' && format !== 'legacy') {
-    throw new InvalidArgumentError(`--format must be pir or legacy, got '${String(format)}'`);
-  }
-  const act = parsed.values['clip-activation'];
-  if (act !== undefined && act !== 'quick_gelu' && act !== 'gelu') {
-    throw new InvalidArgumentError(`--clip-activation must be quick_gelu or gelu`);
-  }
-  const seed = intOption(parsed, 'seed', 0, 0) ?? 0;
-  const started = Date.now();
-  const res = await buildModel(name, out, {
-    format,
-    seed,
-    ...(act === undefined ? {} : { clipActivation: act }),
-  });
-  io.stdout(
-    `built ${name} (${format}, seed ${seed}) in ${Date.now() - started} ms\n  ${res.programFile}\n  ${res.paramsFile}\n  ${res.configFile}\n`,
-  );
-  return 0;
-}
-
-async function exportCommand(args: readonly string[], io: CliIo): Promise<number> {
-  const parsed = parseOrUsage(
-    'export',
-    args,
-    {
-      out: { type: 'string' },
-      format: { type: 'string', default: 'onnx' },
-      opset: { type: 'string' },
-      'random-weights': { type: 'string' },
-    },
-    io,
-  );
-  if (parsed === null) return 2;
-  const [dir] = parsed.positionals;
-  const out = parsed.values['out'];
-  if (parsed.positionals.length !== 1 || dir === undefined || typeof out !== 'string') {
-    io.stderr(`paddle-image-feature export: expected <model_dir> and --out FILE\n`);
-    return 2;
-  }
-  if (parsed.values['format'] !== 'onnx') {
-    throw new InvalidArgumentError(
-      `--format '${String(parsed.values['format'])}' is not supported here (onnx; Paddle formats: saveModel)`,
-    );
-  }
-  const opset = intOption(parsed, 'opset', undefined, 13);
-  const seed = intOption(parsed, 'random-weights', undefined, 0);
-  const res = await exportOnnx(dir, out, {
-    ...(opset === undefined ? {} : { opset }),
-    ...(seed === undefined ? {} : { randomWeights: seed, requireParams: false }),
-  });
-  io.stdout(`wrote ${res.file} (${res.bytes} bytes)\n`);
-  return 0;
-}
-
-async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
-  const parsed = parseOrUsage(
-    'run',
-    args,
-    {
-      batch: { type: 'string' },
-      shape: { type: 'string' },
-      threads: { type: 'string' },
-      repeat: { type: 'string' },
-      seed: { type: 'string' },
-      'random-weights': { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    io,
-  );
-  if (parsed === null) return 2;
-  const [dir] = parsed.positionals;
-  if (parsed.positionals.length !== 1 || dir === undefined) {
-    io.stderr(`paddle-image-feature run: expected exactly one <model_dir>\n`);
-    return 2;
-  }
-  const batch = intOption(parsed, 'batch', 1, 1) ?? 1;
-  const threads = intOption(parsed, 'threads', 1, 1) ?? 1;
-  const repeat = intOption(parsed, 'repeat', 1, 1) ?? 1;
-  const seed = intOption(parsed, 'seed', 1, 0) ?? 1;
-  const rw = intOption(parsed, 'random-weights', undefined, 0);
+async function runCommand(dir: string, o: RunOptions, io: CliIo): Promise<void> {
+  const { batch, threads, repeat, seed } = o;
   const p = await loadPredictor(dir, {
     cpuThreads: threads,
-    ...(rw === undefined ? {} : { randomWeights: rw }),
+    ...(o.randomWeights === undefined ? {} : { randomWeights: o.randomWeights }),
   });
   try {
     const feeds: Record<string, { data: Float32Array; shape: number[] }> = {};
-    const shapeArg = parsed.values['shape'];
     for (const input of p.inputs) {
       let shape = input.shape.map((d, i) => (i === 0 && d < 0 ? batch : d));
-      if (typeof shapeArg === 'string') shape = shapeArg.split(',').map(Number);
+      if (o.shape !== undefined) shape = o.shape.split(',').map(Number);
       if (shape.some((d) => !Number.isInteger(d) || d < 0)) {
         throw new InvalidArgumentError(
           `input '${input.name}' has dynamic dims [${input.shape.join(', ')}]: give --shape`,
@@ -315,12 +548,12 @@ async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
     });
     const sorted = [...times].sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
-    if (parsed.values['json'] === true) {
+    if (o.json) {
       io.stdout(`${JSON.stringify({ outputs: summary, msPerRun: times, medianMs: median })}\n`);
     } else {
-      for (const o of summary) {
+      for (const x of summary) {
         io.stdout(
-          `${o.name} ${o.dtype} [${o.shape.join(', ')}] sum|x|=${o.absSum.toPrecision(8)}\n`,
+          `${x.name} ${x.dtype} [${x.shape.join(', ')}] sum|x|=${x.absSum.toPrecision(8)}\n`,
         );
       }
       io.stdout(
@@ -330,8 +563,11 @@ async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
   } finally {
     p.close();
   }
-  return 0;
 }
+
+/** JSON of any value, for `--json` outputs that mirror Python's json.dumps. */
+export const toPyJson = (v: Parameters<typeof pyJsonDumps>[0]): string =>
+  pyJsonDumps(v, { indent: 2, ensureAscii: false });
 
 function isMainModule(): boolean {
   const script = process.argv[1];

@@ -27,6 +27,7 @@ export type PifErrorCode =
   | 'PIF_DATASET_CONVERT'
   | 'PIF_DATASET_SPLIT'
   | 'PIF_CONFIG'
+  | 'PIF_INDEX'
   | 'PIF_INTERNAL';
 
 export interface PifErrorDetails {
@@ -173,10 +174,7 @@ export class RunError extends PifError {
  * reports it as `err_type` so scripts written against PaddleX keep working.
  */
 export type PaddlexErrorType =
-  | 'DatasetFileNotFoundError'
-  | 'CheckFailedError'
-  | 'ConvertFailedError'
-  | 'SplitFailedError';
+  'DatasetFileNotFoundError' | 'CheckFailedError' | 'ConvertFailedError' | 'SplitFailedError';
 
 export interface DatasetErrorDetails extends PifErrorDetails {
   /** PaddleX's exception class for the same failure; defaults per error class. */
@@ -233,6 +231,16 @@ export class ConfigError extends PifError {
   }
 }
 
+/**
+ * A vector index file is missing, damaged or does not match (PIF_INDEX): the message names the
+ * file and what is wrong with it. Also a gallery label file that cannot be used.
+ */
+export class IndexError extends PifError {
+  constructor(message: string, details?: PifErrorDetails) {
+    super('PIF_INDEX', message, details);
+  }
+}
+
 /** A failure that should not happen: a bug in this package (PIF_INTERNAL). */
 export class InternalError extends PifError {
   constructor(message: string, details?: PifErrorDetails) {
@@ -260,6 +268,7 @@ const CLASS_BY_CODE: Readonly<Record<string, PifErrorClass>> = {
   PIF_DOWNLOAD: DownloadError,
   PIF_RUN: RunError,
   PIF_CONFIG: ConfigError,
+  PIF_INDEX: IndexError,
   PIF_INTERNAL: InternalError,
 };
 

@@ -110,7 +110,38 @@ export {
   DatasetConvertError,
   DatasetSplitError,
   ConfigError,
+  IndexError,
   type PaddlexErrorType,
   type PifErrorCode,
   type PifErrorDetails,
 } from './errors.js';
+export {
+  evaluateFeatures,
+  evaluateFeaturesWithStats,
+  evalLogLine,
+  roundMetric,
+  searchTopK,
+  type EvaluateFeaturesInput,
+  type EvaluateFeaturesOptions,
+  type RetrievalMetrics,
+  type SearchTopKOptions,
+  type SearchTopKResult,
+} from './evaluate.js';
+export {
+  evaluateDataset,
+  type EvaluateDatasetOptions,
+  type EvaluateDatasetResult,
+} from './evaluate-dataset.js';
+export { checkDataset, type CheckDatasetResult } from './dataset/check.js';
+export { convertLabelMe } from './dataset/convert.js';
+export { splitDataset } from './dataset/split.js';
+export { findDatasetRoot, readDatasetList } from './dataset/lists.js';
+export {
+  applyOverride,
+  loadModuleConfig,
+  parseOverrideValue,
+  CONFIG_DIR,
+  type ConfigMap,
+  type ConfigValue,
+} from './config.js';
+export { runMode, SUPPORTED_MODES, type Mode } from './paddlex-modes.js';

@@ -102,6 +102,49 @@ export interface NativePeakProbe {
   avx2Fma: boolean;
 }
 
+/** Options of evaluateRetrieval (native/retrieval/metrics.h). */
+export interface NativeEvaluateOptions {
+  /** Queries per metric block (PaddleClas `sim_block_size`). Default 64. */
+  blockSize?: number;
+  /** The k of recall@k, distinct positive integers. Default [1, 5]. */
+  topk?: number[];
+  /** L2-normalise every feature row first. Default true. */
+  normalize?: boolean;
+  /** OpenMP threads for the GEMM and the ranking. Default 1. */
+  threads?: number;
+}
+
+/** What evaluateRetrieval resolves to: block-weighted metrics (NaN when a block had no query with a relevant item). */
+export interface NativeEvaluateResult {
+  topk: number[];
+  /** recall@topk[i] as a fraction. */
+  recall: number[];
+  mAP: number;
+  numQuery: number;
+  numGallery: number;
+  /** Queries with at least one gallery item of their label. */
+  numValidQuery: number;
+  blocks: number;
+  /** Blocks in which no query has a relevant item (each makes every metric NaN). */
+  emptyBlocks: number;
+  timing: {
+    checkSeconds: number;
+    normalizeSeconds: number;
+    gemmSeconds: number;
+    rankSeconds: number;
+    totalSeconds: number;
+  };
+}
+
+/** What searchTopK resolves to: row-major nq x k, best first. */
+export interface NativeTopKResult {
+  /** Results per query: min(requested k, gallery rows). */
+  k: number;
+  ids: Int32Array;
+  /** Inner products (IP) or squared L2 distances (L2). */
+  scores: Float32Array;
+}
+
 /** The addon's exports (native/addon/addon.cc). Every call returns a Promise; work runs off the main thread. */
 export interface NativeBinding {
   inspectModel(path: string, opts: NativeLoadOptions): Promise<NativeModelInfo>;
@@ -131,6 +174,26 @@ export interface NativeBinding {
   ): Promise<{ resized: Uint8Array; tensor: Float32Array }>;
   /** This machine's fp32 peak, measured synchronously (for the benchmark). */
   probePeak(opts: { threads?: number; seconds?: number }): NativePeakProbe;
+  /**
+   * Retrieval metrics exactly as PaddleClas (recall@k, mAP; blockwise GEMM similarity), off the
+   * main thread. Rejects with PIF_INVALID_ARG on bad shapes, options or non-finite features.
+   */
+  evaluateRetrieval(
+    query: Float32Array,
+    queryLabels: BigInt64Array,
+    gallery: Float32Array,
+    galleryLabels: BigInt64Array,
+    dim: number,
+    opts: NativeEvaluateOptions,
+  ): Promise<NativeEvaluateResult>;
+  /** Exact blockwise top-k search (ties: lower gallery index first), off the main thread. */
+  searchTopK(
+    queries: Float32Array,
+    gallery: Float32Array,
+    dim: number,
+    k: number,
+    opts: { metric?: 'IP' | 'L2'; threads?: number },
+  ): Promise<NativeTopKResult>;
 }
 
 /** The package root (where package.json, build/ and prebuilds/ live): one level above lib/ or dist/. */

@@ -4,37 +4,39 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { tmpdir } from 'node:os';
 
-import { main, USAGE } from '../lib/cli.js';
-import { cli } from './helpers/cli.js';
-
-async function runMain(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, {
-    stdout: (s) => (out += s),
-    stderr: (s) => (err += s),
-  });
-  return { code, out, err };
-}
+import { usage } from '../lib/cli.js';
+import { cli, runMain } from './helpers/cli.js';
 
 describe('cli', () => {
   test('no command: usage, exit 2', async () => {
     const r = await runMain([]);
     assert.equal(r.code, 2);
-    assert.equal(r.err, USAGE);
+    assert.equal(r.err, await usage());
+    for (const c of [
+      'predict',
+      'check-dataset',
+      'convert',
+      'split',
+      'evaluate',
+      'export',
+      'bench',
+    ]) {
+      assert.match(r.err, new RegExp(`\\n  ${c} `), c);
+    }
+    assert.match(r.err, /-c, --config <yaml>/);
   });
 
   test('unknown command: usage, exit 2', async () => {
     const r = await runMain(['frobnicate']);
     assert.equal(r.code, 2);
     assert.match(r.err, /unknown command 'frobnicate'/);
-    assert.ok(r.err.includes(USAGE));
+    assert.ok(r.err.includes(await usage()));
   });
 
   test('--help: usage on stdout, exit 0', async () => {
     const r = await runMain(['--help']);
     assert.equal(r.code, 0);
-    assert.equal(r.out, USAGE);
+    assert.equal(r.out, await usage());
   });
 
   test('--version prints the package version', async () => {

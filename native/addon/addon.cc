@@ -17,6 +17,8 @@
 #include "format/model_dir.h"
 #include "passes/constant_fold.h"
 #include "preprocess/resize_linear.h"
+#include "retrieval/metrics.h"
+#include "retrieval/similarity.h"
 #include "runtime/executor.h"
 #include "runtime/peak_probe.h"
 
@@ -258,8 +260,12 @@ class Worker : public Napi::AsyncWorker {
     } catch (const ModelError& e) {
       err_ = {e.code(), e.what(), e.file(), e.where(), e.offset()};
       SetError(e.what());
+    } catch (const retrieval::RetrievalError& e) {
+      err_ = {kInvalidArg, e.what(), "", "", -1};
+      SetError(err_.message);
     } catch (const std::bad_alloc&) {
-      err_ = {code::kLimit, "out of memory while loading the model", "", "", -1};
+      err_ = {code::kLimit, "out of memory (the model, its inputs or results are too large here)",
+              "", "", -1};
       SetError(err_.message);
     } catch (const std::exception& e) {
       err_ = {"PIF_INTERNAL", std::string("internal error: ") + e.what(), "", "", -1};
@@ -807,6 +813,237 @@ Napi::Value PreprocessImage(const Napi::CallbackInfo& info) {
   return w->Promise();
 }
 
+// ---------------------------------------------------------------------------
+// Retrieval (native/retrieval): evaluateRetrieval and searchTopK. Features and labels are
+// copied on the main thread (JS may reuse its buffers as soon as the call returns); the GEMM,
+// ranking and metrics run in the worker. RetrievalError becomes PIF_INVALID_ARG.
+
+// A positive integer no larger than `max` (the option `name`), or `def` when undefined.
+int64_t int_option(Napi::Env env, const Napi::Object& o, const char* name, int64_t def,
+                   int64_t max) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined()) return def;
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (!(d >= 1) || d > static_cast<double>(max) ||
+      d != static_cast<double>(static_cast<int64_t>(d)))
+    throw_arg(env, std::string(name) + " must be an integer from 1 to " + std::to_string(max));
+  return static_cast<int64_t>(d);
+}
+
+// The feature dimension argument: an integer >= 1.
+int64_t dim_arg(Napi::Env env, const Napi::Value& v) {
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (!(d >= 1) || d > 16777216 || d != static_cast<double>(static_cast<int64_t>(d)))
+    throw_arg(env, "dim must be an integer from 1 to 16777216");
+  return static_cast<int64_t>(d);
+}
+
+// Copies a Float32Array of rows x dim features; sets *rows.
+std::vector<float> feature_rows(Napi::Env env, const Napi::Value& v, int64_t dim,
+                                const std::string& what, int64_t* rows) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw_arg(env, what + " must be a Float32Array");
+  Napi::Float32Array a = v.As<Napi::Float32Array>();
+  size_t n = a.ElementLength();
+  if (n % static_cast<size_t>(dim) != 0)
+    throw_arg(env, what + " has " + std::to_string(n) + " values, not a multiple of dim (" +
+                       std::to_string(dim) + ")");
+  *rows = static_cast<int64_t>(n / static_cast<size_t>(dim));
+  if (*rows > retrieval::kMaxRows)
+    throw_arg(env, what + ": more than " + std::to_string(retrieval::kMaxRows) + " rows");
+  return std::vector<float>(a.Data(), a.Data() + n);
+}
+
+// Copies a BigInt64Array of `rows` labels.
+std::vector<int64_t> label_rows(Napi::Env env, const Napi::Value& v, int64_t rows,
+                                const std::string& what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array)
+    throw_arg(env, what + " must be a BigInt64Array");
+  Napi::TypedArray a = v.As<Napi::TypedArray>();
+  if (a.ElementLength() != static_cast<size_t>(rows))
+    throw_arg(env, what + " has " + std::to_string(a.ElementLength()) + " labels for " +
+                       std::to_string(rows) + " feature rows");
+  const auto* p = reinterpret_cast<const int64_t*>(
+      static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
+  return std::vector<int64_t>(p, p + rows);
+}
+
+class EvaluateRetrievalWorker : public Worker {
+ public:
+  EvaluateRetrievalWorker(Napi::Env env, std::vector<float> q, std::vector<int64_t> ql,
+                          std::vector<float> g, std::vector<int64_t> gl, int64_t dim,
+                          retrieval::EvalOptions opts)
+      : Worker(env),
+        q_(std::move(q)),
+        ql_(std::move(ql)),
+        g_(std::move(g)),
+        gl_(std::move(gl)),
+        dim_(dim),
+        opts_(std::move(opts)) {}
+  void Work() override {
+    res_ = retrieval::evaluate_retrieval(q_.data(), ql_.data(), static_cast<int64_t>(ql_.size()),
+                                         g_.data(), gl_.data(), static_cast<int64_t>(gl_.size()),
+                                         dim_, opts_);
+    std::vector<float>().swap(q_);
+    std::vector<float>().swap(g_);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    auto num = [&](double x) { return Napi::Number::New(env, x); };
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Array topk = Napi::Array::New(env, res_.topk.size());
+    Napi::Array recall = Napi::Array::New(env, res_.recall.size());
+    for (size_t t = 0; t < res_.topk.size(); ++t) {
+      topk.Set(static_cast<uint32_t>(t), num(static_cast<double>(res_.topk[t])));
+      recall.Set(static_cast<uint32_t>(t), num(res_.recall[t]));
+    }
+    o.Set("topk", topk);
+    o.Set("recall", recall);
+    o.Set("mAP", num(res_.map));
+    o.Set("numQuery", num(static_cast<double>(res_.num_query)));
+    o.Set("numGallery", num(static_cast<double>(res_.num_gallery)));
+    o.Set("numValidQuery", num(static_cast<double>(res_.num_valid_query)));
+    o.Set("blocks", num(static_cast<double>(res_.blocks)));
+    o.Set("emptyBlocks", num(static_cast<double>(res_.empty_blocks)));
+    Napi::Object t = Napi::Object::New(env);
+    t.Set("checkSeconds", num(res_.timing.check_seconds));
+    t.Set("normalizeSeconds", num(res_.timing.normalize_seconds));
+    t.Set("gemmSeconds", num(res_.timing.gemm_seconds));
+    t.Set("rankSeconds", num(res_.timing.rank_seconds));
+    t.Set("totalSeconds", num(res_.timing.total_seconds));
+    o.Set("timing", t);
+    return o;
+  }
+
+ private:
+  std::vector<float> q_;
+  std::vector<int64_t> ql_;
+  std::vector<float> g_;
+  std::vector<int64_t> gl_;
+  int64_t dim_;
+  retrieval::EvalOptions opts_;
+  retrieval::EvalResult res_;
+};
+
+// evaluateRetrieval(query: Float32Array, queryLabels: BigInt64Array, gallery: Float32Array,
+//                   galleryLabels: BigInt64Array, dim, {blockSize, topk, normalize, threads})
+Napi::Value EvaluateRetrieval(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5)
+    throw_arg(env,
+              "evaluateRetrieval(query, queryLabels, gallery, galleryLabels, dim, options): "
+              "missing arguments");
+  int64_t dim = dim_arg(env, info[4]);
+  int64_t nq = 0, ng = 0;
+  std::vector<float> q = feature_rows(env, info[0], dim, "query features", &nq);
+  std::vector<int64_t> ql = label_rows(env, info[1], nq, "query labels");
+  std::vector<float> g = feature_rows(env, info[2], dim, "gallery features", &ng);
+  std::vector<int64_t> gl = label_rows(env, info[3], ng, "gallery labels");
+  retrieval::EvalOptions opts;
+  if (info.Length() > 5 && !info[5].IsUndefined()) {
+    if (!info[5].IsObject()) throw_arg(env, "options must be an object");
+    Napi::Object o = info[5].As<Napi::Object>();
+    opts.block_size = int_option(env, o, "blockSize", 64, retrieval::kMaxRows);
+    opts.threads = static_cast<int>(int_option(env, o, "threads", 1, 1024));
+    Napi::Value nv = o.Get("normalize");
+    if (!nv.IsUndefined()) {
+      if (!nv.IsBoolean()) throw_arg(env, "normalize must be a boolean");
+      opts.normalize = nv.As<Napi::Boolean>().Value();
+    }
+    Napi::Value tv = o.Get("topk");
+    if (!tv.IsUndefined()) {
+      if (!tv.IsArray()) throw_arg(env, "topk must be an array of positive integers");
+      Napi::Array a = tv.As<Napi::Array>();
+      opts.topk.clear();
+      for (uint32_t k = 0; k < a.Length(); ++k) {
+        Napi::Value x = a.Get(k);
+        double d = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : -1;
+        if (!(d >= 1) || d > 2147483647.0 || d != static_cast<double>(static_cast<int64_t>(d)))
+          throw_arg(env, "topk must be an array of positive integers");
+        opts.topk.push_back(static_cast<int64_t>(d));
+      }
+    }
+  }
+  auto* w = new EvaluateRetrievalWorker(env, std::move(q), std::move(ql), std::move(g),
+                                        std::move(gl), dim, std::move(opts));
+  w->Queue();
+  return w->Promise();
+}
+
+class SearchTopKWorker : public Worker {
+ public:
+  SearchTopKWorker(Napi::Env env, std::vector<float> q, std::vector<float> g, int64_t dim,
+                   int64_t k, retrieval::SearchMetric metric, int threads)
+      : Worker(env),
+        q_(std::move(q)),
+        g_(std::move(g)),
+        dim_(dim),
+        k_(k),
+        metric_(metric),
+        threads_(threads) {}
+  void Work() override {
+    res_ =
+        retrieval::search_topk(q_.data(), static_cast<int64_t>(q_.size()) / dim_, g_.data(),
+                               static_cast<int64_t>(g_.size()) / dim_, dim_, k_, metric_, threads_);
+    std::vector<float>().swap(q_);
+    std::vector<float>().swap(g_);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("k", Napi::Number::New(env, static_cast<double>(res_.k)));
+    auto ids = Napi::Int32Array::New(env, res_.ids.size());
+    if (!res_.ids.empty()) std::memcpy(ids.Data(), res_.ids.data(), res_.ids.size() * 4);
+    auto scores = Napi::Float32Array::New(env, res_.scores.size());
+    if (!res_.scores.empty())
+      std::memcpy(scores.Data(), res_.scores.data(), res_.scores.size() * 4);
+    o.Set("ids", ids);
+    o.Set("scores", scores);
+    return o;
+  }
+
+ private:
+  std::vector<float> q_, g_;
+  int64_t dim_, k_;
+  retrieval::SearchMetric metric_;
+  int threads_;
+  retrieval::TopKResult res_;
+};
+
+// searchTopK(queries: Float32Array, gallery: Float32Array, dim, k, {metric: 'IP'|'L2', threads})
+// -> { k: min(k, gallery rows), ids: Int32Array (nq * k), scores: Float32Array (nq * k) }
+Napi::Value SearchTopK(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4)
+    throw_arg(env, "searchTopK(queries, gallery, dim, k, options): missing arguments");
+  int64_t dim = dim_arg(env, info[2]);
+  int64_t nq = 0, ng = 0;
+  std::vector<float> q = feature_rows(env, info[0], dim, "queries", &nq);
+  std::vector<float> g = feature_rows(env, info[1], dim, "gallery", &ng);
+  double kd = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : -1;
+  if (!(kd >= 1) || kd > 2147483647.0 || kd != static_cast<double>(static_cast<int64_t>(kd)))
+    throw_arg(env, "k must be a positive integer");
+  retrieval::SearchMetric metric = retrieval::SearchMetric::kInnerProduct;
+  int threads = 1;
+  if (info.Length() > 4 && !info[4].IsUndefined()) {
+    if (!info[4].IsObject()) throw_arg(env, "options must be an object");
+    Napi::Object o = info[4].As<Napi::Object>();
+    Napi::Value mv = o.Get("metric");
+    if (!mv.IsUndefined()) {
+      std::string m = mv.IsString() ? mv.As<Napi::String>().Utf8Value() : "";
+      if (m == "IP")
+        metric = retrieval::SearchMetric::kInnerProduct;
+      else if (m == "L2")
+        metric = retrieval::SearchMetric::kL2;
+      else
+        throw_arg(env, "metric must be 'IP' or 'L2'");
+    }
+    threads = static_cast<int>(int_option(env, o, "threads", 1, 1024));
+  }
+  auto* w = new SearchTopKWorker(env, std::move(q), std::move(g), dim, static_cast<int64_t>(kd),
+                                 metric, threads);
+  w->Queue();
+  return w->Promise();
+}
+
 // probePeak({threads, seconds}): this machine's fp32 peak (FMA loop and
 // sgemm), measured synchronously on the calling thread. For the benchmark.
 Napi::Value ProbePeak(const Napi::CallbackInfo& info) {
@@ -843,6 +1080,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("buildModel", Napi::Function::New(env, BuildModel, "buildModel"));
   exports.Set("probePeak", Napi::Function::New(env, ProbePeak, "probePeak"));
   exports.Set("preprocessImage", Napi::Function::New(env, PreprocessImage, "preprocessImage"));
+  exports.Set("evaluateRetrieval",
+              Napi::Function::New(env, EvaluateRetrieval, "evaluateRetrieval"));
+  exports.Set("searchTopK", Napi::Function::New(env, SearchTopK, "searchTopK"));
   Napi::Array names = Napi::Array::New(env);
   for (const std::string& n : buildable_model_names()) names.Set(names.Length(), n);
   exports.Set("buildableModels", names);

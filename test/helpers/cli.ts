@@ -26,3 +26,33 @@ export async function cli(
     return { stdout: e.stdout ?? '', stderr: e.stderr ?? '', code: e.code ?? -1 };
   }
 }
+
+/** Runs the CLI in this process (`main`) with captured output; stdout/stderr are not TTYs. */
+export async function runMain(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { main } = await import('../../lib/cli.js');
+  let out = '';
+  let err = '';
+  const code = await main(args, {
+    stdout: (s) => (out += s),
+    stderr: (s) => (err += s),
+    isTTY: false,
+  });
+  return { code, out, err };
+}
+
+/** `-c PP-ShiTuV2_rec -o Global.mode=<mode> -o Global.output=<output> -o k=v ...` */
+export function modeArgs(
+  mode: string,
+  output: string,
+  overrides: readonly string[] = [],
+): string[] {
+  return [
+    '-c',
+    'PP-ShiTuV2_rec',
+    '-o',
+    `Global.mode=${mode}`,
+    '-o',
+    `Global.output=${output}`,
+    ...overrides.flatMap((o) => ['-o', o]),
+  ];
+}
