@@ -21,6 +21,7 @@ import { applyOverride, CONFIG_DIR, loadModuleConfig, type ConfigMap } from './c
 import { InvalidArgumentError, PifError } from './errors.js';
 import { exportOnnx } from './export.js';
 import { createModel, OFFICIAL_MODELS } from './image-feature.js';
+import { resolveInputs } from './input.js';
 import { formatModelInfo, inspectModel } from './inspect.js';
 import { dumpModel } from './model.js';
 import { loadPredictor } from './predictor.js';
@@ -181,11 +182,20 @@ function buildProgram(io: CliIo, state: State, version: string): Command {
           useHpip: o.hpi || o.bf16,
           precision: o.bf16 ? 'bf16' : 'fp32',
         });
-        const bar = createProgress('predict', { enabled: tty && !o.json });
+        // On a terminal with --output, a progress bar and a summary; otherwise one line per
+        // result (Python-style repr, or JSON with --json) that scripts can read.
+        const showBar = tty && !o.json && o.output !== undefined;
+        const bar = createProgress('predict', { enabled: showBar });
+        let todo: string[] | readonly string[] = inputs;
+        if (showBar) {
+          const items = await resolveInputs(inputs, { cacheDir: model.cacheDir });
+          todo = items.map((it) => (it.kind === 'file' ? it.path : ''));
+          bar.setTotal(todo.length);
+        }
         let done = 0;
         let failed = 0;
         try {
-          for await (const res of model.predict(inputs)) {
+          for await (const res of model.predict([...todo])) {
             bar.update(++done);
             if (res.error !== null) {
               failed++;
@@ -200,11 +210,18 @@ function buildProgram(io: CliIo, state: State, version: string): Command {
             }
             const saved = o.output === undefined ? null : await res.saveToJson(o.output);
             if (o.json) io.stdout(`${res.toJsonString({ indent: null })}\n`);
-            else io.stdout(`${res.toString()}${saved === null ? '' : `\n  saved ${saved}`}\n`);
+            else if (!showBar) {
+              io.stdout(`${res.toString()}${saved === null ? '' : `\n  saved ${saved}`}\n`);
+            }
           }
         } finally {
           bar.stop();
           model.close();
+        }
+        if (showBar) {
+          io.stdout(
+            `${done - failed} result(s) saved to ${o.output ?? ''}${failed > 0 ? `, ${failed} failed` : ''}\n`,
+          );
         }
         state.code = failed > 0 ? 1 : 0;
       },

@@ -156,7 +156,16 @@ async function checkDatasetMode(config: ConfigMap, io: ModeIo): Promise<ResultOb
   if (bool(config, 'CheckDataset.convert.enable')) {
     const type = optStr(config, 'CheckDataset.convert.src_dataset_type') ?? 'null';
     const { convertLabelMe } = await import('./dataset/convert.js');
-    const r = await convertLabelMe(dir, { srcDatasetType: type });
+    const bar = createProgress('convert', { enabled: io.progress === true });
+    const r = await convertLabelMe(dir, {
+      srcDatasetType: type,
+      onProgress: (done, total) => {
+        bar.setTotal(total);
+        bar.update(done);
+      },
+    }).finally(() => {
+      bar.stop();
+    });
     io.stdout(
       `Converted ${type} dataset: train ${r.counts.train}, gallery ${r.counts.gallery}, query ${r.counts.query}\n`,
     );
@@ -181,7 +190,16 @@ async function checkDatasetMode(config: ConfigMap, io: ModeIo): Promise<ResultOb
     );
   }
   const { checkDataset } = await import('./dataset/check.js');
-  const result = await checkDataset(dir, { output });
+  const bar = createProgress('check', { enabled: io.progress === true });
+  const result = await checkDataset(dir, {
+    output,
+    onProgress: (done, total) => {
+      bar.setTotal(total);
+      bar.update(done);
+    },
+  }).finally(() => {
+    bar.stop();
+  });
   io.stdout('Check dataset passed !\n');
   return { ...result };
 }
@@ -193,11 +211,11 @@ async function evaluateMode(config: ConfigMap, io: ModeIo): Promise<ResultObject
   const model = await openModel(config, modelDir, { batchSize });
   const { evaluateDataset } = await import('./evaluate-dataset.js');
   const { evalLogLine, roundMetric } = await import('./evaluate.js');
-  const bar = createProgress('features', { enabled: io.progress !== false });
+  const bar = createProgress('features', { enabled: io.progress === true });
   try {
     const r = await evaluateDataset(dir, model, {
       onProgress: (done, total) => {
-        if (done === 1) bar.setTotal(total);
+        bar.setTotal(total);
         bar.update(done);
       },
     });

@@ -41,6 +41,7 @@ export function createProgress(
   let total = 0;
   return {
     setTotal(t: number): void {
+      if (started && t === total) return;
       total = t;
       if (!started) {
         bar.start(t, 0);
