@@ -8,12 +8,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import {
-  Command,
-  CommanderError,
-  InvalidArgumentError as CommanderArgError,
-  Option,
-} from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 
 import { benchMain } from './bench.js';
 import { buildModel, BUILDABLE_MODELS } from './builder.js';
@@ -27,6 +22,9 @@ import { dumpModel } from './model.js';
 import { loadPredictor } from './predictor.js';
 import { createProgress } from './progress.js';
 import { pyJsonDumps } from './pyjson.js';
+import { registerServeCommand } from './serve/command.js';
+import { registerIndexCommands } from './vector-index/command.js';
+import { intArg, numberArg } from './cli-args.js';
 
 export interface CliIo {
   stdout: (s: string) => void;
@@ -47,23 +45,6 @@ async function packageVersion(): Promise<string> {
     version?: string;
   };
   return pkg.version ?? 'unknown';
-}
-
-/** Commander option parsers that reject bad numbers up front (exit 2 with a message). */
-function intArg(min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isSafeInteger(n) || n < min || n > max) {
-      throw new CommanderArgError(`expected an integer from ${min} to ${max}`);
-    }
-    return n;
-  };
-}
-
-function percentArg(v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n)) throw new CommanderArgError('expected a number');
-  return n;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -309,9 +290,9 @@ function buildProgram(io: CliIo, state: State, version: string): Command {
       're-split all list lines into train/gallery/query by percents (seeded, reproducible)',
     )
     .argument('<dataset_dir>', 'the dataset root (with train.txt / gallery.txt / query.txt)')
-    .requiredOption('--train <percent>', 'train percent', percentArg)
-    .requiredOption('--gallery <percent>', 'gallery percent', percentArg)
-    .requiredOption('--query <percent>', 'query percent', percentArg)
+    .requiredOption('--train <percent>', 'train percent', numberArg())
+    .requiredOption('--gallery <percent>', 'gallery percent', numberArg())
+    .requiredOption('--query <percent>', 'query percent', numberArg())
     .option('--seed <n>', 'shuffle seed', intArg(0), 123)
     .action(
       async (dir: string, o: { train: number; gallery: number; query: number; seed: number }) => {
@@ -477,6 +458,9 @@ function buildProgram(io: CliIo, state: State, version: string): Command {
     .action(async (args: string[]) => {
       state.code = await benchMain(args, io);
     });
+
+  registerIndexCommands(program, io);
+  registerServeCommand(program, io);
 
   // Set last: subcommands copy the root's settings when created, and they must reject extras.
   // The root takes them so that an unknown command gets a clear message (see its action).

@@ -309,6 +309,12 @@ export interface SearchTopKOptions {
   metric?: 'IP' | 'L2';
   /** Native threads. Default 1. */
   threads?: number;
+  /**
+   * Read the gallery in place instead of copying it on the calling thread (default false).
+   * The caller must not change the gallery's values until the promise settles; the array is
+   * kept alive meanwhile. Saves a full gallery copy per call (the Flat index uses it).
+   */
+  borrowGallery?: boolean;
 }
 
 export interface SearchTopKResult {
@@ -345,7 +351,15 @@ export async function searchTopK(
   }
   const threads = positiveInt(options.threads ?? 1, 'threads', 1024);
   try {
-    const r = await nativeBinding().searchTopK(queries, gallery, dim, k, { metric, threads });
+    const borrowGallery = options.borrowGallery ?? false;
+    if (typeof borrowGallery !== 'boolean') {
+      throw new InvalidArgumentError('borrowGallery must be a boolean');
+    }
+    const r = await nativeBinding().searchTopK(queries, gallery, dim, k, {
+      metric,
+      threads,
+      borrowGallery,
+    });
     return { numQueries: nq, k: r.k, ids: r.ids, scores: r.scores };
   } catch (err) {
     throw convert(err);

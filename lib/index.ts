@@ -145,3 +145,21 @@ export {
   type ConfigValue,
 } from './config.js';
 export { runMode, SUPPORTED_MODES, type Mode } from './paddlex-modes.js';
+export {
+  createIndex,
+  loadIndex,
+  readGalleryList,
+  INDEX_FILE,
+  ID_MAP_FILE,
+  HNSW_DEFAULTS,
+} from './vector-index/index.js';
+export type {
+  CreateIndexOptions,
+  GalleryItem,
+  IndexType,
+  Metric,
+  SearchHit,
+  VectorIndex,
+} from './vector-index/types.js';
+export { createRecognizer, type Recognizer, type RecognitionResult } from './recognize.js';
+export { startServer } from './serve/server.js';

@@ -192,7 +192,7 @@ export interface NativeBinding {
     gallery: Float32Array,
     dim: number,
     k: number,
-    opts: { metric?: 'IP' | 'L2'; threads?: number },
+    opts: { metric?: 'IP' | 'L2'; threads?: number; borrowGallery?: boolean },
   ): Promise<NativeTopKResult>;
 }
 

@@ -838,9 +838,9 @@ int64_t dim_arg(Napi::Env env, const Napi::Value& v) {
   return static_cast<int64_t>(d);
 }
 
-// Copies a Float32Array of rows x dim features; sets *rows.
+// Checks a Float32Array of rows x dim features and sets *rows; returns a copy (empty when !copy).
 std::vector<float> feature_rows(Napi::Env env, const Napi::Value& v, int64_t dim,
-                                const std::string& what, int64_t* rows) {
+                                const std::string& what, int64_t* rows, bool copy = true) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
     throw_arg(env, what + " must be a Float32Array");
   Napi::Float32Array a = v.As<Napi::Float32Array>();
@@ -851,6 +851,7 @@ std::vector<float> feature_rows(Napi::Env env, const Napi::Value& v, int64_t dim
   *rows = static_cast<int64_t>(n / static_cast<size_t>(dim));
   if (*rows > retrieval::kMaxRows)
     throw_arg(env, what + ": more than " + std::to_string(retrieval::kMaxRows) + " rows");
+  if (!copy) return {};
   return std::vector<float>(a.Data(), a.Data() + n);
 }
 
@@ -969,21 +970,30 @@ Napi::Value EvaluateRetrieval(const Napi::CallbackInfo& info) {
   return w->Promise();
 }
 
+// The gallery is either copied or, with `borrowGallery`, read in place: the worker keeps a
+// reference to the JS Float32Array so its buffer stays alive, and the caller promises not to
+// change the searched values until the promise settles (the Flat index allocates a new array
+// instead of compacting in place). Borrowing saves a full gallery copy on the main thread per
+// search, which for a 50k x 512 gallery costs tens of milliseconds.
 class SearchTopKWorker : public Worker {
  public:
-  SearchTopKWorker(Napi::Env env, std::vector<float> q, std::vector<float> g, int64_t dim,
-                   int64_t k, retrieval::SearchMetric metric, int threads)
+  SearchTopKWorker(Napi::Env env, std::vector<float> q, std::vector<float> g,
+                   Napi::Float32Array borrowed, int64_t ng, int64_t dim, int64_t k,
+                   retrieval::SearchMetric metric, int threads)
       : Worker(env),
         q_(std::move(q)),
         g_(std::move(g)),
+        gp_(borrowed.IsEmpty() ? g_.data() : borrowed.Data()),
+        ng_(ng),
         dim_(dim),
         k_(k),
         metric_(metric),
-        threads_(threads) {}
+        threads_(threads) {
+    if (!borrowed.IsEmpty()) borrowed_ = Napi::Persistent(borrowed);
+  }
   void Work() override {
-    res_ =
-        retrieval::search_topk(q_.data(), static_cast<int64_t>(q_.size()) / dim_, g_.data(),
-                               static_cast<int64_t>(g_.size()) / dim_, dim_, k_, metric_, threads_);
+    res_ = retrieval::search_topk(q_.data(), static_cast<int64_t>(q_.size()) / dim_, gp_, ng_, dim_,
+                                  k_, metric_, threads_);
     std::vector<float>().swap(q_);
     std::vector<float>().swap(g_);
   }
@@ -1002,13 +1012,16 @@ class SearchTopKWorker : public Worker {
 
  private:
   std::vector<float> q_, g_;
-  int64_t dim_, k_;
+  Napi::Reference<Napi::Float32Array> borrowed_;
+  const float* gp_;
+  int64_t ng_, dim_, k_;
   retrieval::SearchMetric metric_;
   int threads_;
   retrieval::TopKResult res_;
 };
 
-// searchTopK(queries: Float32Array, gallery: Float32Array, dim, k, {metric: 'IP'|'L2', threads})
+// searchTopK(queries: Float32Array, gallery: Float32Array, dim, k,
+//            {metric: 'IP'|'L2', threads, borrowGallery})
 // -> { k: min(k, gallery rows), ids: Int32Array (nq * k), scores: Float32Array (nq * k) }
 Napi::Value SearchTopK(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -1017,12 +1030,12 @@ Napi::Value SearchTopK(const Napi::CallbackInfo& info) {
   int64_t dim = dim_arg(env, info[2]);
   int64_t nq = 0, ng = 0;
   std::vector<float> q = feature_rows(env, info[0], dim, "queries", &nq);
-  std::vector<float> g = feature_rows(env, info[1], dim, "gallery", &ng);
   double kd = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : -1;
   if (!(kd >= 1) || kd > 2147483647.0 || kd != static_cast<double>(static_cast<int64_t>(kd)))
     throw_arg(env, "k must be a positive integer");
   retrieval::SearchMetric metric = retrieval::SearchMetric::kInnerProduct;
   int threads = 1;
+  bool borrow = false;
   if (info.Length() > 4 && !info[4].IsUndefined()) {
     if (!info[4].IsObject()) throw_arg(env, "options must be an object");
     Napi::Object o = info[4].As<Napi::Object>();
@@ -1037,9 +1050,22 @@ Napi::Value SearchTopK(const Napi::CallbackInfo& info) {
         throw_arg(env, "metric must be 'IP' or 'L2'");
     }
     threads = static_cast<int>(int_option(env, o, "threads", 1, 1024));
+    Napi::Value bv = o.Get("borrowGallery");
+    if (!bv.IsUndefined()) {
+      if (!bv.IsBoolean()) throw_arg(env, "borrowGallery must be a boolean");
+      borrow = bv.As<Napi::Boolean>().Value();
+    }
   }
-  auto* w = new SearchTopKWorker(env, std::move(q), std::move(g), dim, static_cast<int64_t>(kd),
-                                 metric, threads);
+  std::vector<float> g;
+  Napi::Float32Array borrowed;
+  if (borrow) {
+    feature_rows(env, info[1], dim, "gallery", &ng, /*copy=*/false);
+    borrowed = info[1].As<Napi::Float32Array>();
+  } else {
+    g = feature_rows(env, info[1], dim, "gallery", &ng);
+  }
+  auto* w = new SearchTopKWorker(env, std::move(q), std::move(g), borrowed, ng, dim,
+                                 static_cast<int64_t>(kd), metric, threads);
   w->Queue();
   return w->Promise();
 }

@@ -1,0 +1,121 @@
+/**
+ * `paddle-image-feature serve`: the HTTP service (server.ts) from the command line. Runs until
+ * SIGTERM or SIGINT, then shuts down gracefully (running requests finish) and exits 0.
+ */
+import type { Command } from 'commander';
+
+import { createModel, OFFICIAL_MODELS } from '../image-feature.js';
+import {
+  DEFAULT_BODY_LIMIT,
+  DEFAULT_MAX_PIXELS,
+  startServer,
+  type RunningServer,
+} from './server.js';
+import { intArg, numberArg } from '../cli-args.js';
+
+export interface ServeIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+}
+
+interface ServeOptions {
+  host: string;
+  port: number;
+  indexDir: string;
+  model: string;
+  modelDir?: string;
+  hpi: boolean;
+  maxBatch: number;
+  maxWaitMs: number;
+  threads: number;
+  bodyLimit: number;
+  maxPixels: number;
+  quiet: boolean;
+}
+
+/** Adds `serve` to the program. */
+export function registerServeCommand(program: Command, io: ServeIo): void {
+  program
+    .command('serve')
+    .description(
+      'HTTP service: PaddleX PP-ShiTuV2 endpoints and /image-feature, with dynamic batching',
+    )
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <n>', 'port (0: any free port)', intArg(0, 65535), 8080)
+    .option('--index-dir <dir>', 'where indexes persist (one directory per indexKey)', '.index')
+    .option('--model <name>', `official model (${OFFICIAL_MODELS.join(', ')})`, 'PP-ShiTuV2_rec')
+    .option('--model-dir <dir>', 'an exported inference model directory')
+    .option('--hpi', 'high-performance mode (fused oneDNN graph)', false)
+    .option(
+      '--max-batch <n>',
+      'dynamic batching: most images per inference call (1: off)',
+      intArg(1, 4096),
+      8,
+    )
+    .option(
+      '--max-wait-ms <ms>',
+      'dynamic batching: longest wait for a batch to fill',
+      numberArg(0, 60_000),
+      5,
+    )
+    .option('--threads <n>', 'CPU threads per inference call', intArg(1, 256), 1)
+    .option(
+      '--body-limit <MB>',
+      'largest request body, MiB',
+      numberArg(0.001, 1_000_000),
+      DEFAULT_BODY_LIMIT / 2 ** 20,
+    )
+    .option('--max-pixels <n>', 'most pixels of one image', intArg(1, 2 ** 40), DEFAULT_MAX_PIXELS)
+    .option('--quiet', 'no per-request log lines', false)
+    .action(async (o: ServeOptions) => {
+      const model = await createModel(o.model, {
+        ...(o.modelDir === undefined ? {} : { modelDir: o.modelDir }),
+        cpuThreads: o.threads,
+        useHpip: o.hpi,
+      });
+      let running: RunningServer;
+      try {
+        running = await startServer({
+          model,
+          host: o.host,
+          port: o.port,
+          indexDir: o.indexDir,
+          maxBatch: o.maxBatch,
+          maxWaitMs: o.maxWaitMs,
+          bodyLimitBytes: Math.round(o.bodyLimit * 2 ** 20),
+          maxPixels: o.maxPixels,
+          closeModel: true,
+          ...(o.quiet
+            ? {}
+            : {
+                log: (line: string) => {
+                  io.stderr(`${new Date().toISOString()} ${line}\n`);
+                },
+              }),
+        });
+      } catch (err) {
+        model.close();
+        throw err;
+      }
+      io.stdout(
+        `serving ${model.modelName} on ${running.url} (indexes in ${o.indexDir}; batching: up to ${o.maxBatch} images, ${o.maxWaitMs} ms)\n`,
+      );
+      const server = running;
+      await new Promise<void>((resolve) => {
+        const stop = (signal: NodeJS.Signals) => {
+          process.off('SIGTERM', stop);
+          process.off('SIGINT', stop);
+          io.stderr(
+            `${signal}: finishing running requests, then exiting (${signal} again to stop now)\n`,
+          );
+          server.close().then(resolve, (err: unknown) => {
+            io.stderr(`shutdown: ${err instanceof Error ? err.message : String(err)}\n`);
+            resolve();
+          });
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      });
+      io.stderr('stopped\n');
+    });
+}

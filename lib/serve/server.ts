@@ -1,0 +1,529 @@
+/**
+ * The HTTP service (node:http): PaddleX's PP-ShiTuV2 serving endpoints (spec §9.5) plus our
+ * feature endpoint and a health check.
+ *
+ *   POST /shitu-index-build   {imageLabelPairs: [{image, label}]}           -> {indexKey, imageCount}
+ *   POST /shitu-index-add     {imageLabelPairs, indexKey}                   -> {imageCount}
+ *   POST /shitu-index-remove  {ids, indexKey}                               -> {imageCount}
+ *   POST /shitu-infer         {image, indexKey, recThreshold?, topk?, ...}  -> {detectedObjects, image: null}
+ *   POST /image-feature       {image} | {images: [...]}                     -> {features, dim}
+ *   GET  /health                                                            -> {status, model, batching, stats}
+ *
+ * Answers use PaddleX's envelope: `{logId, errorCode: 0, errorMsg: "Success", result}`, errors
+ * `{logId, errorCode: <HTTP status>, errorMsg}`: 400 unparsable JSON, 404 unknown route or
+ * indexKey, 405 wrong method, 413 body over the limit, 422 invalid body (wrong types, missing
+ * fields, bad Base64, an image that cannot be read or has too many pixels), 503 shutting down,
+ * 500 anything else. A failing request never affects the others.
+ *
+ * Differences from PaddleX: `topk` is honoured (PaddleX drops it); indexes are Flat/IP as
+ * PaddleX's, stored as directories (index-store.ts) rather than pickles; there is no detector
+ * yet, so every image is one full-image object (bbox [0, 0, W, H], score 0, PaddleX's own
+ * fallback when nothing is detected) and detThreshold / hammingRadius are accepted and unused;
+ * `indexKey` is required by /shitu-infer (there is no pipeline-config default index);
+ * `image` in the answer is always null (no visualisation).
+ *
+ * Feature extraction goes through the dynamic batcher (batcher.ts): concurrent requests share
+ * inference calls.
+ */
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { InvalidArgumentError, PifError, PifIoError } from '../errors.js';
+import type { FeatureModel } from '../image-feature.js';
+import { DEFAULT_REC_THRESHOLD, DEFAULT_REC_TOPK, recognizeWithIndex } from '../recognize.js';
+import { createIndex } from '../vector-index/index.js';
+import { FeatureBatcher, type BatcherStats } from './batcher.js';
+import { loadImage, type ImageLimits, type LoadedImage } from './images.js';
+import { IndexStore } from './index-store.js';
+import {
+  invalid,
+  parseFeature,
+  parseIndexAdd,
+  parseIndexBuild,
+  parseIndexRemove,
+  parseInfer,
+  RequestError,
+  type ImageLabelPair,
+} from './schemas.js';
+
+export interface ServerOptions {
+  /** The feature model (PP-ShiTuV2_rec or a CLIP recogniser). */
+  model: FeatureModel;
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** Where indexes persist (each indexKey a directory); undefined keeps them in memory only. */
+  indexDir?: string;
+  /** Dynamic batching: most images per inference call (default 8; 1 turns batching off). */
+  maxBatch?: number;
+  /** Dynamic batching: longest wait for a batch to fill, ms (default 5). */
+  maxWaitMs?: number;
+  /** Inference calls running at once (default 1). */
+  maxInFlight?: number;
+  /** Largest request body, bytes (default 32 MiB). */
+  bodyLimitBytes?: number;
+  /** Most pixels of one image (default 40 000 000). */
+  maxPixels?: number;
+  /** Most images in one request (default 10 000). */
+  maxImagesPerRequest?: number;
+  /** Accept http(s) URLs as images (default true). */
+  allowUrls?: boolean;
+  /** Largest URL download, bytes (default 20 MiB). */
+  maxUrlBytes?: number;
+  /** URL download time limit, ms (default 10 000). */
+  urlTimeoutMs?: number;
+  /** How long close() lets running requests finish before cutting connections, ms (default 30 000). */
+  shutdownTimeoutMs?: number;
+  /** Close the model in close() (default false: the caller owns it). */
+  closeModel?: boolean;
+  /** Called with one line per request (`POST /shitu-infer 200 12.3 ms`). */
+  log?: (line: string) => void;
+}
+
+export interface ServerStats {
+  /** Requests answered, in all. */
+  requests: number;
+  /** Of which answered with an error status. */
+  errors: number;
+  /** Requests being processed now. */
+  active: number;
+  /** The dynamic batcher: `batches` counts native inference calls. */
+  batcher: BatcherStats;
+  /** Indexes loaded in memory. */
+  indexesLoaded: number;
+  /** The process's memory (process.memoryUsage()), bytes. */
+  memory: { rss: number; heapUsed: number; external: number; arrayBuffers: number };
+}
+
+export interface RunningServer {
+  /** `http://host:port`. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly server: http.Server;
+  stats(): ServerStats;
+  /**
+   * Graceful shutdown: stops accepting connections, lets running requests finish (answering
+   * new ones on open connections with 503), waits for running batches and index saves.
+   */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_BODY_LIMIT = 32 * 2 ** 20;
+export const DEFAULT_MAX_PIXELS = 40_000_000;
+
+/** How many images of one request are fetched / decoded at once. */
+const LOAD_CONCURRENCY = 8;
+/** Images per slice when building or adding (bounds the memory of one request). */
+const SLICE = 64;
+
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  const tooLarge = (n: string) =>
+    new RequestError(413, `the request body is ${n} bytes; this server takes at most ${limit}`);
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > limit) return Promise.reject(tooLarge(String(declared)));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > limit) {
+        over = true;
+        chunks.length = 0;
+        reject(tooLarge('more than that'));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!over) resolve(Buffer.concat(chunks));
+    });
+    req.on('error', reject);
+    req.on('close', () => {
+      if (!req.readableEnded) reject(new RequestError(400, 'the client closed the connection'));
+    });
+  });
+}
+
+/** Status and message of a failure. */
+function failure(err: unknown): { status: number; message: string } {
+  if (err instanceof RequestError) return { status: err.status, message: err.message };
+  if (err instanceof PifError) {
+    switch (err.code) {
+      case 'PIF_INPUT':
+      case 'PIF_INPUT_DECODE':
+      case 'PIF_INPUT_NOT_FOUND':
+      case 'PIF_INVALID_ARG':
+        return { status: 422, message: err.message };
+      case 'PIF_CLOSED':
+        return { status: 503, message: `the server is shutting down (${err.message})` };
+      default:
+        return { status: 500, message: `${err.code}: ${err.message}` };
+    }
+  }
+  return {
+    status: 500,
+    message: `internal error: ${err instanceof Error ? err.message : String(err)}`,
+  };
+}
+
+function checkOption(v: unknown, what: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new InvalidArgumentError(
+      `startServer: ${what} must be an integer from ${min} to ${max}, got ${String(v)}`,
+    );
+  }
+  return v;
+}
+
+type Handler = (body: unknown) => Promise<unknown>;
+
+interface Route {
+  method: 'GET' | 'POST';
+  handler: Handler;
+}
+
+/** Starts the service; resolves once it listens. */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const model = options.model;
+  if (typeof model !== 'object' || model === null || typeof model.predictAll !== 'function') {
+    throw new InvalidArgumentError(
+      'startServer: options.model must be a FeatureModel (createModel)',
+    );
+  }
+  const host = options.host ?? '127.0.0.1';
+  const port = checkOption(options.port ?? 8080, 'port', 0, 65535);
+  const bodyLimit = checkOption(
+    options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT,
+    'bodyLimitBytes',
+    1,
+    2 ** 40,
+  );
+  const maxImages = checkOption(
+    options.maxImagesPerRequest ?? 10_000,
+    'maxImagesPerRequest',
+    1,
+    1e9,
+  );
+  const limits: ImageLimits = {
+    maxPixels: checkOption(options.maxPixels ?? DEFAULT_MAX_PIXELS, 'maxPixels', 1, 2 ** 40),
+    maxUrlBytes: checkOption(options.maxUrlBytes ?? 20 * 2 ** 20, 'maxUrlBytes', 1, 2 ** 40),
+    urlTimeoutMs: checkOption(options.urlTimeoutMs ?? 10_000, 'urlTimeoutMs', 1, 3_600_000),
+    allowUrls: options.allowUrls ?? true,
+  };
+  const shutdownTimeoutMs = checkOption(
+    options.shutdownTimeoutMs ?? 30_000,
+    'shutdownTimeoutMs',
+    0,
+    3_600_000,
+  );
+  const batcher = new FeatureBatcher(model, {
+    ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
+    ...(options.maxWaitMs === undefined ? {} : { maxWaitMs: options.maxWaitMs }),
+    ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
+  });
+  const store = new IndexStore({ indexDir: options.indexDir, model });
+  await store.init();
+  const log = options.log;
+
+  let closing = false;
+  let active = 0;
+  let requests = 0;
+  let errors = 0;
+  const stats = (): ServerStats => ({
+    requests,
+    errors,
+    active,
+    batcher: batcher.stats(),
+    indexesLoaded: store.loaded,
+    memory: (({ rss, heapUsed, external, arrayBuffers }) => ({
+      rss,
+      heapUsed,
+      external,
+      arrayBuffers,
+    }))(process.memoryUsage()),
+  });
+
+  const unknownKey = (key: string) => new RequestError(404, `unknown indexKey '${key}'`);
+
+  /** Feature of a loaded image; a decode failure is a 422 naming the field. */
+  const featureOf = async (img: LoadedImage, what: string): Promise<Float32Array> => {
+    try {
+      return await batcher.submit(img.data);
+    } catch (err) {
+      const f = failure(err);
+      if (f.status === 422) throw invalid(`${what}: ${f.message}`);
+      throw err;
+    }
+  };
+
+  /** Features (n × dim) and labels of image/label pairs, a slice at a time. */
+  const pairFeatures = async (
+    pairs: readonly ImageLabelPair[],
+  ): Promise<{ features: Float32Array; labels: string[] }> => {
+    const rows: Float32Array[] = [];
+    for (let start = 0; start < pairs.length; start += SLICE) {
+      const slice = pairs.slice(start, start + SLICE);
+      const feats = await mapLimit(slice, LOAD_CONCURRENCY, async (p, i) => {
+        const what = `imageLabelPairs[${start + i}].image`;
+        return { what, img: await loadImage(p.image, what, limits) };
+      }).then((imgs) => Promise.all(imgs.map(({ what, img }) => featureOf(img, what))));
+      rows.push(...feats);
+    }
+    const dim = rows[0]?.length ?? 0;
+    const features = new Float32Array(rows.length * dim);
+    rows.forEach((r, i) => {
+      features.set(r, i * dim);
+    });
+    return { features, labels: pairs.map((p) => p.label) };
+  };
+
+  const routes: Record<string, Route> = {
+    '/shitu-index-build': {
+      method: 'POST',
+      handler: async (body) => {
+        const req = parseIndexBuild(body, maxImages);
+        const { features, labels } = await pairFeatures(req.imageLabelPairs);
+        // PaddleX's server always builds Flat / IP.
+        const index = createIndex({ metric: 'IP', type: 'Flat', model });
+        await index.add({ features, labels });
+        const indexKey = await store.create(index);
+        return { indexKey, imageCount: index.size };
+      },
+    },
+    '/shitu-index-add': {
+      method: 'POST',
+      handler: async (body) => {
+        const req = parseIndexAdd(body, maxImages);
+        if (!(await store.has(req.indexKey))) throw unknownKey(req.indexKey);
+        const { features, labels } = await pairFeatures(req.imageLabelPairs);
+        return store.update(req.indexKey, async (index) => {
+          await index.add({ features, labels });
+          return { imageCount: index.size };
+        });
+      },
+    },
+    '/shitu-index-remove': {
+      method: 'POST',
+      handler: async (body) => {
+        const req = parseIndexRemove(body);
+        return store.update(req.indexKey, async (index) => {
+          await index.remove(req.ids);
+          return { imageCount: index.size };
+        });
+      },
+    },
+    '/shitu-infer': {
+      method: 'POST',
+      handler: async (body) => {
+        const req = parseInfer(body);
+        const key = req.indexKey;
+        if (key === undefined) {
+          throw invalid(
+            'indexKey is required: this server has no default index (build one with /shitu-index-build)',
+          );
+        }
+        if (!(await store.has(key))) throw unknownKey(key);
+        const img = await loadImage(req.image, 'image', limits);
+        const feature = await featureOf(img, 'image');
+        const [res] = await store.read(key, (index) =>
+          recognizeWithIndex(index, feature, [{ width: img.width, height: img.height }], {
+            recThreshold: req.recThreshold ?? DEFAULT_REC_THRESHOLD,
+            topk: req.topk ?? DEFAULT_REC_TOPK,
+          }),
+        );
+        const boxes = res?.boxes ?? [];
+        return {
+          detectedObjects: boxes.map((b) => ({
+            bbox: b.coordinate,
+            recResults:
+              b.labels[0] === null || b.labels[0] === undefined
+                ? []
+                : b.labels.map((label, i) => ({ label, score: b.recScores[i] })),
+            score: b.detScore,
+          })),
+          image: null,
+        };
+      },
+    },
+    '/image-feature': {
+      method: 'POST',
+      handler: async (body) => {
+        const req = parseFeature(body, maxImages);
+        const what = (i: number) => (req.single ? 'image' : `images[${i}]`);
+        const imgs = await mapLimit(req.images, LOAD_CONCURRENCY, (ref, i) =>
+          loadImage(ref, what(i), limits),
+        );
+        const feats = await Promise.all(imgs.map((img, i) => featureOf(img, what(i))));
+        return { features: feats.map((f) => Array.from(f)), dim: feats[0]?.length ?? 0 };
+      },
+    },
+    '/health': {
+      method: 'GET',
+      handler: () =>
+        Promise.resolve({
+          status: closing ? 'closing' : 'ok',
+          model: model.modelName,
+          batching: {
+            maxBatch: batcher.maxBatch,
+            maxWaitMs: batcher.maxWaitMs,
+            maxInFlight: batcher.maxInFlight,
+          },
+          stats: stats(),
+        }),
+    },
+  };
+
+  const send = (
+    res: http.ServerResponse,
+    status: number,
+    payload: unknown,
+    headers: Record<string, string> = {},
+  ) => {
+    const text = JSON.stringify(payload);
+    if (res.headersSent || res.destroyed) return;
+    res.writeHead(status, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': String(Buffer.byteLength(text)),
+      ...(closing ? { Connection: 'close' } : {}),
+      ...headers,
+    });
+    res.end(text);
+  };
+
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const started = performance.now();
+    const logId = randomUUID();
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    let status = 200;
+    try {
+      if (closing) throw new RequestError(503, 'the server is shutting down');
+      const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+      if (route === undefined) {
+        throw new RequestError(404, `no route ${path} (routes: ${Object.keys(routes).join(', ')})`);
+      }
+      if (req.method !== route.method) {
+        res.setHeader('Allow', route.method);
+        throw new RequestError(405, `${path} takes ${route.method}, not ${req.method ?? '?'}`);
+      }
+      let body: unknown = undefined;
+      if (route.method === 'POST') {
+        const raw = await readBody(req, bodyLimit);
+        try {
+          body = JSON.parse(raw.toString('utf8'));
+        } catch (err) {
+          throw new RequestError(
+            400,
+            `the request body is not valid JSON: ${(err as Error).message}`,
+          );
+        }
+      }
+      const result = await route.handler(body);
+      send(res, 200, { logId, errorCode: 0, errorMsg: 'Success', result });
+    } catch (err) {
+      const f = failure(err);
+      status = f.status;
+      errors++;
+      // A body left unread (413, 404, 405): drop it and close the connection after answering.
+      const unread = !req.readableEnded;
+      if (unread) req.resume();
+      send(
+        res,
+        f.status,
+        { logId, errorCode: f.status, errorMsg: f.message },
+        unread ? { Connection: 'close' } : {},
+      );
+    } finally {
+      requests++;
+      log?.(
+        `${req.method ?? '?'} ${path} ${status} ${(performance.now() - started).toFixed(1)} ms${status === 200 ? '' : ` logId=${logId}`}`,
+      );
+    }
+  };
+
+  const server = http.createServer((req, res) => {
+    active++;
+    res.on('close', () => {
+      active--;
+      if (closing) server.closeIdleConnections();
+    });
+    handle(req, res).catch((err: unknown) => {
+      // Only a bug gets here; answer if still possible and keep serving.
+      log?.(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      send(res, 500, { logId: randomUUID(), errorCode: 500, errorMsg: 'internal error' });
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      reject(
+        new PifIoError(
+          `cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the address is in use' : err.message}`,
+          { cause: err },
+        ),
+      );
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      closing = true;
+      const done = new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      });
+      server.closeIdleConnections();
+      const timer = setTimeout(() => {
+        server.closeAllConnections();
+      }, shutdownTimeoutMs);
+      try {
+        await done;
+      } finally {
+        clearTimeout(timer);
+      }
+      await batcher.close();
+      await store.idle();
+      if (options.closeModel === true) model.close();
+    })();
+    return closed;
+  };
+
+  return {
+    url: `http://${shownHost}:${addr.port}`,
+    host: addr.address,
+    port: addr.port,
+    server,
+    stats,
+    close,
+  };
+}
