@@ -26,3 +26,22 @@ export function numberArg(min = -Infinity, max = Infinity): (v: string) => numbe
     return n;
   };
 }
+
+/**
+ * The model name for `--model` / `--model-dir`: the name given, else the one in the model
+ * directory's inference.yml (so `--model-dir` alone works for any of the three models), else
+ * PP-ShiTuV2_rec.
+ */
+export async function modelNameFor(model?: string, modelDir?: string): Promise<string> {
+  if (model !== undefined) return model;
+  if (modelDir !== undefined) {
+    const { loadInferenceConfig } = await import('./modeldir.js');
+    return (await loadInferenceConfig(modelDir)).Global.model_name;
+  }
+  return 'PP-ShiTuV2_rec';
+}
+
+/** Help text of the `--model` option. */
+export const MODEL_OPTION_HELP =
+  'official model (PP-ShiTuV2_rec, PP-ShiTuV2_rec_CLIP_vit_base, PP-ShiTuV2_rec_CLIP_vit_large); ' +
+  'default: the name in --model-dir/inference.yml, else PP-ShiTuV2_rec';

@@ -24,7 +24,7 @@ import { createProgress } from './progress.js';
 import { pyJsonDumps } from './pyjson.js';
 import { registerServeCommand } from './serve/command.js';
 import { registerIndexCommands } from './vector-index/command.js';
-import { intArg, numberArg } from './cli-args.js';
+import { intArg, MODEL_OPTION_HELP, modelNameFor, numberArg } from './cli-args.js';
 
 export interface CliIo {
   stdout: (s: string) => void;
@@ -134,7 +134,7 @@ function buildProgram(io: CliIo, state: State, version: string): Command {
     .command('predict')
     .description('features of images (files, directories, URLs), in input order')
     .argument('<inputs...>', 'image files, directories or http(s) URLs')
-    .option('--model <name>', `official model (${OFFICIAL_MODELS.join(', ')})`, 'PP-ShiTuV2_rec')
+    .option('--model <name>', MODEL_OPTION_HELP)
     .option('--model-dir <dir>', 'an exported inference model directory')
     .option('--batch-size <n>', 'images per inference call', intArg(1, 4096), 1)
     .option('--threads <n>', 'CPU threads per inference call', intArg(1, 256), 1)
@@ -146,7 +146,7 @@ function buildProgram(io: CliIo, state: State, version: string): Command {
       async (
         inputs: string[],
         o: {
-          model: string;
+          model?: string;
           modelDir?: string;
           batchSize: number;
           threads: number;
@@ -156,7 +156,7 @@ function buildProgram(io: CliIo, state: State, version: string): Command {
           json: boolean;
         },
       ) => {
-        const model = await createModel(o.model, {
+        const model = await createModel(await modelNameFor(o.model, o.modelDir), {
           ...(o.modelDir === undefined ? {} : { modelDir: o.modelDir }),
           batchSize: o.batchSize,
           cpuThreads: o.threads,
@@ -314,7 +314,7 @@ function buildProgram(io: CliIo, state: State, version: string): Command {
     .command('evaluate')
     .description('recall@1, recall@5 and mAP of a model on a dataset (gallery.txt vs query.txt)')
     .argument('<dataset_dir>', 'a ShiTuRecDataset')
-    .option('--model <name>', 'official model name', 'PP-ShiTuV2_rec')
+    .option('--model <name>', MODEL_OPTION_HELP)
     .option('--model-dir <dir>', 'an exported inference model directory')
     .option('--batch-size <n>', 'images per inference call', intArg(1, 4096), 32)
     .option('--hpi', 'high-performance mode', false)
@@ -322,17 +322,18 @@ function buildProgram(io: CliIo, state: State, version: string): Command {
     .action(
       async (
         dir: string,
-        o: { model: string; modelDir?: string; batchSize: number; hpi: boolean; output: string },
+        o: { model?: string; modelDir?: string; batchSize: number; hpi: boolean; output: string },
       ) => {
+        const name = await modelNameFor(o.model, o.modelDir);
         const config: ConfigMap = {
           Global: {
             mode: 'evaluate',
-            model: o.model,
+            model: name,
             dataset_dir: dir,
             output: o.output,
             device: 'cpu',
           },
-          Evaluate: { model_dir: o.modelDir ?? o.model, batch_size: o.batchSize },
+          Evaluate: { model_dir: o.modelDir ?? name, batch_size: o.batchSize },
           Predict: { kernel_option: { run_mode: o.hpi ? 'mkldnn' : 'paddle' } },
         };
         state.code = await runMode(config, { ...io, progress: tty });

@@ -237,3 +237,23 @@ describe('friendly commands', () => {
     }
   });
 });
+
+test('--model-dir alone takes the model name from its inference.yml', async () => {
+  const renamed = path.join(dir, 'renamed-model');
+  await buildModel('PP-ShiTuV2_rec', renamed, { seed: 7 });
+  const yml = path.join(renamed, 'inference.yml');
+  writeFileSync(yml, readFileSync(yml, 'utf8').replace(/model_name: .*/, 'model_name: my_shitu'));
+  const img = path.join(imgDir, 'red.png');
+  const ok = await runMain(['predict', img, '--model-dir', renamed, '--json']);
+  assert.equal(ok.code, 0, ok.err);
+  const mismatch = await runMain([
+    'predict',
+    img,
+    '--model-dir',
+    renamed,
+    '--model',
+    'PP-ShiTuV2_rec',
+  ]);
+  assert.equal(mismatch.code, 1);
+  assert.match(mismatch.err, /Model name mismatch/);
+});

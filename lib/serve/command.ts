@@ -4,14 +4,14 @@
  */
 import type { Command } from 'commander';
 
-import { createModel, OFFICIAL_MODELS } from '../image-feature.js';
+import { createModel } from '../image-feature.js';
 import {
   DEFAULT_BODY_LIMIT,
   DEFAULT_MAX_PIXELS,
   startServer,
   type RunningServer,
 } from './server.js';
-import { intArg, numberArg } from '../cli-args.js';
+import { intArg, MODEL_OPTION_HELP, modelNameFor, numberArg } from '../cli-args.js';
 
 export interface ServeIo {
   stdout: (s: string) => void;
@@ -22,7 +22,7 @@ interface ServeOptions {
   host: string;
   port: number;
   indexDir: string;
-  model: string;
+  model?: string;
   modelDir?: string;
   hpi: boolean;
   maxBatch: number;
@@ -43,7 +43,7 @@ export function registerServeCommand(program: Command, io: ServeIo): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'port (0: any free port)', intArg(0, 65535), 8080)
     .option('--index-dir <dir>', 'where indexes persist (one directory per indexKey)', '.index')
-    .option('--model <name>', `official model (${OFFICIAL_MODELS.join(', ')})`, 'PP-ShiTuV2_rec')
+    .option('--model <name>', MODEL_OPTION_HELP)
     .option('--model-dir <dir>', 'an exported inference model directory')
     .option('--hpi', 'high-performance mode (fused oneDNN graph)', false)
     .option(
@@ -68,7 +68,7 @@ export function registerServeCommand(program: Command, io: ServeIo): void {
     .option('--max-pixels <n>', 'most pixels of one image', intArg(1, 2 ** 40), DEFAULT_MAX_PIXELS)
     .option('--quiet', 'no per-request log lines', false)
     .action(async (o: ServeOptions) => {
-      const model = await createModel(o.model, {
+      const model = await createModel(await modelNameFor(o.model, o.modelDir), {
         ...(o.modelDir === undefined ? {} : { modelDir: o.modelDir }),
         cpuThreads: o.threads,
         useHpip: o.hpi,

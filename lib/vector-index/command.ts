@@ -19,12 +19,12 @@ import path from 'node:path';
 import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
 
 import { IndexError } from '../errors.js';
-import { createModel, OFFICIAL_MODELS, type FeatureModel } from '../image-feature.js';
+import { createModel, type FeatureModel } from '../image-feature.js';
 import { createProgress } from '../progress.js';
 
 import { createIndex, loadIndex, readGalleryList } from './index.js';
 import type { Metric, IndexType, SearchHit, VectorIndex } from './types.js';
-import { intArg } from '../cli-args.js';
+import { intArg, MODEL_OPTION_HELP, modelNameFor } from '../cli-args.js';
 
 export interface IndexCommandIo {
   stdout: (s: string) => void;
@@ -34,7 +34,7 @@ export interface IndexCommandIo {
 }
 
 interface ModelOpts {
-  model: string;
+  model?: string;
   modelDir?: string;
   batchSize: number;
   threads: number;
@@ -42,14 +42,14 @@ interface ModelOpts {
 
 function addModelOptions(cmd: Command): Command {
   return cmd
-    .option('--model <name>', `official model (${OFFICIAL_MODELS.join(', ')})`, 'PP-ShiTuV2_rec')
+    .option('--model <name>', MODEL_OPTION_HELP)
     .option('--model-dir <dir>', 'an exported inference model directory')
     .option('--batch-size <n>', 'images per inference call', intArg(1, 4096), 8)
     .option('--threads <n>', 'CPU threads per inference call', intArg(1, 256), 1);
 }
 
 async function openModel(o: ModelOpts): Promise<FeatureModel> {
-  return createModel(o.model, {
+  return createModel(await modelNameFor(o.model, o.modelDir), {
     ...(o.modelDir === undefined ? {} : { modelDir: o.modelDir }),
     batchSize: o.batchSize,
     cpuThreads: o.threads,
