@@ -2,7 +2,7 @@
  * Load test of the HTTP service's `/image-feature` on loopback, dynamic batching on vs off.
  *
  *   npm run loadtest:serve -- [--duration 20] [--connections 32] [--modes on,off]
- *                             [--max-batch 8] [--max-wait-ms 5] [--threads 1] [--no-hpi]
+ *                             [--max-batch 8] [--max-wait-ms 5] [--threads N (default: the serve default, CPU count up to 8)] [--no-hpi]
  *                             [--requests 10000] [--json FILE]
  *
  * The server runs as a child process (`serve` from lib/serve/command.ts) with a builder model
@@ -28,6 +28,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 
 import { buildModel } from '../lib/builder.js';
+import { DEFAULT_SERVE_THREADS } from '../lib/serve/command.js';
 
 /** The part of autocannon's API used here (it ships no types). */
 interface AutocannonResult {
@@ -58,7 +59,7 @@ const { values } = parseArgs({
     modes: { type: 'string', default: 'on,off' },
     'max-batch': { type: 'string', default: '8' },
     'max-wait-ms': { type: 'string', default: '5' },
-    threads: { type: 'string', default: '1' },
+    threads: { type: 'string', default: String(DEFAULT_SERVE_THREADS) },
     'no-hpi': { type: 'boolean', default: false },
     requests: { type: 'string' },
     json: { type: 'string' },

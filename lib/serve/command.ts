@@ -2,6 +2,8 @@
  * `paddle-image-feature serve`: the HTTP service (server.ts) from the command line. Runs until
  * SIGTERM or SIGINT, then shuts down gracefully (running requests finish) and exits 0.
  */
+import { availableParallelism } from 'node:os';
+
 import type { Command } from 'commander';
 
 import { createModel } from '../image-feature.js';
@@ -12,6 +14,9 @@ import {
   type RunningServer,
 } from './server.js';
 import { intArg, MODEL_OPTION_HELP, modelNameFor, numberArg } from '../cli-args.js';
+
+/** One inference job runs at a time (the batcher), so it gets the cores; PaddleX's default is 8. */
+export const DEFAULT_SERVE_THREADS = Math.min(availableParallelism(), 8);
 
 export interface ServeIo {
   stdout: (s: string) => void;
@@ -58,7 +63,12 @@ export function registerServeCommand(program: Command, io: ServeIo): void {
       numberArg(0, 60_000),
       5,
     )
-    .option('--threads <n>', 'CPU threads per inference call', intArg(1, 256), 1)
+    .option(
+      '--threads <n>',
+      'CPU threads per inference call (default: the CPU count, at most 8: with batching one call runs at a time, so it may use every core)',
+      intArg(1, 256),
+      DEFAULT_SERVE_THREADS,
+    )
     .option(
       '--body-limit <MB>',
       'largest request body, MiB',
