@@ -13,6 +13,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
+import { homedir } from 'node:os';
 import path from 'node:path';
 
 import { DownloadError } from './errors.js';
@@ -228,6 +229,11 @@ export async function extractTar(tarFile: string, dest: string): Promise<string[
     await fh.close();
   }
   return files;
+}
+
+/** The PaddleX cache root: `explicit`, else $PADDLE_PDX_CACHE_HOME, else ~/.paddlex. */
+export function paddlexCacheDir(explicit?: string): string {
+  return explicit ?? process.env['PADDLE_PDX_CACHE_HOME'] ?? path.join(homedir(), '.paddlex');
 }
 
 /**

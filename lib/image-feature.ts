@@ -6,7 +6,6 @@
  * Decoding and preprocessing of the next batch overlap inference of the current one; every
  * heavy step runs off the main thread.
  */
-import { homedir } from 'node:os';
 import path from 'node:path';
 import { stat } from 'node:fs/promises';
 
@@ -18,7 +17,7 @@ import {
   ModelNotFoundError,
   UnsupportedError,
 } from './errors.js';
-import { downloadOfficialModel, type DownloadOptions } from './download.js';
+import { downloadOfficialModel, paddlexCacheDir, type DownloadOptions } from './download.js';
 import { decodeItem, resolveInputs, type InputItem, type PredictInput } from './input.js';
 import { loadInferenceConfig, type InferenceConfig } from './modeldir.js';
 import { loadPredictor, MAX_CPU_THREADS, type Precision, type Predictor } from './predictor.js';
@@ -287,6 +286,25 @@ export class FeatureModel {
 }
 
 /**
+ * The directory of an official model in the PaddleX cache (`<cache>/official_models/<name>`),
+ * downloaded there first when missing. An unknown name is PaddleX's "not supported" error.
+ */
+export async function officialModelDir(
+  modelName: string,
+  options: { cacheDir?: string; download?: DownloadOptions | undefined } = {},
+): Promise<string> {
+  if (!(OFFICIAL_MODELS as readonly string[]).includes(modelName)) {
+    throw new UnsupportedError(
+      `The model (${modelName}) is not supported! Supported: ${OFFICIAL_MODELS.join(', ')}; ` +
+        'or pass modelDir for your own export',
+    );
+  }
+  const cache = paddlexCacheDir(options.cacheDir);
+  await downloadOfficialModel(modelName, cache, options.download);
+  return path.join(cache, 'official_models', modelName);
+}
+
+/**
  * Creates an image-feature model: an official name (PP-ShiTuV2_rec, ..._CLIP_vit_base,
  * ..._CLIP_vit_large) with the model in the PaddleX cache (`<cache>/official_models/<name>`), or
  * any name with `modelDir`; the directory's inference.yml must name the same model.
@@ -317,26 +335,19 @@ export async function createModel(
       `createModel: cpuThreads must be an integer from 1 to ${MAX_CPU_THREADS}`,
     );
   }
-  const cache =
-    options.cacheDir ?? process.env['PADDLE_PDX_CACHE_HOME'] ?? path.join(homedir(), '.paddlex');
+  const cache = paddlexCacheDir(options.cacheDir);
   let dir: string;
   if (options.modelDir !== undefined) {
     dir = path.resolve(options.modelDir);
     if ((await stat(dir).catch(() => null)) === null) {
       throw new ModelNotFoundError(`${dir} is not exists!`, { file: dir });
     }
-  } else if ((OFFICIAL_MODELS as readonly string[]).includes(modelName)) {
-    dir = path.join(cache, 'official_models', modelName);
+  } else {
     try {
-      await downloadOfficialModel(modelName, cache, options.download);
+      dir = await officialModelDir(modelName, { cacheDir: cache, download: options.download });
     } catch (err) {
       throw convert(err);
     }
-  } else {
-    throw new UnsupportedError(
-      `The model (${modelName}) is not supported! Supported: ${OFFICIAL_MODELS.join(', ')}; ` +
-        'or pass modelDir for your own export',
-    );
   }
   try {
     const cfg = await loadInferenceConfig(dir);

@@ -20,7 +20,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import path from 'node:path';
 
 import sharp from 'sharp';
@@ -32,7 +31,7 @@ import {
   InvalidArgumentError,
   UnsupportedError,
 } from './errors.js';
-import { fetchTo } from './download.js';
+import { fetchTo, paddlexCacheDir } from './download.js';
 import type { RawImage } from './preprocess.js';
 
 /** Suffixes PaddleX reads, then those sharp adds. */
@@ -110,9 +109,7 @@ async function fetchInput(url: string, index: number, options: ResolveOptions): 
       `input ${index}: URL ${url} does not name an image file (suffixes: ${IMAGE_SUFFIXES.join(', ')})`,
     );
   }
-  const cache =
-    options.cacheDir ?? process.env['PADDLE_PDX_CACHE_HOME'] ?? path.join(homedir(), '.paddlex');
-  const dir = path.join(cache, 'predict_input');
+  const dir = path.join(paddlexCacheDir(options.cacheDir), 'predict_input');
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, base);
   const tmp = `${file}.${randomBytes(6).toString('hex')}.part`;

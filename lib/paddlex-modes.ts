@@ -11,7 +11,12 @@ import path from 'node:path';
 import { configGet, type ConfigMap, type ConfigValue } from './config.js';
 import { ConfigError, PifError, UnsupportedError } from './errors.js';
 import { exportOnnx } from './export.js';
-import { createModel, OFFICIAL_MODELS, type FeatureModel } from './image-feature.js';
+import {
+  createModel,
+  OFFICIAL_MODELS,
+  officialModelDir,
+  type FeatureModel,
+} from './image-feature.js';
 import { saveModel } from './model.js';
 import { resolveModelDir } from './modeldir.js';
 import { PyInt, pyJsonDumps, type PyJsonValue } from './pyjson.js';
@@ -285,12 +290,8 @@ async function predictMode(config: ConfigMap, io: ModeIo): Promise<ResultObject>
 
 async function exportMode(config: ConfigMap, io: ModeIo): Promise<ResultObject> {
   let src = await resolveWeights(config, 'Export', io);
-  if (src === null) {
-    // The official model, from the cache (downloaded when missing).
-    const m = await openModel(config, null, {});
-    src = m.modelDir;
-    m.close();
-  }
+  // The official model: its directory in the cache (downloaded when missing), not loaded.
+  src ??= await officialModelDir(str(config, 'Global.model'));
   const output = path.resolve(str(config, 'Global.output', 'output'));
   const format = optStr(config, 'Export.format') ?? 'paddle';
   if (format === 'onnx') {
