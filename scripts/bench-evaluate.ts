@@ -11,16 +11,8 @@
 // flops; the ranking is a few operations per score. A script, not a test.
 import { evaluateFeaturesWithStats } from '../lib/evaluate.js';
 import { nativeBinding } from '../lib/native.js';
+import { arg, intArg } from './bench-args.js';
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? (process.argv[i + 1] as string) : def;
-}
-function intArg(name: string, def: number): number {
-  const v = Number(arg(name, String(def)));
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);
-  return v;
-}
 const ng = intArg('gallery', 100000);
 const nq = intArg('queries', 10000);
 const dim = intArg('dim', 512);

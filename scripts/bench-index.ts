@@ -21,16 +21,8 @@ import path from 'node:path';
 
 import { createIndex, INDEX_FILE, loadIndex } from '../lib/vector-index/index.js';
 import type { SearchHit, VectorIndex } from '../lib/vector-index/types.js';
+import { arg, intArg } from './bench-args.js';
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? (process.argv[i + 1] as string) : def;
-}
-function intArg(name: string, def: number): number {
-  const v = Number(arg(name, String(def)));
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);
-  return v;
-}
 const n = intArg('n', 50000);
 const dim = intArg('dim', 512);
 const nq = intArg('queries', 1000);

@@ -112,7 +112,8 @@ export class FlatStore {
     if (this.#count === 0 || nq === 0) {
       return { k: 0, ids: new Float64Array(0), scores: new Float32Array(0) };
     }
-    const rowIds = this.rowIds().slice();
+    // A view, not a copy: like the rows, ids below the live count are never rewritten.
+    const rowIds = this.rowIds();
     const r = await searchTopK(queries, this.vectors(), this.dim, topk, {
       metric,
       // A single query never needs more than one thread.
