@@ -93,6 +93,32 @@ export interface NativeEngineInfo {
   passes: Record<string, number>;
   /** Nodes per canonical op name (pif.* = fused ops, dnnl.* = oneDNN kernels). */
   ops: Record<string, number>;
+  /**
+   * hpi: every input configuration (shape) in which a oneDNN-bound node did not run its fused
+   * primitive, recorded as primitives are made (at the first run of each shape).
+   */
+  fallbacks: NativeFallback[];
+}
+
+/** How a oneDNN-bound node ran one input configuration off its fused primitive. */
+export interface NativeFallback {
+  /** The node, e.g. "op 152 (conv2d)". */
+  node: string;
+  /** Its kernel, e.g. "dnnl.fused_conv2d". */
+  kernel: string;
+  /**
+   * 'sum' (residual as a sum post-op) and 'split' (convolution and post-ops as separate oneDNN
+   * primitives) still run on oneDNN; 'reference' runs the node's reference kernel.
+   */
+  path: 'sum' | 'split' | 'reference';
+  /** The implementation oneDNN offered for the refused primitive ('' when it offered none). */
+  impl: string;
+  /** Why it was not taken. */
+  reason: string;
+  /** The node's first input dims, e.g. "[1,1024,7,7]". */
+  shape: string;
+  /** 'split': the oneDNN primitives run after the convolution (binary or eltwise). */
+  stages: number;
 }
 
 export interface NativePeakProbe {

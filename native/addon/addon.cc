@@ -388,6 +388,23 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       ops.Set(n.def->name, prev + 1);
     }
     o.Set("ops", ops);
+    // Every configuration a oneDNN-bound node ran off its fused primitive.
+    Napi::Array fallbacks = Napi::Array::New(env);
+    std::vector<std::vector<PathNote>> notes = ex->path_notes();
+    for (size_t i = 0; i < notes.size(); ++i) {
+      for (const PathNote& pn : notes[i]) {
+        Napi::Object f = Napi::Object::New(env);
+        f.Set("node", ex->nodes()[i].where());
+        f.Set("kernel", ex->nodes()[i].def->name);
+        f.Set("path", pn.path);
+        f.Set("impl", pn.impl);
+        f.Set("reason", pn.reason);
+        f.Set("shape", pn.shape);
+        f.Set("stages", pn.stages);
+        fallbacks.Set(fallbacks.Length(), f);
+      }
+    }
+    o.Set("fallbacks", fallbacks);
     return o;
   }
   Napi::Value Close(const Napi::CallbackInfo& info) {

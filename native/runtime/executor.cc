@@ -71,6 +71,13 @@ ModelError wrap(const LoadedModel& m, const std::string& code, const std::string
 
 }  // namespace
 
+std::vector<std::vector<PathNote>> Executor::path_notes() const {
+  std::vector<std::vector<PathNote>> out(nodes_.size());
+  for (size_t i = 0; i < path_logs_.size() && i < out.size(); ++i)
+    if (path_logs_[i]) out[i] = path_logs_[i]->notes();
+  return out;
+}
+
 Executor::Executor(std::shared_ptr<const LoadedModel> model, const ExecutorOptions& options)
     : model_(std::move(model)) {
   if (options.bf16 && !options.hpi)
@@ -207,7 +214,8 @@ Executor::Executor(std::shared_ptr<const LoadedModel> model, const ExecutorOptio
       throw wrap(*model_, e.code, "graph passes", e.what());
     }
   }
-  if (options.hpi) dnnl_nodes_ = bind_dnnl_kernels(p, &nodes_, HpiOptions{options.bf16});
+  if (options.hpi)
+    dnnl_nodes_ = bind_dnnl_kernels(p, &nodes_, HpiOptions{options.bf16}, &path_logs_);
 
   // Static values: parameters and folded constants.
   static_values_.resize(p.values.size());

@@ -16,6 +16,7 @@
 
 #include "format/model_dir.h"
 #include "graph/op_def.h"
+#include "kernels/dnnl/common.h"
 
 namespace pif {
 
@@ -53,6 +54,10 @@ class Executor {
   // What the passes did ("name" -> rewrites) and how many nodes run on oneDNN.
   const std::vector<std::pair<std::string, int>>& pass_report() const { return pass_report_; }
   int dnnl_nodes() const { return dnnl_nodes_; }
+  // hpi: per node (nodes() order), the configurations it ran off its fused
+  // oneDNN primitive (a degraded oneDNN path or the reference kernel), as
+  // recorded so far (primitives are made at the first run of each shape).
+  std::vector<std::vector<PathNote>> path_notes() const;
 
   // Runs the graph. Inputs are matched by name (all graph inputs required);
   // outputs come back in graph-output order. `threads` sets the OpenMP thread
@@ -68,6 +73,7 @@ class Executor {
   std::vector<bool> is_graph_output_;
   std::vector<std::pair<std::string, int>> pass_report_;
   int dnnl_nodes_ = 0;
+  std::vector<std::shared_ptr<const PathLog>> path_logs_;  // hpi: per node, null if unbound
 
   std::mutex pools_mu_;
   std::vector<std::unique_ptr<BufferPool>> free_pools_;

@@ -9,8 +9,7 @@ namespace pif {
 namespace dnnl_backend {
 namespace {
 
-struct BinEntry {
-  bool ref = false;
+struct BinEntry : EntryBase {
   bool swapped = false;  // operands exchanged (commutative op, x broadcast)
   dnnl::binary prim;
   memory::desc a, b, dst, scratch;
@@ -60,7 +59,7 @@ BinEntry make_entry(const BinNode& n, const RTensor& x, const RTensor& y) {
   bool ok;
   dnnl::algorithm alg = alg_of(n.bin.kind, &ok);
   if (!ok || x.dims.empty() || y.dims.empty()) {
-    e.ref = true;
+    e.use_ref("no oneDNN binary algorithm for this op, or a scalar operand");
     return e;
   }
   bool commutative = n.bin.kind == BinKind::Add || n.bin.kind == BinKind::Mul ||
@@ -71,7 +70,7 @@ BinEntry make_entry(const BinNode& n, const RTensor& x, const RTensor& y) {
   std::vector<int64_t> ad = x.dims.size() == r ? x.dims : aligned(x.dims, r, n.bin.axis);
   std::vector<int64_t> bd = y.dims.size() == r ? y.dims : aligned(y.dims, r, n.bin.axis);
   if (ad.empty() || bd.empty() || r > 6) {
-    e.ref = true;
+    e.use_ref("rank above 6 or operands that do not align");
     return e;
   }
   // oneDNN broadcasts only the second operand.
@@ -82,7 +81,9 @@ BinEntry make_entry(const BinNode& n, const RTensor& x, const RTensor& y) {
   }
   if (!b_fits) {
     if (!a_fits || !commutative) {
-      e.ref = true;
+      e.use_ref(
+          "the first operand would need broadcasting (oneDNN broadcasts only the second) and the "
+          "op is not commutative");
       return e;
     }
     std::swap(a, b);
@@ -99,7 +100,7 @@ BinEntry make_entry(const BinNode& n, const RTensor& x, const RTensor& y) {
   e.b = md_for(b, bd);
   if (e.a.is_zero() || e.b.is_zero() || a->dtype != DType::Float32 || b->dtype != DType::Float32 ||
       a->numel() == 0 || b->numel() == 0) {
-    e.ref = true;
+    e.use_ref("zero-size or non-float32 operand");
     return e;
   }
   e.a_have = e.a;
@@ -153,7 +154,7 @@ BinEntry make_entry(const BinNode& n, const RTensor& x, const RTensor& y) {
     } catch (const dnnl::error&) {
     }
   }
-  if (!made) e.ref = true;
+  if (!made) e.use_ref("oneDNN refused every operand layout");
   return e;
 }
 
@@ -162,10 +163,15 @@ std::shared_ptr<const BinEntry> entry_for(const RunCtx& c) {
   const RTensor& x = need_input(c, 0, "X");
   const RTensor& y = need_input(c, 1, "Y");
   if (x.dtype != DType::Float32 || y.dtype != DType::Float32) {
-    static const auto ref = std::make_shared<const BinEntry>(BinEntry{true});
+    static const auto ref = [] {
+      BinEntry e;
+      e.use_ref("a non-float32 operand");
+      return std::make_shared<const BinEntry>(e);
+    }();
     return ref;
   }
-  return n.cache.get({md_of(x), md_of(y)}, [&] { return make_entry(n, x, y); });
+  return n.cache.get(
+      {md_of(x), md_of(y)}, [&] { return make_entry(n, x, y); }, n.ref.log.get());
 }
 
 void infer(RunCtx& c) {
@@ -204,10 +210,10 @@ const OpDef& binary_def() {
   return d;
 }
 
-std::shared_ptr<const void> make_binary_node(const Node& n) {
+std::shared_ptr<const void> make_binary_node(const Node& n, RefFallback ref) {
   auto s = std::make_shared<BinNode>();
   s->bin = n.attrs<BinState>();
-  s->ref = RefFallback{n.def, n.state};
+  s->ref = std::move(ref);
   return s;
 }
 

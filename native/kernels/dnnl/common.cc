@@ -34,6 +34,19 @@ tag plain_tag(size_t rank) {
 
 memory::dims to_dims(const std::vector<int64_t>& d) { return memory::dims(d.begin(), d.end()); }
 
+std::string dims_text(const memory::dims& d) {
+  std::string s = "[";
+  for (size_t k = 0; k < d.size(); ++k) s += (k ? "," : "") + std::to_string(d[k]);
+  return s + "]";
+}
+
+bool test_refuses(const char* step) {
+  const char* env = std::getenv("PIF_TEST_DNNL_REFUSE");
+  if (!env || !*env) return false;
+  std::string list = std::string(",") + env + ",";
+  return list.find(std::string(",") + step + ",") != std::string::npos;
+}
+
 memory::desc md_of(const RTensor& t) {
   if (t.layout) return *static_cast<const memory::desc*>(t.layout.get());
   if (t.dtype != DType::Float32) op_fail("oneDNN backend: expected a float32 tensor");
@@ -67,10 +80,14 @@ std::shared_ptr<void> alloc(size_t n) {
 
 std::shared_ptr<void> reorder_to(const RTensor& src, const memory::desc& a, const memory::desc& b) {
   std::shared_ptr<void> buf = alloc(b.get_size());
-  memory from(a, engine(), src.data), to(b, engine(), buf.get());
+  reorder_into(src, a, b, buf.get());
+  return buf;
+}
+
+void reorder_into(const RTensor& src, const memory::desc& a, const memory::desc& b, void* dst) {
+  memory from(a, engine(), src.data), to(b, engine(), dst);
   dnnl::reorder(from, to).execute(stream(), from, to);
   stream().wait();
-  return buf;
 }
 
 void to_plain(const RTensor& in, RTensor* out) {
@@ -186,7 +203,7 @@ std::vector<Elt> encodings(const Elt& e) {
 }  // namespace
 
 bool append_post_ops(const std::vector<PostOp>& post, const std::vector<memory::desc>& extra,
-                     dnnl::post_ops* po, std::vector<int>* binary_index) {
+                     dnnl::post_ops* po, std::vector<int>* binary_index, int sum_at) {
   // oneDNN 2.6.3 applies the parameters of the first eltwise post-op of an
   // algorithm to every later one of the same algorithm (seen in jit conv and
   // gemm matmul). So adjacent linear steps are merged into one, and each step
@@ -238,7 +255,12 @@ bool append_post_ops(const std::vector<PostOp>& post, const std::vector<memory::
   if (!choose(0)) return false;
   if (binary_index) binary_index->assign(post.size(), -1);
   for (size_t k = 0; k < steps.size(); ++k) {
-    if (steps[k].binary) {
+    if (steps[k].binary && static_cast<int>(steps[k].index) == sum_at) {
+      if (post[steps[k].index].bin != BinKind::Add)
+        op_fail("oneDNN backend: sum post-op of a non-add");
+      po->append_sum(1.f);
+      if (binary_index) (*binary_index)[steps[k].index] = kSumPostOp;
+    } else if (steps[k].binary) {
       const PostOp& p = post[steps[k].index];
       po->append_binary(
           p.bin == BinKind::Add ? dnnl::algorithm::binary_add : dnnl::algorithm::binary_mul,
@@ -257,6 +279,7 @@ void add_post_op_inputs(const std::vector<PostOp>& post, const std::vector<int>&
                         std::unordered_map<int, memory>* args) {
   for (size_t i = 0; i < post.size(); ++i) {
     if (post[i].kind != PostOp::Kind::Binary) continue;
+    if (i < binary_index.size() && binary_index[i] == kSumPostOp) continue;  // in the destination
     size_t k = post[i].input;
     if (k >= mds.size() || k >= extra.size() || i >= binary_index.size() || binary_index[i] < 0)
       op_fail("oneDNN backend: missing post-op input");

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -15,6 +16,37 @@
 #include "graph/op_def.h"
 
 namespace pif {
+
+// How a oneDNN-bound node computed one input configuration when it did not
+// use its primary (fully fused) primitive.
+struct PathNote {
+  // "sum" (residual as a sum post-op), "split" (the convolution and its
+  // post-ops as separate oneDNN primitives), or "reference" (the node's
+  // reference kernel).
+  std::string path;
+  std::string impl;    // what oneDNN offered for the refused primitive ("" if nothing)
+  std::string reason;  // why it was refused
+  std::string shape;   // the node's first input dims, e.g. "[1,1024,7,7]"
+  int stages = 0;      // split: oneDNN primitives run after the convolution
+};
+
+// Per-node record of PathNotes (thread-safe; written once per configuration).
+class PathLog {
+ public:
+  void add(PathNote note) {
+    std::lock_guard<std::mutex> lock(mu_);
+    notes_.push_back(std::move(note));
+  }
+  std::vector<PathNote> notes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return notes_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<PathNote> notes_;
+};
+
 namespace dnnl_backend {
 
 using dnnl::memory;
@@ -27,6 +59,21 @@ dnnl::stream& stream();  // one per calling thread
 // Row-major format tag of a rank (a, ab, abc, ...); rank 1..6.
 tag plain_tag(size_t rank);
 memory::dims to_dims(const std::vector<int64_t>& d);
+std::string dims_text(const memory::dims& d);  // "[1,3,224,224]"
+
+// Base of every kernel's cached entry: whether it runs the reference kernel,
+// and how it departs from the node's primary primitive (path empty: it does
+// not).
+struct EntryBase {
+  bool ref = false;
+  PathNote note;
+  void use_ref(std::string reason, std::string impl = "") {
+    ref = true;
+    note.path = "reference";
+    note.reason = std::move(reason);
+    note.impl = std::move(impl);
+  }
+};
 // The descriptor of a run-time tensor: its layout if it has one, else plain.
 memory::desc md_of(const RTensor& t);
 bool is_plain(const memory::desc& md);
@@ -40,6 +87,8 @@ void to_plain(const RTensor& in, RTensor* out);
 // Reorders src (md a) into a new buffer laid out as b; the buffer is owned
 // by the returned shared_ptr (scratch for one execution).
 std::shared_ptr<void> reorder_to(const RTensor& src, const memory::desc& a, const memory::desc& b);
+// Reorders src (md a) into the caller's buffer `dst` laid out as b.
+void reorder_into(const RTensor& src, const memory::desc& a, const memory::desc& b, void* dst);
 
 // Executes a primitive created with scratchpad_mode::user, providing a
 // per-thread scratchpad of the descriptor's size.
@@ -51,9 +100,13 @@ bool eltwise_of(const UnState& s, dnnl::algorithm* alg, float* alpha, float* bet
 // Appends fused post-ops to `po`; binary inputs take the descriptors given.
 // False when oneDNN cannot compute the chain correctly (the node then uses
 // its reference kernel).
-// binary_index[i]: oneDNN's post-op index of post[i] when it is binary.
+// binary_index[i]: oneDNN's post-op index of post[i] when it is binary
+// (kSumPostOp for the one appended as a sum).
+constexpr int kSumPostOp = -2;
+// sum_at: the index in `post` of a binary Add appended as a sum post-op
+// instead (the destination then holds that input before execution); -1 none.
 bool append_post_ops(const std::vector<PostOp>& post, const std::vector<memory::desc>& extra,
-                     dnnl::post_ops* po, std::vector<int>* binary_index);
+                     dnnl::post_ops* po, std::vector<int>* binary_index, int sum_at = -1);
 
 // Execution arguments of the binary post-ops' inputs (extra[k] for the post-op
 // whose input is k).
@@ -65,18 +118,33 @@ void add_post_op_inputs(const std::vector<PostOp>& post, const std::vector<int>&
 // Whether the CPU runs oneDNN bf16 kernels natively (AVX512-BF16 or AMX).
 bool cpu_has_bf16();
 
+// Test hook: PIF_TEST_DNNL_REFUSE is a comma-separated list of steps the
+// kernels must treat as refused by oneDNN ("fused": a convolution's primitive
+// with its post-ops; "sum": the residual as a sum post-op; "split": the
+// convolution and its post-ops as separate primitives), so the degraded paths
+// run on any CPU. Read when a primitive is created (once per node and shape).
+bool test_refuses(const char* step);
+
 // Input descriptors -> cached primitive entry. Creation happens once per
-// distinct input layout/shape; lookups are cheap and thread-safe.
+// distinct input layout/shape; lookups are cheap and thread-safe. Entries
+// derive from EntryBase; an entry that did not get the node's primary
+// primitive is recorded in the node's PathLog (predictor.engine reports it).
 template <typename Entry>
 class PrimCache {
  public:
   template <typename Make>
-  std::shared_ptr<const Entry> get(const std::vector<memory::desc>& key, Make make) const {
+  std::shared_ptr<const Entry> get(const std::vector<memory::desc>& key, Make make,
+                                   PathLog* log) const {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& e : entries_)
       if (e.first == key) return e.second;
     auto made = std::make_shared<const Entry>(make());
     entries_.emplace_back(key, made);
+    if (log && !made->note.path.empty()) {
+      PathNote note = made->note;
+      if (!key.empty()) note.shape = dims_text(key[0].dims());
+      log->add(std::move(note));
+    }
     return made;
   }
 
@@ -86,10 +154,11 @@ class PrimCache {
 };
 
 // The reference op a dnnl node falls back to for configurations oneDNN does
-// not cover (inputs converted to plain first).
+// not cover (inputs converted to plain first), and the node's path log.
 struct RefFallback {
   const OpDef* def;
   std::shared_ptr<const void> state;
+  std::shared_ptr<PathLog> log;
 };
 void run_ref(const RefFallback& ref, RunCtx& c, bool infer_only);
 
@@ -107,14 +176,22 @@ const OpDef& binary_def();
 const OpDef& softmax_def();
 const OpDef& layer_norm_def();
 
-// Node states of the backend kernels (wrapping the node's reference state).
-std::shared_ptr<const void> make_conv_node(const Node& n, bool bf16);
-std::shared_ptr<const void> make_matmul_node(const Node& n, bool bf16, bool y_const);
-std::shared_ptr<const void> make_pool_node(const Node& n);
-std::shared_ptr<const void> make_eltwise_node(const Node& n);
-std::shared_ptr<const void> make_binary_node(const Node& n);
-std::shared_ptr<const void> make_softmax_node(const Node& n);
-std::shared_ptr<const void> make_layer_norm_node(const Node& n);
+// The reason prefix of a convolution on its reference kernel because oneDNN
+// has no jit (or, ungrouped, GEMM) implementation of it even without
+// post-ops; any other reason means a fused primitive was refused.
+constexpr const char* kConvWithoutOneDnnImpl =
+    "oneDNN has no usable implementation of this convolution even without post-ops";
+
+// Node states of the backend kernels (wrapping the node's reference state);
+// `ref` is the reference op and the node's path log.
+std::shared_ptr<const void> make_conv_node(const Node& n, RefFallback ref, bool bf16);
+std::shared_ptr<const void> make_matmul_node(const Node& n, RefFallback ref, bool bf16,
+                                             bool y_const);
+std::shared_ptr<const void> make_pool_node(const Node& n, RefFallback ref);
+std::shared_ptr<const void> make_eltwise_node(const Node& n, RefFallback ref);
+std::shared_ptr<const void> make_binary_node(const Node& n, RefFallback ref);
+std::shared_ptr<const void> make_softmax_node(const Node& n, RefFallback ref);
+std::shared_ptr<const void> make_layer_norm_node(const Node& n, RefFallback ref);
 
 }  // namespace dnnl_backend
 
@@ -124,7 +201,9 @@ struct HpiOptions {
 
 // Replaces each node's def/state by the oneDNN kernel when one covers it
 // (conv, matmul, pooling, eltwise, binary, softmax, layer_norm); the rest keep
-// their reference kernels. Returns how many nodes were bound.
-int bind_dnnl_kernels(const Program& program, std::vector<Node>* nodes, const HpiOptions& opt);
+// their reference kernels. Returns how many nodes were bound; `logs` (if
+// given) gets each bound node's path log, null for the others.
+int bind_dnnl_kernels(const Program& program, std::vector<Node>* nodes, const HpiOptions& opt,
+                      std::vector<std::shared_ptr<const PathLog>>* logs = nullptr);
 
 }  // namespace pif

@@ -3,7 +3,26 @@
 // format_tag::any so oneDNN picks its blocked layouts (nChw8c / nChw16c);
 // outputs stay blocked for the next oneDNN op. Weights are reordered once per
 // chosen weight layout and kept.
+//
+// A fused primitive oneDNN refuses (or offers only as its reference or GEMM
+// implementation; e.g. oneDNN 2.6's AVX-512 brgemm convolutions take no binary
+// post-op, so a residual add gets `ref:any`) does not send the convolution to
+// our reference kernel. The paths, in order:
+//   fused  the convolution with every post-op;
+//   sum    a single residual add as a sum post-op: the destination is filled
+//          with the residual first and the convolution accumulates into it;
+//   split  the convolution with the post-ops before the first binary one,
+//          then one in-place oneDNN primitive (binary or eltwise) per
+//          remaining step;
+// first with jit implementations only, then also oneDNN's im2col+GEMM
+// (except for depthwise convolutions). Only when the bare convolution itself
+// has neither (oneDNN offers only its reference implementation, or GEMM for a
+// depthwise one, where our direct loop is faster) does the node run its
+// reference kernel. Every departure from the fused path
+// is recorded in the node's PathLog with what oneDNN offered and why it was
+// not taken; PIF_TEST_DNNL_REFUSE forces refusals (common.h).
 #include <algorithm>
+#include <cstring>
 
 #include "kernels/dnnl/common.h"
 #include "kernels/ref/common.h"
@@ -13,15 +32,24 @@ namespace pif {
 namespace dnnl_backend {
 namespace {
 
-struct ConvEntry {
-  bool ref = false;  // oneDNN has no implementation: reference kernel
+// A primitive run after the convolution, in place on its destination.
+struct ConvStage {
+  dnnl::primitive prim;
+  memory::desc scratch;
+  int input = -1;  // binary stage: the extra input read as src1; -1 for eltwise
+};
+
+struct ConvEntry : EntryBase {
   dnnl::convolution_forward prim;
   memory::desc src, wei, dst, scratch;
   std::vector<int64_t> out_dims;
   std::shared_ptr<void> weights;         // in the primitive's layout
-  std::vector<memory::desc> extra;       // binary post-op inputs as the primitive reads them
+  std::vector<memory::desc> extra;       // binary post-op inputs as the primitives read them
   std::vector<memory::desc> extra_have;  // ... and as they arrive (reordered when different)
-  std::vector<int> binary_index;         // oneDNN post-op index per post-op
+  std::vector<PostOp> conv_post;         // the post-ops inside the convolution primitive
+  std::vector<int> binary_index;         // oneDNN post-op index per conv_post entry
+  int sum_input = -1;                    // sum path: extra input copied into the destination
+  std::vector<ConvStage> stages;         // split path
 };
 
 struct ConvNode {
@@ -43,12 +71,106 @@ struct ConvNode {
   }
 };
 
+// The convolution's geometry as oneDNN descriptors.
+struct ConvGeom {
+  memory::desc src, wei, bias, dst;  // src/wei/dst with format_tag::any (dst may be concrete)
+  memory::dims strides, dilates, pad_l, pad_r;
+  int64_t groups = 1;
+
+  dnnl::convolution_forward::desc desc() const {
+    return dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                           dnnl::algorithm::convolution_direct, src, wei, bias, dst,
+                                           strides, dilates, pad_l, pad_r);
+  }
+};
+
+// One attempt at a primitive: what oneDNN offered and, if it is not taken, why.
+struct Attempt {
+  std::string impl;
+  std::string why;
+};
+
+bool jit_impl(const std::string& impl) {
+  return impl.rfind("ref", 0) != 0 && impl.find("gemm") == std::string::npos;
+}
+
+// Creates the convolution with `post` fused (sum_at: see append_post_ops).
+// Accepts jit implementations, and with allow_gemm also GEMM for ungrouped
+// convolutions. Returns false with the reason in `a`.
+bool try_conv(const ConvGeom& g, const std::vector<PostOp>& post,
+              const std::vector<memory::desc>& extra, int sum_at, bool allow_gemm,
+              dnnl::convolution_forward::primitive_desc* pd, std::vector<int>* binary_index,
+              Attempt* a) {
+  dnnl::post_ops po;
+  if (!append_post_ops(post, extra, &po, binary_index, sum_at)) {
+    a->why = "post-op chain oneDNN 2.6 computes wrongly (a repeated eltwise algorithm)";
+    return false;
+  }
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  try {
+    *pd = dnnl::convolution_forward::primitive_desc(g.desc(), attr, engine());
+  } catch (const dnnl::error& e) {
+    a->why = std::string("oneDNN: ") + e.what();
+    return false;
+  }
+  a->impl = pd->impl_info_str();
+  if (jit_impl(a->impl)) return true;
+  // oneDNN's GEMM convolution is im2col + sgemm per group, as our reference
+  // kernel computes it, but with the post-ops fused: taken, except for one
+  // input channel per group (depthwise), where the reference kernel's direct
+  // loop is much faster than a GEMM per channel.
+  bool depthwise = g.groups > 1 && g.wei.dims()[2] == 1;
+  if (allow_gemm && !depthwise && a->impl.find("gemm") != std::string::npos) return true;
+  a->why =
+      "oneDNN offered only " + a->impl +
+      (depthwise ? " for a depthwise convolution (the reference kernel's direct loop is faster)"
+                 : "");
+  return false;
+}
+
+// Adds a split-path stage, in place on the destination: a binary primitive
+// (src1 = extra[input]) or an eltwise one. Binary stages take no post-ops:
+// oneDNN 2.6.3's jit binary with an eltwise post-op computes wrong values
+// (AVX) or crashes (AVX-512) on nChw8c tensors whose channels are not a
+// multiple of the vector width. False if oneDNN refuses.
+bool add_stage(ConvEntry* e, const PostOp& op) {
+  ConvStage st;
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  try {
+    if (op.kind == PostOp::Kind::Binary) {
+      dnnl::algorithm alg =
+          op.bin == BinKind::Add ? dnnl::algorithm::binary_add : dnnl::algorithm::binary_mul;
+      st.input = static_cast<int>(op.input);
+      dnnl::binary::primitive_desc pd(dnnl::binary::desc(alg, e->dst, e->extra[op.input], e->dst),
+                                      attr, engine());
+      st.prim = dnnl::binary(pd);
+      st.scratch = pd.scratchpad_desc();
+    } else {
+      dnnl::algorithm alg;
+      float alpha, beta;
+      if (!eltwise_of(op.unary, &alg, &alpha, &beta)) return false;
+      dnnl::eltwise_forward::primitive_desc pd(
+          dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, alg, e->dst, alpha, beta),
+          attr, engine());
+      st.prim = dnnl::eltwise_forward(pd);
+      st.scratch = pd.scratchpad_desc();
+    }
+  } catch (const dnnl::error&) {
+    return false;
+  }
+  e->stages.push_back(std::move(st));
+  return true;
+}
+
 ConvEntry make_entry(const ConvNode& n, const RunCtx& c) {
   const FusedConvState& st = *n.fused;
   const RTensor& x = need_input(c, 0, "Input");
   ConvEntry e;
   if (x.dims.size() != 4) {
-    e.ref = true;
+    e.use_ref("not a 4-D input");
     return e;
   }
   const auto& wd = st.weight.dims;
@@ -60,27 +182,32 @@ ConvEntry make_entry(const ConvNode& n, const RunCtx& c) {
   int64_t OH = (H + pads[0] + pads[1] - (dh * (KH - 1) + 1)) / st.conv.sh + 1;
   int64_t OW = (W + pads[2] + pads[3] - (dw * (KW - 1) + 1)) / st.conv.sw + 1;
   if (OH <= 0 || OW <= 0 || N == 0) {
-    e.ref = true;
+    e.use_ref("empty output");
     return e;
   }
   e.out_dims = {N, O, OH, OW};
   dt act = n.bf16 ? dt::bf16 : dt::f32;
-  memory::desc src_any({N, C, H, W}, act, tag::any);
-  memory::desc dst_any({N, O, OH, OW}, dt::f32, tag::any);
+  ConvGeom g;
+  g.groups = G;
+  g.src = memory::desc({N, C, H, W}, act, tag::any);
+  g.dst = memory::desc({N, O, OH, OW}, dt::f32, tag::any);
   memory::dims wdims = G == 1 ? memory::dims{O, C, KH, KW} : memory::dims{G, O / G, C / G, KH, KW};
-  memory::desc w_any(wdims, act, tag::any);
-  memory::desc b_md({O}, dt::f32, tag::a);
+  g.wei = memory::desc(wdims, act, tag::any);
+  if (st.bias.dtype != DType::Undefined) g.bias = memory::desc({O}, dt::f32, tag::a);
+  g.strides = {st.conv.sh, st.conv.sw};
+  g.dilates = {dh - 1, dw - 1};
+  g.pad_l = {pads[0], pads[2]};
+  g.pad_r = {pads[1], pads[3]};
   // Binary post-op inputs keep the layout they arrive in; the destination
   // then matches them.
   for (size_t k = 0; k < (c.in.size() > kFusedConvExtra ? c.in[kFusedConvExtra].size() : 0); ++k) {
     e.extra.push_back(md_of(*c.in[kFusedConvExtra][k]));
     if (e.extra.back().dims() != memory::dims(e.out_dims.begin(), e.out_dims.end())) {
-      e.ref = true;
+      e.use_ref("a post-op input of another shape than the output");
       return e;
     }
   }
   e.extra_have = e.extra;
-  bool has_bias = st.bias.dtype != DType::Undefined;
   if (!e.extra.empty()) {
     // The destination takes the layout oneDNN prefers for this convolution
     // (found without post-ops); residual inputs in another layout (e.g. a
@@ -90,47 +217,108 @@ ConvEntry make_entry(const ConvNode& n, const RunCtx& c) {
     try {
       dnnl::primitive_attr probe_attr;
       probe_attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      dnnl::convolution_forward::desc probe(
-          dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_any, w_any,
-          has_bias ? b_md : memory::desc(), dst_any, {st.conv.sh, st.conv.sw}, {dh - 1, dw - 1},
-          {pads[0], pads[2]}, {pads[1], pads[3]});
-      want = dnnl::convolution_forward::primitive_desc(probe, probe_attr, engine()).dst_desc();
+      want = dnnl::convolution_forward::primitive_desc(g.desc(), probe_attr, engine()).dst_desc();
     } catch (const dnnl::error&) {
     }
     for (memory::desc& m : e.extra) m = want;
-    dst_any = want;
+    g.dst = want;
   }
-  dnnl::post_ops po;
-  if (!append_post_ops(st.post, e.extra, &po, &e.binary_index)) {
-    e.ref = true;
-    return e;
+
+  const std::vector<PostOp>& post = st.post;
+  size_t first_binary = post.size(), binaries = 0;
+  for (size_t i = post.size(); i-- > 0;)
+    if (post[i].kind == PostOp::Kind::Binary) first_binary = i, ++binaries;
+  // oneDNN 2.6.3's AVX-512 brgemm convolution crashes (SIGSEGV in its jit
+  // code) with a sum post-op when a padding spans a whole dilated kernel
+  // window (output rows that read no input); such convolutions take the split
+  // path.
+  bool pad_spans_window = std::max(pads[0], pads[1]) >= dh * (KH - 1) + 1 ||
+                          std::max(pads[2], pads[3]) >= dw * (KW - 1) + 1;
+  bool sum_fits = binaries == 1 && post[first_binary].bin == BinKind::Add && !pad_spans_window;
+  std::vector<PostOp> prefix(post.begin(),
+                             post.begin() + static_cast<std::ptrdiff_t>(first_binary));
+
+  dnnl::convolution_forward::primitive_desc pd;
+  Attempt fused, sum, split;
+  std::string path;
+  // Destination candidates: the layout chosen above, then (with post-op
+  // inputs) any layout, which lets oneDNN pick a GEMM convolution's plain
+  // destination where its jit kernels do not take the blocked one (e.g.
+  // SSE4.1); the post-op inputs are then reordered to what it picked.
+  std::vector<memory::desc> dsts{g.dst};
+  if (!e.extra.empty()) dsts.push_back(memory::desc(g.dst.dims(), dt::f32, tag::any));
+  for (bool allow_gemm : {false, true}) {
+    for (size_t d = 0; d < dsts.size() && path.empty(); ++d) {
+      g.dst = dsts[d];
+      bool fixed_dst = d == 0;  // binary post-ops need their inputs' layout up front
+      if (fixed_dst || binaries == 0) {
+        if (!post.empty() && test_refuses("fused")) {
+          fused.why = "refused by the test hook PIF_TEST_DNNL_REFUSE";
+        } else if (try_conv(g, post, e.extra, -1, allow_gemm, &pd, &e.binary_index, &fused)) {
+          e.conv_post = post;
+          path = "fused";
+          break;
+        }
+      }
+      if (sum_fits && !test_refuses("sum") &&
+          try_conv(g, post, e.extra, static_cast<int>(first_binary), allow_gemm, &pd,
+                   &e.binary_index, &sum)) {
+        e.conv_post = post;
+        e.sum_input = static_cast<int>(post[first_binary].input);
+        path = "sum";
+        break;
+      }
+      if (post.empty() || test_refuses("split")) continue;
+      // The longest unary prefix the convolution takes (short of the whole
+      // chain: that is the fused primitive); the rest as stages.
+      for (size_t keep = std::min(prefix.size(), post.size() - 1) + 1; keep-- > 0;) {
+        std::vector<PostOp> head(prefix.begin(),
+                                 prefix.begin() + static_cast<std::ptrdiff_t>(keep));
+        if (!try_conv(g, head, e.extra, -1, allow_gemm, &pd, &e.binary_index, &split)) continue;
+        e.dst = pd.dst_desc();
+        for (memory::desc& m : e.extra) m = e.dst;
+        e.stages.clear();
+        bool staged = true;
+        for (size_t i = keep; i < post.size() && staged; ++i) staged = add_stage(&e, post[i]);
+        if (staged) {
+          e.conv_post = head;
+          path = "split";
+        }
+        break;
+      }
+    }
+    if (!path.empty()) break;
   }
-  dnnl::primitive_attr attr;
-  attr.set_post_ops(po);
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  try {
-    dnnl::convolution_forward::desc d(
-        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_any, w_any,
-        has_bias ? b_md : memory::desc(), dst_any, {st.conv.sh, st.conv.sw}, {dh - 1, dw - 1},
-        {pads[0], pads[2]}, {pads[1], pads[3]});
-    dnnl::convolution_forward::primitive_desc pd(d, attr, engine());
-    // oneDNN's im2col+GEMM and reference convolutions (e.g. dilated depthwise
-    // on AVX2) are slower than our reference kernels' direct paths.
-    std::string impl = pd.impl_info_str();
-    if (impl.rfind("ref", 0) == 0 || impl.find("gemm") != std::string::npos) {
-      e.ref = true;
+  if (path.empty()) {
+    // Is it the convolution itself oneDNN has nothing good for (then the
+    // reference kernel is the right choice), or only its post-ops?
+    Attempt bare;
+    g.dst = memory::desc(g.dst.dims(), dt::f32, tag::any);
+    std::vector<int> unused;
+    if (!try_conv(g, {}, {}, -1, true, &pd, &unused, &bare)) {
+      e.use_ref(std::string(kConvWithoutOneDnnImpl) + ": " + bare.why, bare.impl);
       return e;
     }
-    e.prim = dnnl::convolution_forward(pd);
-    e.src = pd.src_desc();
-    e.dst = pd.dst_desc();
-    e.scratch = pd.scratchpad_desc();
-    e.wei = pd.weights_desc();
-    memory::desc w_plain(wdims, dt::f32, G == 1 ? tag::oihw : tag::goihw);
-    e.weights = n.weights_in(pd.weights_desc(), w_plain);
-  } catch (const dnnl::error&) {
-    e.ref = true;
+    std::string why = fused.why;
+    if (!sum.why.empty()) why += "; as a sum post-op: " + sum.why;
+    if (!split.why.empty()) why += "; split: " + split.why;
+    e.use_ref(why, !fused.impl.empty() ? fused.impl : !sum.impl.empty() ? sum.impl : split.impl);
+    return e;
   }
+  if (path != "fused") {
+    e.note.path = path;
+    e.note.impl = fused.impl;
+    e.note.reason = fused.why;
+    e.note.stages = static_cast<int>(e.stages.size());
+  }
+  for (memory::desc& m : e.extra) m = pd.dst_desc();
+  e.prim = dnnl::convolution_forward(pd);
+  e.src = pd.src_desc();
+  e.dst = pd.dst_desc();
+  e.scratch = pd.scratchpad_desc();
+  e.wei = pd.weights_desc();
+  memory::desc w_plain(wdims, dt::f32, G == 1 ? tag::oihw : tag::goihw);
+  e.weights = n.weights_in(pd.weights_desc(), w_plain);
   return e;
 }
 
@@ -139,7 +327,8 @@ std::shared_ptr<const ConvEntry> entry_for(const RunCtx& c) {
   std::vector<memory::desc> key{md_of(need_input(c, 0, "Input"))};
   if (c.in.size() > kFusedConvExtra)
     for (const RTensor* t : c.in[kFusedConvExtra]) key.push_back(md_of(*t));
-  return n.cache.get(key, [&] { return make_entry(n, c); });
+  return n.cache.get(
+      key, [&] { return make_entry(n, c); }, n.ref.log.get());
 }
 
 void infer(RunCtx& c) {
@@ -160,23 +349,44 @@ void run(RunCtx& c) {
     tmp = reorder_to(x, have, e->src);
     src = tmp.get();
   }
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, memory(e->src, engine(), src)},
-      {DNNL_ARG_WEIGHTS, memory(e->wei, engine(), e->weights.get())},
-      {DNNL_ARG_DST, memory(e->dst, engine(), c.output(0)->data)}};
-  if (n.fused->bias.dtype != DType::Undefined)
-    args.emplace(DNNL_ARG_BIAS, memory(memory::desc({n.fused->bias.dims[0]}, dt::f32, tag::a),
-                                       engine(), const_cast<uint8_t*>(n.fused->bias.data())));
+  void* out = c.output(0)->data;
   std::vector<const RTensor*> extra = c.in[kFusedConvExtra];
+  if (e->sum_input >= 0) {
+    // The sum post-op accumulates into the destination: put the residual there.
+    size_t k = static_cast<size_t>(e->sum_input);
+    if (e->extra_have[k] == e->dst)
+      std::memcpy(out, extra[k]->data, e->dst.get_size());
+    else
+      reorder_into(*extra[k], e->extra_have[k], e->dst, out);
+  }
   std::vector<RTensor> converted(extra.size());
   for (size_t k = 0; k < extra.size() && k < e->extra.size(); ++k) {
-    if (e->extra_have[k] == e->extra[k]) continue;
+    if (e->extra_have[k] == e->extra[k] || static_cast<int>(k) == e->sum_input) continue;
     converted[k].owner = reorder_to(*extra[k], e->extra_have[k], e->extra[k]);
     converted[k].data = converted[k].owner.get();
     extra[k] = &converted[k];
   }
-  add_post_op_inputs(n.fused->post, e->binary_index, e->extra, extra, &args);
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, memory(e->src, engine(), src)},
+      {DNNL_ARG_WEIGHTS, memory(e->wei, engine(), e->weights.get())},
+      {DNNL_ARG_DST, memory(e->dst, engine(), out)}};
+  if (n.fused->bias.dtype != DType::Undefined)
+    args.emplace(DNNL_ARG_BIAS, memory(memory::desc({n.fused->bias.dims[0]}, dt::f32, tag::a),
+                                       engine(), const_cast<uint8_t*>(n.fused->bias.data())));
+  add_post_op_inputs(e->conv_post, e->binary_index, e->extra, extra, &args);
   execute(e->prim, e->scratch, std::move(args));
+  for (const ConvStage& s : e->stages) {
+    memory dst(e->dst, engine(), out);
+    if (s.input >= 0) {
+      size_t k = static_cast<size_t>(s.input);
+      execute(s.prim, s.scratch,
+              {{DNNL_ARG_SRC_0, dst},
+               {DNNL_ARG_SRC_1, memory(e->extra[k], engine(), extra[k]->data)},
+               {DNNL_ARG_DST, dst}});
+    } else {
+      execute(s.prim, s.scratch, {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}});
+    }
+  }
 }
 
 }  // namespace
@@ -187,10 +397,10 @@ const OpDef& conv_def() {
   return d;
 }
 
-std::shared_ptr<const void> make_conv_node(const Node& n, bool bf16) {
+std::shared_ptr<const void> make_conv_node(const Node& n, RefFallback ref, bool bf16) {
   auto s = std::make_shared<ConvNode>();
   s->fused = &n.attrs<FusedConvState>();
-  s->ref = RefFallback{n.def, n.state};
+  s->ref = std::move(ref);
   s->bf16 = bf16;
   return s;
 }

@@ -7,8 +7,7 @@ namespace pif {
 namespace dnnl_backend {
 namespace {
 
-struct EltEntry {
-  bool ref = false;
+struct EltEntry : EntryBase {
   dnnl::eltwise_forward prim;
   memory::desc md, scratch;
 };
@@ -23,31 +22,38 @@ std::shared_ptr<const EltEntry> entry_for(const RunCtx& c) {
   const EltNode& n = c.node.attrs<EltNode>();
   const RTensor& x = need_input(c, 0, "X");
   if (x.dtype != DType::Float32 || x.numel() == 0) {
-    static const auto ref = std::make_shared<const EltEntry>(EltEntry{true, {}, {}, {}});
+    static const auto ref = [] {
+      EltEntry e;
+      e.use_ref("not a float32 tensor, or empty");
+      return std::make_shared<const EltEntry>(e);
+    }();
     return ref;
   }
   memory::desc md = md_of(x);
-  return n.cache.get({md}, [&] {
-    EltEntry e;
-    dnnl::algorithm alg;
-    float alpha, beta;
-    if (!eltwise_of(n.un, &alg, &alpha, &beta)) {
-      e.ref = true;
-      return e;
-    }
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    try {
-      dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg, md, alpha, beta);
-      dnnl::eltwise_forward::primitive_desc pd(d, attr, engine());
-      e.prim = dnnl::eltwise_forward(pd);
-      e.md = md;
-      e.scratch = pd.scratchpad_desc();
-    } catch (const dnnl::error&) {
-      e.ref = true;
-    }
-    return e;
-  });
+  return n.cache.get(
+      {md},
+      [&] {
+        EltEntry e;
+        dnnl::algorithm alg;
+        float alpha, beta;
+        if (!eltwise_of(n.un, &alg, &alpha, &beta)) {
+          e.use_ref("no oneDNN eltwise algorithm for this unary op");
+          return e;
+        }
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        try {
+          dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg, md, alpha, beta);
+          dnnl::eltwise_forward::primitive_desc pd(d, attr, engine());
+          e.prim = dnnl::eltwise_forward(pd);
+          e.md = md;
+          e.scratch = pd.scratchpad_desc();
+        } catch (const dnnl::error&) {
+          e.use_ref("oneDNN: no eltwise primitive for this layout");
+        }
+        return e;
+      },
+      n.ref.log.get());
 }
 
 void infer(RunCtx& c) {
@@ -71,10 +77,10 @@ const OpDef& eltwise_def() {
   return d;
 }
 
-std::shared_ptr<const void> make_eltwise_node(const Node& n) {
+std::shared_ptr<const void> make_eltwise_node(const Node& n, RefFallback ref) {
   auto s = std::make_shared<EltNode>();
   s->un = n.attrs<UnState>();
-  s->ref = RefFallback{n.def, n.state};
+  s->ref = std::move(ref);
   return s;
 }
 

@@ -8,8 +8,7 @@ namespace pif {
 namespace dnnl_backend {
 namespace {
 
-struct LnEntry {
-  bool ref = false;
+struct LnEntry : EntryBase {
   dnnl::layer_normalization_forward prim;
   memory::desc md, scratch, param;
   bool scale = false, shift = false;
@@ -33,39 +32,50 @@ std::shared_ptr<const LnEntry> entry_for(const RunCtx& c) {
   int64_t axis = n.ln.begin_norm_axis < 0 ? n.ln.begin_norm_axis + r : n.ln.begin_norm_axis;
   if (x.dtype != DType::Float32 || x.layout || r == 0 || axis <= 0 || axis >= r || x.numel() == 0 ||
       bad(scale) || bad(bias)) {
-    static const auto ref = std::make_shared<const LnEntry>(LnEntry{true});
+    static const auto ref = [] {
+      LnEntry e;
+      e.use_ref("not float32, a blocked layout, or a normalised axis oneDNN cannot take");
+      return std::make_shared<const LnEntry>(e);
+    }();
     return ref;
   }
   int64_t rows = 1, cols = 1;
   for (int64_t i = 0; i < r; ++i) (i < axis ? rows : cols) *= x.dims[static_cast<size_t>(i)];
   if ((scale && scale->numel() != cols) || (bias && bias->numel() != cols)) {
-    static const auto ref = std::make_shared<const LnEntry>(LnEntry{true});
+    static const auto ref = [] {
+      LnEntry e;
+      e.use_ref("not float32, a blocked layout, or a normalised axis oneDNN cannot take");
+      return std::make_shared<const LnEntry>(e);
+    }();
     return ref;
   }
   memory::desc md({rows, cols}, dt::f32, tag::ab);
   memory::desc key_scale({scale ? 1 : 0, bias ? 1 : 0}, dt::f32, tag::ab);
-  return n.cache.get({md, key_scale}, [&] {
-    LnEntry e;
-    e.md = md;
-    e.param = memory::desc({cols}, dt::f32, tag::a);
-    e.scale = scale != nullptr;
-    e.shift = bias != nullptr;
-    auto flags = dnnl::normalization_flags::none;
-    if (e.scale) flags |= dnnl::normalization_flags::use_scale;
-    if (e.shift) flags |= dnnl::normalization_flags::use_shift;
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    try {
-      dnnl::layer_normalization_forward::desc d(dnnl::prop_kind::forward_inference, md,
-                                                static_cast<float>(n.ln.epsilon), flags);
-      dnnl::layer_normalization_forward::primitive_desc pd(d, attr, engine());
-      e.prim = dnnl::layer_normalization_forward(pd);
-      e.scratch = pd.scratchpad_desc();
-    } catch (const dnnl::error&) {
-      e.ref = true;
-    }
-    return e;
-  });
+  return n.cache.get(
+      {md, key_scale},
+      [&] {
+        LnEntry e;
+        e.md = md;
+        e.param = memory::desc({cols}, dt::f32, tag::a);
+        e.scale = scale != nullptr;
+        e.shift = bias != nullptr;
+        auto flags = dnnl::normalization_flags::none;
+        if (e.scale) flags |= dnnl::normalization_flags::use_scale;
+        if (e.shift) flags |= dnnl::normalization_flags::use_shift;
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        try {
+          dnnl::layer_normalization_forward::desc d(dnnl::prop_kind::forward_inference, md,
+                                                    static_cast<float>(n.ln.epsilon), flags);
+          dnnl::layer_normalization_forward::primitive_desc pd(d, attr, engine());
+          e.prim = dnnl::layer_normalization_forward(pd);
+          e.scratch = pd.scratchpad_desc();
+        } catch (const dnnl::error&) {
+          e.use_ref("oneDNN: no layer normalization primitive for this shape");
+        }
+        return e;
+      },
+      n.ref.log.get());
 }
 
 void infer(RunCtx& c) {
@@ -92,10 +102,10 @@ const OpDef& layer_norm_def() {
   return d;
 }
 
-std::shared_ptr<const void> make_layer_norm_node(const Node& n) {
+std::shared_ptr<const void> make_layer_norm_node(const Node& n, RefFallback ref) {
   auto s = std::make_shared<LnNode>();
   s->ln = n.attrs<LnState>();
-  s->ref = RefFallback{n.def, n.state};
+  s->ref = std::move(ref);
   return s;
 }
 

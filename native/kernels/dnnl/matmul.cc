@@ -9,8 +9,7 @@ namespace pif {
 namespace dnnl_backend {
 namespace {
 
-struct MatmulEntry {
-  bool ref = false;
+struct MatmulEntry : EntryBase {
   dnnl::matmul prim;
   memory::desc x, y, x_plain, y_plain, dst, bias, scratch;
   std::vector<int64_t> out_dims;
@@ -54,7 +53,7 @@ MatmulEntry make_entry(const MatmulNode& n, const RunCtx& c) {
   size_t rx = x.dims.size(), ry = y.dims.size(), r = std::max(rx, ry);
   bool has_bias = st.bias.dtype != DType::Undefined;
   if (rx < 2 || ry < 2 || r > 6 || (st.mm.alpha != 1.f && has_bias)) {
-    e.ref = true;
+    e.use_ref("1-D operand, rank above 6, or alpha with a bias");
     return e;
   }
   dt act = n.bf16 ? dt::bf16 : dt::f32;
@@ -74,13 +73,14 @@ MatmulEntry make_entry(const MatmulNode& n, const RunCtx& c) {
   e.y = operand_md(y.dims, r, st.mm.trans_y, act);
   memory::dims xd = e.x.dims(), yd = e.y.dims();
   if (xd[r - 1] != yd[r - 2]) {
-    e.ref = true;  // the reference kernel reports the mismatch
+    e.use_ref("inner dimensions differ (the reference kernel reports it)");  // the reference kernel
+                                                                             // reports the mismatch
     return e;
   }
   std::vector<int64_t> gemm_out(r, 1);
   for (size_t i = 0; i + 2 < r; ++i) {
     if (xd[i] != yd[i] && xd[i] != 1 && yd[i] != 1) {
-      e.ref = true;
+      e.use_ref("batch dimensions do not broadcast");
       return e;
     }
     gemm_out[i] = std::max(xd[i], yd[i]);
@@ -95,7 +95,7 @@ MatmulEntry make_entry(const MatmulNode& n, const RunCtx& c) {
   }
   for (int64_t v : e.out_dims)
     if (v == 0) {
-      e.ref = true;
+      e.use_ref("empty result");
       return e;
     }
   e.dst = memory::desc(to_dims(gemm_out), dt::f32, plain_tag(r));
@@ -103,7 +103,7 @@ MatmulEntry make_entry(const MatmulNode& n, const RunCtx& c) {
     memory::dims bd(r, 1);
     bd[r - 1] = st.bias.numel();
     if (bd[r - 1] != gemm_out[r - 1]) {
-      e.ref = true;
+      e.use_ref("bias length differs from the output columns");
       return e;
     }
     e.bias = memory::desc(bd, dt::f32, plain_tag(r));
@@ -112,7 +112,7 @@ MatmulEntry make_entry(const MatmulNode& n, const RunCtx& c) {
        ++k) {
     const RTensor& t = *c.in[kFusedMatmulExtra][k];
     if (t.layout || t.dims != e.out_dims) {
-      e.ref = true;
+      e.use_ref("a residual input in a blocked layout or of another shape");
       return e;
     }
     e.extra.push_back(e.dst);  // plain, same element order as the output
@@ -120,7 +120,7 @@ MatmulEntry make_entry(const MatmulNode& n, const RunCtx& c) {
   std::vector<PostOp> post = st.post;
   dnnl::post_ops po;
   if (!append_post_ops(post, e.extra, &po, &e.binary_index)) {
-    e.ref = true;
+    e.use_ref("post-op chain oneDNN 2.6 computes wrongly (a repeated eltwise algorithm)");
     return e;
   }
   e.post = post;
@@ -135,7 +135,7 @@ MatmulEntry make_entry(const MatmulNode& n, const RunCtx& c) {
     e.prim = dnnl::matmul(pd);
     e.scratch = pd.scratchpad_desc();
   } catch (const dnnl::error&) {
-    e.ref = true;
+    e.use_ref("oneDNN: no matmul primitive for this configuration");
     return e;
   }
   if (n.bf16 && n.y_const) {
@@ -149,7 +149,8 @@ std::shared_ptr<const MatmulEntry> entry_for(const RunCtx& c) {
   std::vector<memory::desc> key{md_of(need_input(c, 0, "X")), md_of(need_input(c, 1, "Y"))};
   if (c.in.size() > kFusedMatmulExtra)
     for (const RTensor* t : c.in[kFusedMatmulExtra]) key.push_back(md_of(*t));
-  return n.cache.get(key, [&] { return make_entry(n, c); });
+  return n.cache.get(
+      key, [&] { return make_entry(n, c); }, n.ref.log.get());
 }
 
 void infer(RunCtx& c) {
@@ -205,10 +206,11 @@ const OpDef& matmul_def() {
   return d;
 }
 
-std::shared_ptr<const void> make_matmul_node(const Node& n, bool bf16, bool y_const) {
+std::shared_ptr<const void> make_matmul_node(const Node& n, RefFallback ref, bool bf16,
+                                             bool y_const) {
   auto s = std::make_shared<MatmulNode>();
   s->fused = &n.attrs<FusedMatmulState>();
-  s->ref = RefFallback{n.def, n.state};
+  s->ref = std::move(ref);
   s->bf16 = bf16;
   s->y_const = y_const;
   return s;

@@ -9,8 +9,7 @@ namespace pif {
 namespace dnnl_backend {
 namespace {
 
-struct PoolEntry {
-  bool ref = false;
+struct PoolEntry : EntryBase {
   dnnl::pooling_forward prim;
   memory::desc dst, scratch;
   std::vector<int64_t> out_dims;
@@ -27,7 +26,7 @@ PoolEntry make_entry(const PoolNode& n, const RunCtx& c) {
   const RTensor& x = need_input(c, 0, "X");
   PoolEntry e;
   if (x.dims.size() != 4 || s.nhwc) {
-    e.ref = true;
+    e.use_ref("not a 4-D NCHW input");
     return e;
   }
   int64_t N = x.dims[0], C = x.dims[1], H = x.dims[2], W = x.dims[3];
@@ -38,7 +37,7 @@ PoolEntry make_entry(const PoolNode& n, const RunCtx& c) {
   if (s.global || (s.adaptive && k.size() == 2 && k[0] == 1 && k[1] == 1)) {
     kh = H, kw = W, sh = sw = 1, OH = OW = 1;
   } else if (s.adaptive || k.size() != 2) {
-    e.ref = true;
+    e.use_ref("adaptive pooling to sizes other than 1x1");
     return e;
   } else {
     kh = k[0], kw = k[1];
@@ -59,12 +58,14 @@ PoolEntry make_entry(const PoolNode& n, const RunCtx& c) {
     // oneDNN's max pooling -FLT_MAX. Such geometries use the reference.
     bool empty_window = pt >= kh || pl >= kw || (OH - 1) * sh - pt >= H || (OW - 1) * sw - pl >= W;
     if (pb < 0 || pr < 0 || OH <= 0 || OW <= 0 || empty_window) {
-      e.ref = true;
+      e.use_ref(
+          "a pooling window lies wholly in the padding (oneDNN gives -FLT_MAX there, the reference "
+          "0)");
       return e;
     }
   }
   if (N == 0 || C == 0) {
-    e.ref = true;
+    e.use_ref("empty batch or channels");
     return e;
   }
   e.out_dims = {N, C, OH, OW};
@@ -84,7 +85,7 @@ PoolEntry make_entry(const PoolNode& n, const RunCtx& c) {
     e.dst = pd.dst_desc();
     e.scratch = pd.scratchpad_desc();
   } catch (const dnnl::error&) {
-    e.ref = true;
+    e.use_ref("oneDNN: no pooling primitive for this configuration");
   }
   return e;
 }
@@ -99,7 +100,8 @@ std::shared_ptr<const PoolEntry> entry_for(const RunCtx& c) {
                                                               : memory::dims(k.begin(), k.end()),
                      dt::f32, k.size() <= 1 ? tag::a : tag::ab);
   }
-  return n.cache.get(key, [&] { return make_entry(n, c); });
+  return n.cache.get(
+      key, [&] { return make_entry(n, c); }, n.ref.log.get());
 }
 
 void infer(RunCtx& c) {
@@ -123,10 +125,10 @@ const OpDef& pool_def() {
   return d;
 }
 
-std::shared_ptr<const void> make_pool_node(const Node& n) {
+std::shared_ptr<const void> make_pool_node(const Node& n, RefFallback ref) {
   auto s = std::make_shared<PoolNode>();
   s->pool = &n.attrs<PoolState>();
-  s->ref = RefFallback{n.def, n.state};
+  s->ref = std::move(ref);
   return s;
 }
 

@@ -25,7 +25,8 @@ bool is_static(const Program& p, ValueId v) {
 
 }  // namespace
 
-int bind_dnnl_kernels(const Program& program, std::vector<Node>* nodes, const HpiOptions& opt) {
+int bind_dnnl_kernels(const Program& program, std::vector<Node>* nodes, const HpiOptions& opt,
+                      std::vector<std::shared_ptr<const PathLog>>* logs) {
   using namespace dnnl_backend;
   static const std::unordered_set<std::string> unary = {
       "relu",  "relu6", "sigmoid",    "tanh", "exp",   "sqrt", "abs",        "square",
@@ -33,19 +34,22 @@ int bind_dnnl_kernels(const Program& program, std::vector<Node>* nodes, const Hp
   static const std::unordered_set<std::string> binary = {"add",    "subtract", "multiply",
                                                          "divide", "maximum",  "minimum"};
   int bound = 0;
-  for (Node& n : *nodes) {
+  if (logs) logs->assign(nodes->size(), nullptr);
+  for (size_t i = 0; i < nodes->size(); ++i) {
+    Node& n = (*nodes)[i];
     const std::string& name = n.def->name;
     const OpDef* def = nullptr;
     std::shared_ptr<const void> state;
+    RefFallback ref{n.def, n.state, std::make_shared<PathLog>()};
     if (name == kFusedConvName) {
       def = &conv_def();
-      state = make_conv_node(n, opt.bf16);
+      state = make_conv_node(n, ref, opt.bf16);
     } else if (name == kFusedMatmulName) {
       def = &matmul_def();
-      state = make_matmul_node(n, opt.bf16, is_static(program, n.inputs[1][0]));
+      state = make_matmul_node(n, ref, opt.bf16, is_static(program, n.inputs[1][0]));
     } else if (name == "pool2d") {
       def = &pool_def();
-      state = make_pool_node(n);
+      state = make_pool_node(n, ref);
     } else if (unary.count(name)) {
       dnnl::algorithm alg;
       float a, b;
@@ -56,19 +60,20 @@ int bind_dnnl_kernels(const Program& program, std::vector<Node>* nodes, const Hp
                              : inputs_after_are_constant(program, n, 1);
       if (operands_ok && eltwise_of(s, &alg, &a, &b)) {
         def = &eltwise_def();
-        state = make_eltwise_node(n);
+        state = make_eltwise_node(n, ref);
       }
     } else if (binary.count(name)) {
       def = &binary_def();
-      state = make_binary_node(n);
+      state = make_binary_node(n, ref);
     } else if (name == "softmax") {
       def = &softmax_def();
-      state = make_softmax_node(n);
+      state = make_softmax_node(n, ref);
     } else if (name == "layer_norm") {
       def = &layer_norm_def();
-      state = make_layer_norm_node(n);
+      state = make_layer_norm_node(n, ref);
     }
     if (!def) continue;
+    if (logs) (*logs)[i] = ref.log;
     n.def = def;
     n.state = std::move(state);
     ++bound;
