@@ -28,7 +28,7 @@ import {
   type PifError,
 } from '../lib/errors.js';
 import { loadPredictor } from '../lib/predictor.js';
-import { fixtureDir, needFixtures } from './helpers/fixtures.js';
+import { fixtureDir, needFixtures, parseSourceMd } from './helpers/fixtures.js';
 import { needNative } from './helpers/native.js';
 
 /** Deterministic pseudo-random floats in [lo, hi) (mulberry32). */
@@ -242,6 +242,67 @@ describe('run() behaviour', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('the unsupported-op error covers every block and names the block of each op type', async (t) => {
+    // The official PP-ShiTuV2 detector: box decoding and NMS inside the graph, control flow
+    // with bodies in blocks 1-9 whose ops block 0 does not show.
+    const root = needFixtures(t);
+    if (root === null || needNative(t) === null) return;
+    const dir = fixtureDir(root, 'pp_shituv2_det_picodet_legacy_graphonly');
+    const sourceMd = path.join(dir, 'SOURCE.md');
+    const facts = parseSourceMd(readFileSync(sourceMd, 'utf8'), sourceMd, dir);
+    assert.ok(facts.blocks !== null && facts.blocks > 1, `blocks: ${facts.blocks}`);
+    await assert.rejects(loadPredictor(dir, { randomWeights: 1 }), (err: unknown) => {
+      assert.ok(err instanceof ModelUnsupportedError, String(err));
+      const listed = new Map<string, { count: number; blocks: number[] }>();
+      const m = /(\d+) unsupported op type\(s\) \((\d+) ops\): (.*)$/s.exec(err.message);
+      assert.ok(m, err.message);
+      for (const item of m[3]!.split(/, (?=[a-z_0-9]+ x\d)/)) {
+        const im = /^([a-z_0-9]+) x(\d+) \(blocks? ([\d, ]+)\)$/.exec(item.trim());
+        assert.ok(im, `item '${item}' of: ${err.message}`);
+        listed.set(im[1]!, { count: Number(im[2]), blocks: im[3]!.split(', ').map(Number) });
+      }
+      assert.equal(listed.size, Number(m[1]), err.message);
+      let total = 0;
+      for (const [type, { count, blocks }] of listed) {
+        // Counted over all blocks: SOURCE.md's census (an independent parser) agrees.
+        assert.equal(
+          count,
+          facts.ops[type],
+          `${type}: ${count} listed, SOURCE.md ${facts.ops[type]}`,
+        );
+        for (const b of blocks) assert.ok(b >= 0 && b < facts.blocks!, `${type} block ${b}`);
+        total += count;
+      }
+      assert.equal(total, Number(m[2]));
+      // Control flow in block 0; the rest only inside the sub-blocks.
+      assert.deepEqual(listed.get('while')?.blocks, [0]);
+      for (const type of [
+        'conditional_block',
+        'select_input',
+        'write_to_array',
+        'lod_array_length',
+        'top_k_v2',
+        'greater_than',
+        'logical_not',
+        'meshgrid',
+        'range',
+        'reverse',
+      ]) {
+        const l = listed.get(type);
+        assert.ok(l !== undefined, `${type} is not listed: ${err.message}`);
+        assert.ok(
+          l.blocks.every((b) => b > 0),
+          `${type} blocks ${l.blocks.join(',')}`,
+        );
+      }
+      // Ops the engine runs are not listed.
+      for (const type of ['conv2d', 'batch_norm', 'leaky_relu', 'hard_swish', 'concat', 'slice'])
+        assert.equal(listed.get(type), undefined, `${type} listed as unsupported`);
+      t.diagnostic(err.message);
+      return true;
+    });
   });
 
   test('runs inside worker_threads (context-aware addon), also beside the main thread', async (t) => {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -107,7 +108,8 @@ Executor::Executor(std::shared_ptr<const LoadedModel> model, const ExecutorOptio
     unpacked[op.inputs[0].args[0]] = results;
   }
 
-  std::map<std::string, size_t> unsupported;
+  // Unsupported op type -> (ops, blocks holding them).
+  std::map<std::string, std::pair<size_t, std::set<int32_t>>> unsupported;
   for (size_t i = 0; i < b0.ops.size(); ++i) {
     const Op& op = b0.ops[i];
     if (passive_ops().count(op.type)) continue;
@@ -122,7 +124,9 @@ Executor::Executor(std::shared_ptr<const LoadedModel> model, const ExecutorOptio
     if (any_output && all_const) continue;
     const OpDef* def = find_op_for_type(op.type);
     if (!def) {
-      ++unsupported[op.type];
+      auto& u = unsupported[op.type];
+      ++u.first;
+      u.second.insert(b0.idx);
       continue;
     }
     Node n;
@@ -193,11 +197,26 @@ Executor::Executor(std::shared_ptr<const LoadedModel> model, const ExecutorOptio
     nodes_.push_back(std::move(n));
   }
   if (!unsupported.empty()) {
+    // Sub-blocks (bodies of while / conditional_block and the like) only run
+    // through a control-flow op of block 0, which is then unsupported too; so
+    // they matter only when the model fails anyway, and the one error lists
+    // every unsupported op type of every block.
+    for (size_t bi = 1; bi < p.blocks.size(); ++bi) {
+      for (const Op& op : p.blocks[bi].ops) {
+        if (passive_ops().count(op.type) || find_op_for_type(op.type)) continue;
+        auto& u = unsupported[op.type];
+        ++u.first;
+        u.second.insert(p.blocks[bi].idx);
+      }
+    }
     std::string list;
     size_t total = 0;
     for (const auto& kv : unsupported) {
-      list += (list.empty() ? "" : ", ") + kv.first + " x" + std::to_string(kv.second);
-      total += kv.second;
+      std::string blocks;
+      for (int32_t b : kv.second.second) blocks += (blocks.empty() ? "" : ", ") + std::to_string(b);
+      list += (list.empty() ? "" : ", ") + kv.first + " x" + std::to_string(kv.second.first) +
+              (kv.second.second.size() == 1 ? " (block " : " (blocks ") + blocks + ")";
+      total += kv.second.first;
     }
     throw wrap(*model_, code::kUnsupported, "",
                std::to_string(unsupported.size()) + " unsupported op type(s) (" +
