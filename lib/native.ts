@@ -117,8 +117,13 @@ export interface NativeFallback {
   reason: string;
   /** The node's first input dims, e.g. "[1,1024,7,7]". */
   shape: string;
-  /** 'split': the oneDNN primitives run after the convolution (binary or eltwise). */
+  /** 'split': the oneDNN primitives run after the main one (binary or eltwise). */
   stages: number;
+  /**
+   * 'reference' although oneDNN has the bare op: only its fused primitive with post-ops was
+   * refused (hpi avoids this; the report would show a regression).
+   */
+  fusedRefused: boolean;
 }
 
 export interface NativePeakProbe {

@@ -103,6 +103,11 @@ async function checkModel(t: TestContext, dir: string, extra: PredictorOptions):
     // Every convolution is a oneDNN node, and none ran its reference kernel.
     assert.equal(e.ops['dnnl.fused_conv2d'], convs, `${label}: ${JSON.stringify(e.ops)}`);
     assert.deepEqual(referenceConvs(e), [], `${label}: convolutions on the reference kernel`);
+    assert.deepEqual(
+      e.fallbacks.filter((f) => f.fusedRefused),
+      [],
+      `${label}: nodes on the reference kernel after a refused fused primitive`,
+    );
     const paths = new Map<string, number>();
     for (const f of e.fallbacks) {
       assert.ok(f.node.length > 0 && f.kernel.length > 0 && f.reason.length > 0, JSON.stringify(f));
@@ -153,6 +158,7 @@ describe('hpi convolutions stay on oneDNN when a fused primitive is refused', ()
     for (const f of refs) {
       assert.match(f.node, /^op \d+ \(/);
       assert.match(f.reason, /refused by the test hook PIF_TEST_DNNL_REFUSE/);
+      assert.equal(f.fusedRefused, true, JSON.stringify(f));
       assert.match(f.shape, /^\[2,\d+,\d+,\d+\]$/);
     }
   });

@@ -401,6 +401,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         f.Set("reason", pn.reason);
         f.Set("shape", pn.shape);
         f.Set("stages", pn.stages);
+        f.Set("fusedRefused", pn.fused_refused);
         fallbacks.Set(fallbacks.Length(), f);
       }
     }

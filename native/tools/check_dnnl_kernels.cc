@@ -1908,6 +1908,7 @@ struct FamilyStats {
 std::map<std::string, FamilyStats> g_stats;
 std::map<std::string, std::map<std::string, int>> g_impls;  // primitive -> impl -> executions
 std::map<std::string, std::map<std::string, int>> g_paths;  // kernel -> path -> configurations
+std::map<std::string, int> g_ref_reasons;  // "kernel: reason" -> reference configurations
 // Convolution configurations on the reference kernel, by what oneDNN offered.
 std::map<std::string, int> g_conv_reference, g_conv_reference_by_design;
 bool g_verbose = false;
@@ -2086,23 +2087,25 @@ std::string run_case(Case& c, Rng& r, FamilyStats& st, bool hpi_numbers) {
   // Paths off the fused primitives (recorded at the first run): a split
   // convolution runs its remaining post-ops as extra binary / eltwise
   // primitives, one execution each.
-  // A convolution may run its reference kernel only where oneDNN 2.6 has no
-  // usable implementation of the bare convolution (its reference one, or GEMM
-  // for a depthwise convolution with a channel multiplier or dilation, where
-  // our direct loop is faster). Never because a fused primitive was refused.
+  // A node may run its reference kernel only where oneDNN 2.6 has no usable
+  // implementation of the bare op (for a convolution: its reference one, or
+  // GEMM for a depthwise convolution with a channel multiplier or dilation,
+  // where our direct loop is faster). Never because a fused primitive was
+  // refused.
   int split_stages = 0;
   std::vector<std::vector<PathNote>> notes = he.path_notes();
   for (size_t i = 0; i < notes.size(); ++i) {
     const std::string& kernel = he.nodes()[i].def->name;
     for (const PathNote& pn : notes[i]) {
       ++g_paths[kernel][pn.path];
+      if (pn.path == "reference") ++g_ref_reasons[kernel + ": " + pn.reason.substr(0, 110)];
       if (pn.path == "split") split_stages += pn.stages;
-      if (pn.path != "reference" || kernel != "dnnl.fused_conv2d") continue;
-      bool by_design = pn.reason.rfind(dnnl_backend::kConvWithoutOneDnnImpl, 0) == 0;
-      ++(by_design ? g_conv_reference_by_design : g_conv_reference)[pn.impl];
-      if (!by_design)
-        return "hpi: convolution on the reference kernel (" + he.nodes()[i].where() +
-               ", oneDNN offered '" + pn.impl + "'): " + pn.reason;
+      if (pn.path != "reference") continue;
+      if (kernel == "dnnl.fused_conv2d")
+        ++(pn.fused_refused ? g_conv_reference : g_conv_reference_by_design)[pn.impl];
+      if (pn.fused_refused)
+        return "hpi: " + kernel + " on the reference kernel after a refused fused primitive (" +
+               he.nodes()[i].where() + ", oneDNN offered '" + pn.impl + "'): " + pn.reason;
     }
   }
   if (!g_trace_ok) return "";
@@ -2291,6 +2294,8 @@ int main(int argc, char** argv) {
       list += (list.empty() ? "" : ", ") + p.first + " " + std::to_string(p.second);
     std::printf("  %-20s %s\n", kv.first.c_str(), list.c_str());
   }
+  std::printf("why nodes ran their reference kernel (configurations):\n");
+  for (const auto& kv : g_ref_reasons) std::printf("  %5d  %s\n", kv.second, kv.first.c_str());
   int conv_ref = 0, conv_dw = 0;
   for (const auto& kv : g_conv_reference) conv_ref += kv.second;
   for (const auto& kv : g_conv_reference_by_design) conv_dw += kv.second;

@@ -288,6 +288,56 @@ void add_post_op_inputs(const std::vector<PostOp>& post, const std::vector<int>&
   }
 }
 
+bool make_post_stage(const PostOp& op, const memory::desc& dst,
+                     const std::vector<memory::desc>& extra, PostStage* stage) {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  try {
+    if (op.kind == PostOp::Kind::Binary) {
+      if (op.input >= extra.size()) return false;
+      dnnl::algorithm alg =
+          op.bin == BinKind::Add ? dnnl::algorithm::binary_add : dnnl::algorithm::binary_mul;
+      dnnl::binary::primitive_desc pd(dnnl::binary::desc(alg, dst, extra[op.input], dst), attr,
+                                      engine());
+      stage->prim = dnnl::binary(pd);
+      stage->scratch = pd.scratchpad_desc();
+      stage->input = static_cast<int>(op.input);
+    } else {
+      dnnl::algorithm alg;
+      float alpha, beta;
+      if (!eltwise_of(op.unary, &alg, &alpha, &beta)) return false;
+      dnnl::eltwise_forward::primitive_desc pd(
+          dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, alg, dst, alpha, beta),
+          attr, engine());
+      stage->prim = dnnl::eltwise_forward(pd);
+      stage->scratch = pd.scratchpad_desc();
+      stage->input = -1;
+    }
+  } catch (const dnnl::error&) {
+    return false;
+  }
+  return true;
+}
+
+void run_post_stages(const std::vector<PostStage>& stages, const memory::desc& dst, void* out,
+                     const std::vector<memory::desc>& extra_md,
+                     const std::vector<const RTensor*>& extra) {
+  for (const PostStage& s : stages) {
+    memory d(dst, engine(), out);
+    if (s.input >= 0) {
+      size_t k = static_cast<size_t>(s.input);
+      if (k >= extra.size() || k >= extra_md.size())
+        op_fail("oneDNN backend: missing post-op input");
+      execute(s.prim, s.scratch,
+              {{DNNL_ARG_SRC_0, d},
+               {DNNL_ARG_SRC_1, memory(extra_md[k], engine(), extra[k]->data)},
+               {DNNL_ARG_DST, d}});
+    } else {
+      execute(s.prim, s.scratch, {{DNNL_ARG_SRC, d}, {DNNL_ARG_DST, d}});
+    }
+  }
+}
+
 bool cpu_has_bf16() {
   static const bool has = [] {
     dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();

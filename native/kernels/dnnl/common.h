@@ -27,7 +27,10 @@ struct PathNote {
   std::string impl;    // what oneDNN offered for the refused primitive ("" if nothing)
   std::string reason;  // why it was refused
   std::string shape;   // the node's first input dims, e.g. "[1,1024,7,7]"
-  int stages = 0;      // split: oneDNN primitives run after the convolution
+  int stages = 0;      // split: oneDNN primitives run after the main one
+  // reference: a fused primitive was refused although oneDNN has the bare
+  // op (without post-ops); hpi promises this never happens.
+  bool fused_refused = false;
 };
 
 // Per-node record of PathNotes (thread-safe; written once per configuration).
@@ -115,14 +118,35 @@ void add_post_op_inputs(const std::vector<PostOp>& post, const std::vector<int>&
                         const std::vector<const RTensor*>& extra,
                         std::unordered_map<int, memory>* args);
 
+// Split path of a fused node whose primitive with post-ops oneDNN refused:
+// a post-op run as its own primitive after the main one, in place on the
+// destination: binary (src1 = extra[input]) or eltwise. Binary stages take no
+// post-ops: oneDNN 2.6.3's jit binary with an eltwise post-op computes wrong
+// values (AVX) or crashes (AVX-512) on nChw8c tensors whose channels are not a
+// multiple of the vector width.
+struct PostStage {
+  dnnl::primitive prim;
+  memory::desc scratch;
+  int input = -1;  // binary: the extra input read as src1; -1 for eltwise
+};
+// False if oneDNN has no primitive for the step.
+bool make_post_stage(const PostOp& op, const memory::desc& dst,
+                     const std::vector<memory::desc>& extra, PostStage* stage);
+// Runs `stages` in order on `out` (laid out as dst); extra[k] is read as
+// extra_md[k].
+void run_post_stages(const std::vector<PostStage>& stages, const memory::desc& dst, void* out,
+                     const std::vector<memory::desc>& extra_md,
+                     const std::vector<const RTensor*>& extra);
+
 // Whether the CPU runs oneDNN bf16 kernels natively (AVX512-BF16 or AMX).
 bool cpu_has_bf16();
 
 // Test hook: PIF_TEST_DNNL_REFUSE is a comma-separated list of steps the
-// kernels must treat as refused by oneDNN ("fused": a convolution's primitive
-// with its post-ops; "sum": the residual as a sum post-op; "split": the
-// convolution and its post-ops as separate primitives), so the degraded paths
-// run on any CPU. Read when a primitive is created (once per node and shape).
+// kernels must treat as refused by oneDNN ("fused": a convolution's or
+// matmul's primitive with its post-ops; "sum": a convolution's residual as a
+// sum post-op; "split": the primitive and its post-ops as separate
+// primitives), so the degraded paths run on any CPU. Read when a primitive is
+// created (once per node and shape).
 bool test_refuses(const char* step);
 
 // Input descriptors -> cached primitive entry. Creation happens once per
@@ -175,12 +199,6 @@ const OpDef& eltwise_def();
 const OpDef& binary_def();
 const OpDef& softmax_def();
 const OpDef& layer_norm_def();
-
-// The reason prefix of a convolution on its reference kernel because oneDNN
-// has no jit (or, ungrouped, GEMM) implementation of it even without
-// post-ops; any other reason means a fused primitive was refused.
-constexpr const char* kConvWithoutOneDnnImpl =
-    "oneDNN has no usable implementation of this convolution even without post-ops";
 
 // Node states of the backend kernels (wrapping the node's reference state);
 // `ref` is the reference op and the node's path log.

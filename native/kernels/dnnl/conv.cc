@@ -13,7 +13,7 @@
 //          with the residual first and the convolution accumulates into it;
 //   split  the convolution with the post-ops before the first binary one,
 //          then one in-place oneDNN primitive (binary or eltwise) per
-//          remaining step;
+//          remaining step (make_post_stage);
 // first with jit implementations only, then also oneDNN's im2col+GEMM
 // (except for depthwise convolutions). Only when the bare convolution itself
 // has neither (oneDNN offers only its reference implementation, or GEMM for a
@@ -32,13 +32,6 @@ namespace pif {
 namespace dnnl_backend {
 namespace {
 
-// A primitive run after the convolution, in place on its destination.
-struct ConvStage {
-  dnnl::primitive prim;
-  memory::desc scratch;
-  int input = -1;  // binary stage: the extra input read as src1; -1 for eltwise
-};
-
 struct ConvEntry : EntryBase {
   dnnl::convolution_forward prim;
   memory::desc src, wei, dst, scratch;
@@ -49,7 +42,7 @@ struct ConvEntry : EntryBase {
   std::vector<PostOp> conv_post;         // the post-ops inside the convolution primitive
   std::vector<int> binary_index;         // oneDNN post-op index per conv_post entry
   int sum_input = -1;                    // sum path: extra input copied into the destination
-  std::vector<ConvStage> stages;         // split path
+  std::vector<PostStage> stages;         // split path
 };
 
 struct ConvNode {
@@ -128,41 +121,6 @@ bool try_conv(const ConvGeom& g, const std::vector<PostOp>& post,
       (depthwise ? " for a depthwise convolution (the reference kernel's direct loop is faster)"
                  : "");
   return false;
-}
-
-// Adds a split-path stage, in place on the destination: a binary primitive
-// (src1 = extra[input]) or an eltwise one. Binary stages take no post-ops:
-// oneDNN 2.6.3's jit binary with an eltwise post-op computes wrong values
-// (AVX) or crashes (AVX-512) on nChw8c tensors whose channels are not a
-// multiple of the vector width. False if oneDNN refuses.
-bool add_stage(ConvEntry* e, const PostOp& op) {
-  ConvStage st;
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  try {
-    if (op.kind == PostOp::Kind::Binary) {
-      dnnl::algorithm alg =
-          op.bin == BinKind::Add ? dnnl::algorithm::binary_add : dnnl::algorithm::binary_mul;
-      st.input = static_cast<int>(op.input);
-      dnnl::binary::primitive_desc pd(dnnl::binary::desc(alg, e->dst, e->extra[op.input], e->dst),
-                                      attr, engine());
-      st.prim = dnnl::binary(pd);
-      st.scratch = pd.scratchpad_desc();
-    } else {
-      dnnl::algorithm alg;
-      float alpha, beta;
-      if (!eltwise_of(op.unary, &alg, &alpha, &beta)) return false;
-      dnnl::eltwise_forward::primitive_desc pd(
-          dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, alg, e->dst, alpha, beta),
-          attr, engine());
-      st.prim = dnnl::eltwise_forward(pd);
-      st.scratch = pd.scratchpad_desc();
-    }
-  } catch (const dnnl::error&) {
-    return false;
-  }
-  e->stages.push_back(std::move(st));
-  return true;
 }
 
 ConvEntry make_entry(const ConvNode& n, const RunCtx& c) {
@@ -279,7 +237,10 @@ ConvEntry make_entry(const ConvNode& n, const RunCtx& c) {
         for (memory::desc& m : e.extra) m = e.dst;
         e.stages.clear();
         bool staged = true;
-        for (size_t i = keep; i < post.size() && staged; ++i) staged = add_stage(&e, post[i]);
+        for (size_t i = keep; i < post.size() && staged; ++i) {
+          e.stages.emplace_back();
+          staged = make_post_stage(post[i], e.dst, e.extra, &e.stages.back());
+        }
         if (staged) {
           e.conv_post = head;
           path = "split";
@@ -296,13 +257,16 @@ ConvEntry make_entry(const ConvNode& n, const RunCtx& c) {
     g.dst = memory::desc(g.dst.dims(), dt::f32, tag::any);
     std::vector<int> unused;
     if (!try_conv(g, {}, {}, -1, true, &pd, &unused, &bare)) {
-      e.use_ref(std::string(kConvWithoutOneDnnImpl) + ": " + bare.why, bare.impl);
+      e.use_ref("oneDNN has no usable implementation of this convolution even without post-ops: " +
+                    bare.why,
+                bare.impl);
       return e;
     }
     std::string why = fused.why;
     if (!sum.why.empty()) why += "; as a sum post-op: " + sum.why;
     if (!split.why.empty()) why += "; split: " + split.why;
     e.use_ref(why, !fused.impl.empty() ? fused.impl : !sum.impl.empty() ? sum.impl : split.impl);
+    e.note.fused_refused = true;
     return e;
   }
   if (path != "fused") {
@@ -375,18 +339,7 @@ void run(RunCtx& c) {
                                        engine(), const_cast<uint8_t*>(n.fused->bias.data())));
   add_post_op_inputs(e->conv_post, e->binary_index, e->extra, extra, &args);
   execute(e->prim, e->scratch, std::move(args));
-  for (const ConvStage& s : e->stages) {
-    memory dst(e->dst, engine(), out);
-    if (s.input >= 0) {
-      size_t k = static_cast<size_t>(s.input);
-      execute(s.prim, s.scratch,
-              {{DNNL_ARG_SRC_0, dst},
-               {DNNL_ARG_SRC_1, memory(e->extra[k], engine(), extra[k]->data)},
-               {DNNL_ARG_DST, dst}});
-    } else {
-      execute(s.prim, s.scratch, {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}});
-    }
-  }
+  run_post_stages(e->stages, e->dst, out, e->extra, extra);
 }
 
 }  // namespace

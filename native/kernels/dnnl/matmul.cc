@@ -1,7 +1,9 @@
 // pif.fused_matmul on oneDNN: one matmul primitive with broadcast batch
 // dimensions, transposes expressed as strides (no copies), bias and fused
 // post-ops (GELU, scale, residual add). Constant weights are used in place
-// from the parameter arena; bf16 mode keeps a converted copy instead.
+// from the parameter arena; bf16 mode keeps a converted copy instead. When
+// oneDNN refuses the primitive with its post-ops, the matmul keeps what it
+// takes of them and runs the rest as separate oneDNN primitives (split).
 #include "kernels/dnnl/common.h"
 #include "kernels/ref/common.h"
 
@@ -17,6 +19,7 @@ struct MatmulEntry : EntryBase {
   std::vector<int> binary_index;      // oneDNN post-op index per post-op
   std::shared_ptr<void> y_converted;  // bf16 copy of constant weights
   std::vector<PostOp> post;           // as given to oneDNN
+  std::vector<PostStage> stages;      // split path: post-ops after the matmul
 };
 
 struct MatmulNode {
@@ -117,26 +120,63 @@ MatmulEntry make_entry(const MatmulNode& n, const RunCtx& c) {
     }
     e.extra.push_back(e.dst);  // plain, same element order as the output
   }
-  std::vector<PostOp> post = st.post;
-  dnnl::post_ops po;
-  if (!append_post_ops(post, e.extra, &po, &e.binary_index)) {
-    e.use_ref("post-op chain oneDNN 2.6 computes wrongly (a repeated eltwise algorithm)");
-    return e;
+  // The matmul with post-ops post[0..keep); why not, if oneDNN refuses.
+  auto try_matmul = [&](size_t keep, std::string* why) {
+    std::vector<PostOp> head(st.post.begin(), st.post.begin() + static_cast<std::ptrdiff_t>(keep));
+    dnnl::post_ops po;
+    if (!append_post_ops(head, e.extra, &po, &e.binary_index)) {
+      *why = "post-op chain oneDNN 2.6 computes wrongly (a repeated eltwise algorithm)";
+      return false;
+    }
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(po);
+    // alpha scales the product before the post-ops (no bias here: see above).
+    if (st.mm.alpha != 1.f) attr.set_output_scales(0, {st.mm.alpha});
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    try {
+      dnnl::matmul::desc d(e.x, e.y, has_bias ? e.bias : memory::desc(), e.dst);
+      dnnl::matmul::primitive_desc pd(d, attr, engine());
+      e.prim = dnnl::matmul(pd);
+      e.scratch = pd.scratchpad_desc();
+    } catch (const dnnl::error& err) {
+      *why = std::string("oneDNN: ") + err.what();
+      return false;
+    }
+    e.post = head;
+    return true;
+  };
+  std::string why;
+  const std::vector<PostOp>& post = st.post;
+  if (!post.empty() && test_refuses("fused")) {
+    why = "refused by the test hook PIF_TEST_DNNL_REFUSE";
+  } else if (try_matmul(post.size(), &why)) {
+    why.clear();
   }
-  e.post = post;
-  dnnl::primitive_attr attr;
-  attr.set_post_ops(po);
-  // alpha scales the product before the post-ops (no bias here: see above).
-  if (st.mm.alpha != 1.f) attr.set_output_scales(0, {st.mm.alpha});
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  try {
-    dnnl::matmul::desc d(e.x, e.y, has_bias ? e.bias : memory::desc(), e.dst);
-    dnnl::matmul::primitive_desc pd(d, attr, engine());
-    e.prim = dnnl::matmul(pd);
-    e.scratch = pd.scratchpad_desc();
-  } catch (const dnnl::error&) {
-    e.use_ref("oneDNN: no matmul primitive for this configuration");
-    return e;
+  if (!why.empty()) {
+    // Split: the longest prefix the matmul takes (short of the whole chain),
+    // then one in-place oneDNN primitive per remaining post-op.
+    bool done = false, bare_ok = false;
+    for (size_t keep = post.empty() ? 0 : post.size(); keep-- > 0 && !done;) {
+      std::string unused;
+      if (!try_matmul(keep, &unused)) continue;
+      bare_ok = true;
+      if (test_refuses("split")) break;
+      e.stages.clear();
+      done = true;
+      for (size_t i = keep; i < post.size() && done; ++i) {
+        e.stages.emplace_back();
+        done = make_post_stage(post[i], e.dst, e.extra, &e.stages.back());
+      }
+      if (!done) break;
+    }
+    if (!done) {
+      e.use_ref(why);
+      e.note.fused_refused = bare_ok;
+      return e;
+    }
+    e.note.path = "split";
+    e.note.reason = why;
+    e.note.stages = static_cast<int>(e.stages.size());
   }
   if (n.bf16 && n.y_const) {
     e.y_converted = reorder_to(y, e.y_plain, e.y);
@@ -191,11 +231,11 @@ void run(RunCtx& c) {
   if (n.fused->bias.dtype != DType::Undefined)
     args.emplace(DNNL_ARG_BIAS,
                  memory(e->bias, engine(), const_cast<uint8_t*>(n.fused->bias.data())));
-  add_post_op_inputs(
-      e->post, e->binary_index, e->extra,
-      c.in.size() > kFusedMatmulExtra ? c.in[kFusedMatmulExtra] : std::vector<const RTensor*>{},
-      &args);
+  const std::vector<const RTensor*>& extra =
+      c.in.size() > kFusedMatmulExtra ? c.in[kFusedMatmulExtra] : std::vector<const RTensor*>{};
+  add_post_op_inputs(e->post, e->binary_index, e->extra, extra, &args);
   execute(e->prim, e->scratch, std::move(args));
+  run_post_stages(e->stages, e->dst, c.output(0)->data, e->extra, extra);
 }
 
 }  // namespace
