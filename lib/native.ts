@@ -94,8 +94,10 @@ export interface NativeEngineInfo {
   /** Nodes per canonical op name (pif.* = fused ops, dnnl.* = oneDNN kernels). */
   ops: Record<string, number>;
   /**
-   * hpi: every input configuration (shape) in which a oneDNN-bound node did not run its fused
-   * primitive, recorded as primitives are made (at the first run of each shape).
+   * hpi: every node that runs a reference kernel because no oneDNN kernel covers its op (shape
+   * '', reason 'no oneDNN kernel for this op'), and every input configuration (shape) in which
+   * a oneDNN-bound node did not run its fused primitive, recorded as primitives are made (at
+   * the first run of each shape). Empty in normal mode.
    */
   fallbacks: NativeFallback[];
 }

@@ -108,6 +108,13 @@ async function checkModel(t: TestContext, dir: string, extra: PredictorOptions):
       [],
       `${label}: nodes on the reference kernel after a refused fused primitive`,
     );
+    // Every node without a oneDNN kernel is listed once, as a reference node.
+    const unbound = Object.entries(e.ops)
+      .filter(([op]) => !op.startsWith('dnnl.'))
+      .reduce((n, [, k]) => n + k, 0);
+    const listed = e.fallbacks.filter((f) => f.reason === 'no oneDNN kernel for this op');
+    assert.equal(listed.length, unbound, `${label}: ${JSON.stringify(listed)}`);
+    assert.ok(listed.every((f) => f.path === 'reference' && !f.kernel.startsWith('dnnl.')));
     const paths = new Map<string, number>();
     for (const f of e.fallbacks) {
       assert.ok(f.node.length > 0 && f.kernel.length > 0 && f.reason.length > 0, JSON.stringify(f));

@@ -388,10 +388,24 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       ops.Set(n.def->name, prev + 1);
     }
     o.Set("ops", ops);
-    // Every configuration a oneDNN-bound node ran off its fused primitive.
+    // hpi: every node on a reference kernel (no oneDNN kernel for its op),
+    // and every configuration a oneDNN-bound node ran off its fused primitive.
     Napi::Array fallbacks = Napi::Array::New(env);
     std::vector<std::vector<PathNote>> notes = ex->path_notes();
     for (size_t i = 0; i < notes.size(); ++i) {
+      const Node& node = ex->nodes()[i];
+      if (ex->hpi() && !ex->dnnl_bound(i)) {
+        Napi::Object f = Napi::Object::New(env);
+        f.Set("node", node.where());
+        f.Set("kernel", node.def->name);
+        f.Set("path", "reference");
+        f.Set("impl", "");
+        f.Set("reason", "no oneDNN kernel for this op");
+        f.Set("shape", "");
+        f.Set("stages", 0);
+        f.Set("fusedRefused", false);
+        fallbacks.Set(fallbacks.Length(), f);
+      }
       for (const PathNote& pn : notes[i]) {
         Napi::Object f = Napi::Object::New(env);
         f.Set("node", ex->nodes()[i].where());

@@ -233,6 +233,7 @@ Executor::Executor(std::shared_ptr<const LoadedModel> model, const ExecutorOptio
       throw wrap(*model_, e.code, "graph passes", e.what());
     }
   }
+  hpi_ = options.hpi;
   if (options.hpi)
     dnnl_nodes_ = bind_dnnl_kernels(p, &nodes_, HpiOptions{options.bf16}, &path_logs_);
 

@@ -58,6 +58,9 @@ class Executor {
   // oneDNN primitive (a degraded oneDNN path or the reference kernel), as
   // recorded so far (primitives are made at the first run of each shape).
   std::vector<std::vector<PathNote>> path_notes() const;
+  bool hpi() const { return hpi_; }
+  // hpi: whether node i runs a oneDNN kernel (else its reference kernel).
+  bool dnnl_bound(size_t i) const { return i < path_logs_.size() && path_logs_[i] != nullptr; }
 
   // Runs the graph. Inputs are matched by name (all graph inputs required);
   // outputs come back in graph-output order. `threads` sets the OpenMP thread
@@ -73,6 +76,7 @@ class Executor {
   std::vector<bool> is_graph_output_;
   std::vector<std::pair<std::string, int>> pass_report_;
   int dnnl_nodes_ = 0;
+  bool hpi_ = false;
   std::vector<std::shared_ptr<const PathLog>> path_logs_;  // hpi: per node, null if unbound
 
   std::mutex pools_mu_;
