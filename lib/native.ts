@@ -184,9 +184,11 @@ export interface NativeBinding {
   buildModel(
     name: string,
     outDir: string,
-    opts: { format?: 'pir' | 'legacy'; seed?: number; clipActivation?: 'quick_gelu' | 'gelu' },
+    opts: { format?: 'pir' | 'legacy'; seed?: number; clipActivation?: 'gelu' | 'quick_gelu' },
   ): Promise<{ programFile: string; paramsFile: string; configFile: string }>;
   readonly buildableModels: readonly string[];
+  /** Changes whenever a built graph or its weights change (model caches key on it). */
+  readonly builderVersion: number;
   /** OpenCV-exact INTER_LINEAR resize + normalisation to CHW float32, off the main thread. */
   preprocessImage(
     pixels: Uint8Array,

@@ -1121,6 +1121,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Array names = Napi::Array::New(env);
   for (const std::string& n : buildable_model_names()) names.Set(names.Length(), n);
   exports.Set("buildableModels", names);
+  exports.Set("builderVersion", Napi::Number::New(env, kBuilderVersion));
   exports.Set("version", Napi::String::New(env, "0.1.0"));
   return exports;
 }
