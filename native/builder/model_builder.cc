@@ -2,7 +2,9 @@
 // PIR as Paddle 3.0.0 writes it (shared/fixtures: pplcnet_x0_25_textline_ori_pir,
 // ppocrv5_server_rec_pir_graphonly) and legacy ProgramDesc as Paddle 2.6
 // `paddle.jit.save` writes it (mobilenetv3_small_x0_35_meter_legacy;
-// svtrnet_rus_rec_legacy_graphonly for the ViT-specific ops).
+// svtrnet_rus_rec_legacy_graphonly for the ViT-specific ops), or for
+// PP-ShiTuV2_rec as Paddle 2.3.2 wrote the official export
+// (pp_shituv2_rec_legacy_graphonly, compared in test/builder-official).
 #include "builder/model_builder.h"
 
 #include <algorithm>

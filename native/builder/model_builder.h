@@ -2,8 +2,10 @@
 // PaddleX image-feature models (PP-ShiTuV2_rec and the two CLIP ViT feature
 // models) in Paddle's own op vocabulary, in either format a real export uses
 // (PIR inference.json as Paddle 3.0 writes it, or a legacy ProgramDesc as
-// Paddle 2.6 `paddle.jit.save` writes it), with seeded random weights of
-// realistic scale. Official weights cannot be downloaded here; tests and
+// `paddle.jit.save` writes it: Paddle 2.3.2 for PP-ShiTuV2_rec, whose legacy
+// build equals the official export apart from run-time extra attributes,
+// Paddle 2.6 for the CLIP models), with seeded random weights of realistic
+// scale. Official weights cannot be downloaded here; tests and
 // benchmarks run these instead. Structure per shared/spec/architectures.md.
 //
 // Weights depend only on (seed, parameter name), never on the format, so the
