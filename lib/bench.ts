@@ -25,7 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { buildModel, type BuildableModel } from './builder.js';
+import { buildModel, builderVersion, type BuildableModel } from './builder.js';
 import { InvalidArgumentError, PifError } from './errors.js';
 import { exportOnnx } from './export.js';
 import { nativeBinding, packageRoot } from './native.js';
@@ -416,7 +416,8 @@ async function prepareModel(
   log: (s: string) => void,
 ): Promise<Artifacts> {
   const { name } = BENCH_MODELS[key];
-  const root = path.resolve(opts.cacheDir, `${name}-seed${WEIGHT_SEED}`);
+  // The builder version is part of the key: a builder change must not reuse stale models.
+  const root = path.resolve(opts.cacheDir, `${name}-seed${WEIGHT_SEED}-builder${builderVersion()}`);
   const modelDir = path.join(root, 'model');
   const onnxFile = path.join(root, 'model.onnx');
   const modelMark = path.join(root, 'model.ready');

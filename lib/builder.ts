@@ -22,8 +22,19 @@ export interface BuildModelOptions {
   format?: 'pir' | 'legacy';
   /** Weight seed (default 0). The same seed gives the same weights in both formats. */
   seed?: number;
-  /** CLIP MLP activation: 'quick_gelu' (default) or exact 'gelu'. */
-  clipActivation?: 'quick_gelu' | 'gelu';
+  /**
+   * CLIP MLP activation: exact 'gelu' (default; PaddleClas's CLIP models use nn.GELU since
+   * 2024-05, which PaddleX exports) or 'quick_gelu' (x·sigmoid(1.702x), older CLIP exports).
+   */
+  clipActivation?: 'gelu' | 'quick_gelu';
+}
+
+/**
+ * The builder's version: it changes whenever a built graph or its weights change for some
+ * (name, format, seed), so caches of built models can key on it.
+ */
+export function builderVersion(): number {
+  return nativeBinding().builderVersion;
 }
 
 /** Writes `name` to `outDir`: program, inference.pdiparams and inference.yml. */

@@ -406,7 +406,10 @@ function buildProgram(io: CliIo, state: State, version: string): Command {
     )
     .option('--seed <n>', 'weight seed', intArg(0), 0)
     .addOption(
-      new Option('--clip-activation <act>', 'CLIP MLP activation').choices(['quick_gelu', 'gelu']),
+      new Option(
+        '--clip-activation <act>',
+        'CLIP MLP activation (default gelu, as PaddleClas)',
+      ).choices(['gelu', 'quick_gelu']),
     )
     .action(
       async (
@@ -415,7 +418,7 @@ function buildProgram(io: CliIo, state: State, version: string): Command {
           out: string;
           format: 'pir' | 'legacy';
           seed: number;
-          clipActivation?: 'quick_gelu' | 'gelu';
+          clipActivation?: 'gelu' | 'quick_gelu';
         },
       ) => {
         const started = Date.now();

@@ -55,6 +55,26 @@ export interface NativeLoadOptions {
   passes?: string[];
 }
 
+/** A program as dumpModel(path, { json: true }) returns it (native/graph/ir.h program_json). */
+export interface NativeProgramJson {
+  format: 'legacy' | 'pir';
+  version: number | null;
+  /** Feed / fetch bindings; `var` is the variable name (PIR: "%<id>"). */
+  inputs: { name: string; var: string }[];
+  outputs: { name: string; var: string }[];
+  params: { name: string; dtype: string; shape: number[] }[];
+  blocks: {
+    idx: number;
+    ops: {
+      type: string;
+      inputs: { slot: string; args: string[] }[];
+      outputs: { slot: string; args: string[] }[];
+      /** value: JSON for booleans, numbers, strings and their lists; text for other kinds. */
+      attrs: { name: string; kind: string; value: unknown }[];
+    }[];
+  }[];
+}
+
 /** A tensor crossing the native boundary: raw bytes plus dtype name and shape. */
 export interface NativeTensor {
   name: string;
@@ -181,7 +201,8 @@ export interface NativeTopKResult {
 /** The addon's exports (native/addon/addon.cc). Every call returns a Promise; work runs off the main thread. */
 export interface NativeBinding {
   inspectModel(path: string, opts: NativeLoadOptions): Promise<NativeModelInfo>;
-  dumpModel(path: string, opts: NativeLoadOptions): Promise<string>;
+  /** Canonical IR text; with `json: true` the program as JSON (NativeProgramJson). */
+  dumpModel(path: string, opts: NativeLoadOptions & { json?: boolean }): Promise<string>;
   saveModel(
     srcPath: string,
     dstDir: string,
@@ -196,9 +217,11 @@ export interface NativeBinding {
   buildModel(
     name: string,
     outDir: string,
-    opts: { format?: 'pir' | 'legacy'; seed?: number; clipActivation?: 'quick_gelu' | 'gelu' },
+    opts: { format?: 'pir' | 'legacy'; seed?: number; clipActivation?: 'gelu' | 'quick_gelu' },
   ): Promise<{ programFile: string; paramsFile: string; configFile: string }>;
   readonly buildableModels: readonly string[];
+  /** Changes whenever a built graph or its weights change (model caches key on it). */
+  readonly builderVersion: number;
   /** OpenCV-exact INTER_LINEAR resize + normalisation to CHW float32, off the main thread. */
   preprocessImage(
     pixels: Uint8Array,

@@ -292,22 +292,25 @@ class Worker : public Napi::AsyncWorker {
 
 class InspectWorker : public Worker {
  public:
-  InspectWorker(Napi::Env env, Request r, bool dump)
-      : Worker(env), req_(std::move(r)), dump_(dump) {}
+  enum class Mode : uint8_t { Info, Text, Json };
+  InspectWorker(Napi::Env env, Request r, Mode mode)
+      : Worker(env), req_(std::move(r)), mode_(mode) {}
   void Work() override {
     auto m = load(req_);
-    if (dump_)
+    if (mode_ == Mode::Text)
       text_ = dump_program(m->program);
+    else if (mode_ == Mode::Json)
+      text_ = program_json(m->program);
     else
       info_ = describe(*m);
   }
   Napi::Value Result(Napi::Env env) override {
-    return dump_ ? Napi::Value(Napi::String::New(env, text_)) : to_js(env, info_);
+    return mode_ == Mode::Info ? to_js(env, info_) : Napi::Value(Napi::String::New(env, text_));
   }
 
  private:
   Request req_;
-  bool dump_;
+  Mode mode_;
   ModelInfo info_;
   std::string text_;
 };
@@ -708,14 +711,20 @@ Napi::Value BuildModel(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value InspectModel(const Napi::CallbackInfo& info) {
-  auto* w = new InspectWorker(info.Env(), parse_request(info, 1), false);
+  auto* w = new InspectWorker(info.Env(), parse_request(info, 1), InspectWorker::Mode::Info);
   auto p = w->Promise();
   w->Queue();
   return p;
 }
 
+// dumpModel(path, opts): the canonical IR text, or with opts.json the
+// program as JSON (program_json: ops, slots, attributes, parameters).
 Napi::Value DumpModel(const Napi::CallbackInfo& info) {
-  auto* w = new InspectWorker(info.Env(), parse_request(info, 1), true);
+  Request r = parse_request(info, 1);
+  bool json = info.Length() > 1 && info[1].IsObject() &&
+              info[1].As<Napi::Object>().Get("json").ToBoolean().Value();
+  auto* w = new InspectWorker(info.Env(), std::move(r),
+                              json ? InspectWorker::Mode::Json : InspectWorker::Mode::Text);
   auto p = w->Promise();
   w->Queue();
   return p;
@@ -1144,6 +1153,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Array names = Napi::Array::New(env);
   for (const std::string& n : buildable_model_names()) names.Set(names.Length(), n);
   exports.Set("buildableModels", names);
+  exports.Set("builderVersion", Napi::Number::New(env, kBuilderVersion));
   exports.Set("version", Napi::String::New(env, "0.1.0"));
   return exports;
 }

@@ -2,7 +2,9 @@
 // PIR as Paddle 3.0.0 writes it (shared/fixtures: pplcnet_x0_25_textline_ori_pir,
 // ppocrv5_server_rec_pir_graphonly) and legacy ProgramDesc as Paddle 2.6
 // `paddle.jit.save` writes it (mobilenetv3_small_x0_35_meter_legacy;
-// svtrnet_rus_rec_legacy_graphonly for the ViT-specific ops).
+// svtrnet_rus_rec_legacy_graphonly for the ViT-specific ops), or for
+// PP-ShiTuV2_rec as Paddle 2.3.2 wrote the official export
+// (pp_shituv2_rec_legacy_graphonly, compared in test/builder-official).
 #include "builder/model_builder.h"
 
 #include <algorithm>
@@ -175,9 +177,16 @@ struct PendingParam {
   ValueId value = kNoValue;
 };
 
+// The Paddle release whose legacy ProgramDesc a build imitates: the official
+// PP-ShiTuV2_rec export was written by Paddle 2.3.2 (dygraph-to-static in
+// `paddle.jit.save`), which differs from 2.6 in the empty conv2d input slots
+// it keeps and in not appending scale(1.0) before the fetch.
+enum class LegacyWriter : uint8_t { Paddle26, Paddle23 };
+
 class GraphBuilder {
  public:
-  explicit GraphBuilder(ProgramFormat f) : pir_(f == ProgramFormat::Pir) {
+  explicit GraphBuilder(ProgramFormat f, LegacyWriter w = LegacyWriter::Paddle26)
+      : pir_(f == ProgramFormat::Pir), paddle23_(w == LegacyWriter::Paddle23) {
     p_.format = f;
     p_.has_version = true;
     if (pir_) {
@@ -185,7 +194,7 @@ class GraphBuilder {
       p_.pir_trainable = true;
       p_.pir_region_name = "region_0";
     } else {
-      p_.version = 2006002;  // Paddle 2.6.2
+      p_.version = paddle23_ ? 2003002 : 2006002;
     }
     p_.blocks.emplace_back();
     p_.blocks[0].idx = 0;
@@ -220,10 +229,17 @@ class GraphBuilder {
     return id;
   }
 
-  // Legacy temporary names: "<prefix>_<k>.tmp_<j>".
+  // Legacy temporary names: "<prefix>_<k>.tmp_<j>", k from Paddle's
+  // unique-name counter of <prefix>.
   std::string tmp_prefix(const std::string& prefix) {
     return prefix + "_" + std::to_string(counters_[prefix]++);
   }
+  // Starts the counter of `prefix` at n: layers constructed before the traced
+  // forward (a Conv2D takes conv2d_N, an nn.Sigmoid sigmoid_N) share the
+  // counter with the op helpers of the same name.
+  void seed_counter(const std::string& prefix, int n) { counters_[prefix] = n; }
+  // Python operators on tensors (math_op_patch) name their result tmp_<k>.
+  std::string py_tmp() { return "tmp_" + std::to_string(counters_["tmp"]++); }
   ValueId tmp(const std::string& prefix, Dims d, DType dt = DType::Float32) {
     return value(std::move(d), dt, pir_ ? "" : tmp_prefix(prefix) + ".tmp_0");
   }
@@ -284,10 +300,6 @@ class GraphBuilder {
       p_.outputs.push_back(IoBinding{"fetch_name_0", v, 0});
       return;
     }
-    // paddle.jit.save appends scale(1.0) before each fetch.
-    ValueId s = value(dims(v), DType::Float32, "save_infer_model/scale_0.tmp_0");
-    legacy_op("scale", {{"ScaleTensor", {}}, {"X", {v}}}, {{"Out", {s}}},
-              {{"bias", a_f32(0)}, {"bias_after_scale", a_bool(true)}, {"scale", a_f32(1)}});
     ValueId f = value({}, DType::Undefined, "fetch");
     {
       Value& fv = p_.values[f];
@@ -296,6 +308,15 @@ class GraphBuilder {
       fv.desc_field = 0;
       fv.persistable = true;
     }
+    if (paddle23_) {  // Paddle 2.3 fetches the output itself
+      legacy_op("fetch", {{"X", {v}}}, {{"Out", {f}}}, {{"col", a_i32(0)}}, true);
+      p_.outputs.push_back(IoBinding{p_.values[v].name, v, 0});
+      return;
+    }
+    // Paddle 2.6 `paddle.jit.save` appends scale(1.0) before each fetch.
+    ValueId s = value(dims(v), DType::Float32, "save_infer_model/scale_0.tmp_0");
+    legacy_op("scale", {{"ScaleTensor", {}}, {"X", {v}}}, {{"Out", {s}}},
+              {{"bias", a_f32(0)}, {"bias_after_scale", a_bool(true)}, {"scale", a_f32(1)}});
     legacy_op("fetch", {{"X", {s}}}, {{"Out", {f}}}, {{"col", a_i32(0)}}, true);
     p_.outputs.push_back(IoBinding{p_.values[s].name, s, 0});
   }
@@ -413,7 +434,9 @@ class GraphBuilder {
     }
     const std::string type = dw ? "depthwise_conv2d" : "conv2d";
     ValueId y = tmp(type, od);
-    legacy_op(type, {{"Filter", {w}}, {"Input", {x}}}, {{"Output", {y}}},
+    std::vector<OpSlot> ins = {{"Filter", {w}}, {"Input", {x}}};
+    if (paddle23_) ins = {{"Bias", {}}, {"Filter", {w}}, {"Input", {x}}, {"ResidualData", {}}};
+    legacy_op(type, std::move(ins), {{"Output", {y}}},
               {{"data_format", a_str("NCHW")},
                {"dilations", a_i32s({1, 1})},
                {"groups", a_i32(groups)},
@@ -423,18 +446,21 @@ class GraphBuilder {
     return y;
   }
 
-  // Conv bias: reshape(bias, [1,C,1,1]) + add, as dygraph-to-static emits it.
+  // Conv bias. PIR: reshape(bias, [1,C,1,1]) + add. Legacy: the static
+  // conv helper's append_bias_op, an elementwise_add of the 1-D bias with
+  // axis=1 whose output is the helper's next temporary (conv2d_N.tmp_1).
   ValueId conv_bias(ValueId y, ValueId b) {
-    const int64_t c = dims(b)[0];
     if (pir_) {
+      const int64_t c = dims(b)[0];
       ValueId s = full_int_array({1, -1, 1, 1});
       ValueId r = pir1("reshape", {b, s}, {1, c, 1, 1}, {});
       return add(y, r);
     }
-    ValueId r =
-        legacy_xshape("reshape2", "reshape2", {{"Shape", {}}, {"ShapeTensor", {}}, {"X", {b}}}, b,
-                      {1, c, 1, 1}, {{"shape", a_i32s({1, c, 1, 1})}});
-    return add(y, r);
+    std::string name = p_.values[y].name;
+    name.replace(name.size() - 1, 1, "1");  // <helper>.tmp_0 -> <helper>.tmp_1
+    ValueId o = value(dims(y), DType::Float32, name);
+    legacy_op("elementwise_add", {{"X", {y}}, {"Y", {b}}}, {{"Out", {o}}}, {{"axis", a_i32(1)}});
+    return o;
   }
 
   ValueId batch_norm(ValueId x, const std::string& prefix) {
@@ -479,7 +505,7 @@ class GraphBuilder {
                {"is_test", a_bool(true)},
                {"momentum", a_f32(0.9)},
                {"trainable_statistics", a_bool(false)},
-               {"use_global_stats", a_bool(false)}});
+               {"use_global_stats", a_bool(true)}});
     return y;
   }
 
@@ -507,6 +533,13 @@ class GraphBuilder {
     return o;
   }
   ValueId add(ValueId x, ValueId y) { return binary("add", "elementwise_add", x, y); }
+  // Python `x + y` (a residual): the legacy result is named tmp_<k>.
+  ValueId plus(ValueId x, ValueId y) {
+    if (pir_) return add(x, y);
+    ValueId o = value(broadcast(dims(x), dims(y)), DType::Float32, py_tmp());
+    legacy_op("elementwise_add", {{"X", {x}}, {"Y", {y}}}, {{"Out", {o}}}, {{"axis", a_i32(-1)}});
+    return o;
+  }
   ValueId multiply(ValueId x, ValueId y) { return binary("multiply", "elementwise_mul", x, y); }
 
   // Adaptive average pooling to 1x1.
@@ -685,7 +718,7 @@ class GraphBuilder {
       return pir1("scale", {x, f}, dims(x),
                   {{"bias", a_f32(0)}, {"bias_after_scale", a_bool(true)}});
     }
-    ValueId o = value(dims(x), DType::Float32, "tmp_" + std::to_string(counters_["tmp"]++));
+    ValueId o = value(dims(x), DType::Float32, py_tmp());
     legacy_op("scale", {{"ScaleTensor", {}}, {"X", {x}}}, {{"Out", {o}}},
               {{"bias", a_f32(0)}, {"bias_after_scale", a_bool(true)}, {"scale", a_f32(s)}});
     return o;
@@ -811,6 +844,7 @@ class GraphBuilder {
   void remap(const std::vector<ValueId>& order);
 
   bool pir_;
+  bool paddle23_;
   Program p_;
   std::vector<bool> sg_;  // stop_gradient per value (PIR OA)
   std::vector<Op> ops_;
@@ -943,25 +977,126 @@ Program GraphBuilder::finish(uint64_t seed, std::shared_ptr<std::vector<uint8_t>
 
 // ------------------------------------------------------------- PP-ShiTuV2_rec
 
-// PPLCNetV2_base_ShiTu + BNNeck (architectures.md section 1). Parameter names
-// follow dygraph construction order, including the training-only re-param
-// branches (which take conv2d/batch_norm2d numbers but are not exported) and
-// the stage-4 convs that the ShiTu variant re-creates last (upgrade_sublayer).
-void build_shitu(GraphBuilder& g) {
-  int conv_n = 0, bn_n = 0;
-  auto conv_name = [&] { return "conv2d_" + std::to_string(conv_n++); };
-  auto bn_name = [&] { return "batch_norm2d_" + std::to_string(bn_n++); };
+// PPLCNetV2_base_ShiTu + BNNeck (architectures.md section 1), as PaddleClas
+// (the revision of 2022-08 that exported the official model) constructs it.
+// Paddle names a parameter after its layer: each Conv2D / BatchNorm2D takes
+// the next conv2d_N / batch_norm2d_N of a per-type unique-name counter when
+// it is constructed, whether or not the exported forward uses it. So the
+// names follow __init__ order, not the forward: the training-only
+// re-parameterisation branches (dw_conv_list) take numbers, and
+// PPLCNetV2_base_ShiTu replaces layers after PPLCNetV2 has built them all:
+// last_conv (re-created with a bias) and the two stage-4 blocks (re-created
+// with stride 1, so block 0 gains a third branch), in that order. Checked
+// against the official inference.pdiparams.info (test/builder-official).
 
-  auto conv_bn = [&](ValueId x, int64_t cin, int64_t cout, int64_t k, int64_t stride,
-                     int64_t groups, const std::string& conv_override = "") {
-    std::string cn = conv_override.empty() ? conv_name() : conv_override;
+struct ShituBlock {
+  int64_t cin, cout, stride, dw;
+  bool rep, se, split, shortcut;
+};
+
+// Block i of stage s (0..3) as PPLCNetV2 configures it; the stem's block is
+// stage -1.
+ShituBlock shitu_block(int s, int64_t i, bool shitu_stride) {
+  if (s < 0) return {32, 64, 1, 3, false, false, false, false};
+  const int64_t base[4] = {64, 128, 256, 512};
+  ShituBlock b;
+  b.cin = i == 0 ? base[s] : base[s] * 2;
+  b.cout = base[s] * 2;
+  b.stride = (i == 0 && !(s == 3 && shitu_stride)) ? 2 : 1;
+  b.dw = s < 2 ? 3 : 5;
+  b.rep = s >= 2;
+  b.se = s == 2;
+  b.split = s == 2;
+  b.shortcut = s == 3;
+  return b;
+}
+
+struct ConvBnNames {
+  std::string conv, bn;
+};
+struct ShituBlockNames {
+  ConvBnNames dw;  // rep blocks: the re-parameterised conv (bias, no BN)
+  std::string se1, se2;
+  std::vector<ConvBnNames> pw;  // one, or two when split
+};
+struct ShituNames {
+  ConvBnNames stem;
+  ShituBlockNames stem_block;
+  std::vector<std::vector<ShituBlockNames>> stages;  // what the forward uses
+  std::string last_conv;
+  // Layers constructed per unique-name key that the traced forward's op
+  // helpers share (legacy temporaries continue these counters).
+  int conv_layers = 0, sigmoid_layers = 0, dropout_layers = 0, flatten_layers = 0;
+};
+
+ShituNames shitu_names() {
+  ShituNames n;
+  int conv = 0, bn = 0;
+  auto conv_bn = [&] {
+    return ConvBnNames{"conv2d_" + std::to_string(conv++), "batch_norm2d_" + std::to_string(bn++)};
+  };
+  auto block = [&](const ShituBlock& b) {
+    ShituBlockNames k;
+    if (b.rep) {
+      // dw_conv_list: kernels dw, dw-2, ..., 1 (1 only at stride 1), each a
+      // ConvBNLayer; then the Conv2D (with bias) they are folded into.
+      for (int64_t ks = b.dw; ks > 0; ks -= 2)
+        if (ks != 1 || b.stride == 1) conv_bn();
+      k.dw.conv = "conv2d_" + std::to_string(conv++);
+    } else {
+      k.dw = conv_bn();
+    }
+    if (b.se) {
+      k.se1 = "conv2d_" + std::to_string(conv++);
+      k.se2 = "conv2d_" + std::to_string(conv++);
+      ++n.sigmoid_layers;
+    }
+    k.pw.push_back(conv_bn());
+    if (b.split) k.pw.push_back(conv_bn());
+    return k;
+  };
+  const int64_t depths[4] = {2, 2, 6, 2};
+  // PPLCNetV2.__init__: stem, stages, last_conv (bias-free), dropout,
+  // flatten, fc (a Linear: no conv/bn name).
+  n.stem = conv_bn();
+  n.stem_block = block(shitu_block(-1, 0, false));
+  n.stages.resize(4);
+  for (int s = 0; s < 4; ++s)
+    for (int64_t i = 0; i < depths[s]; ++i) n.stages[s].push_back(block(shitu_block(s, i, false)));
+  ++conv;  // the original last_conv
+  ++n.dropout_layers;
+  ++n.flatten_layers;
+  // PPLCNetV2_base_ShiTu: upgrade_sublayer("last_conv") then the stage-4
+  // blocks; the replaced layers keep the numbers they took.
+  n.last_conv = "conv2d_" + std::to_string(conv++);
+  for (int64_t i = 0; i < depths[3]; ++i) n.stages[3][i] = block(shitu_block(3, i, true));
+  ++n.flatten_layers;  // BNNeck.flatten (its BatchNorm1D is batch_norm1d_0)
+  n.conv_layers = conv;
+  return n;
+}
+
+void build_shitu(GraphBuilder& g) {
+  const ShituNames names = shitu_names();
+  if (!g.pir()) {
+    g.seed_counter("conv2d", names.conv_layers);
+    g.seed_counter("dropout", names.dropout_layers);
+    g.seed_counter("flatten", names.flatten_layers);
+    // The official export's first sigmoid temporary is sigmoid_7: one more
+    // sigmoid name was taken before tracing than the six SE layers account
+    // for (by the exporting process, not by PaddleClas's model code).
+    g.seed_counter("sigmoid", names.sigmoid_layers + 1);
+  }
+
+  auto conv_bn = [&](ValueId x, const ConvBnNames& nm, int64_t cin, int64_t cout, int64_t k,
+                     int64_t stride, int64_t groups) {
     g.push("ConvBNLayer");
     g.push("Conv2D");
-    ValueId w = g.param(cn + ".w_0", {cout, cin / groups, k, k}, he_init(cin / groups * k * k));
+    ValueId w =
+        g.param(nm.conv + ".w_0", {cout, cin / groups, k, k}, he_init(cin / groups * k * k));
     ValueId y = g.conv2d(x, w, stride, (k - 1) / 2, groups);
     g.pop();
     g.push("BatchNorm2D");
-    y = g.batch_norm(y, bn_name());
+    y = g.batch_norm(y, nm.bn);
     g.pop();
     g.push("ReLU");
     y = g.act("relu", y);
@@ -976,21 +1111,20 @@ void build_shitu(GraphBuilder& g) {
     ValueId y = g.conv2d(x, w, stride, (k - 1) / 2, groups);
     return g.conv_bias(y, b);
   };
-  auto se = [&](ValueId x, int64_t c) {
+  auto se = [&](ValueId x, const ShituBlockNames& nm, int64_t c) {
     g.push("SEModule");
     ValueId id = x;
     g.push("AdaptiveAvgPool2D");
     ValueId y = g.avg_pool_1x1(x);
     g.pop();
     g.push("Conv2D");
-    y = conv_with_bias(y, conv_name(), c, c / 4, 1, 1, 1, he_init(c));
+    y = conv_with_bias(y, nm.se1, c, c / 4, 1, 1, 1, he_init(c));
     g.pop();
     g.push("ReLU");
     y = g.act("relu", y);
     g.pop();
     g.push("Conv2D_1");
-    y = conv_with_bias(y, conv_name(), c / 4, c, 1, 1, 1,
-                       normal_init(0.f, std::sqrt(1.0f / (c / 4))));
+    y = conv_with_bias(y, nm.se2, c / 4, c, 1, 1, 1, normal_init(0.f, std::sqrt(1.0f / (c / 4))));
     g.pop();
     g.push("Sigmoid");
     y = g.act("sigmoid", y);
@@ -999,38 +1133,28 @@ void build_shitu(GraphBuilder& g) {
     g.pop();
     return y;
   };
-
-  struct Block {
-    int64_t cin, cout, stride, dw;
-    bool rep, se, split, shortcut;
-    std::string dw_name, pw_name;  // stage-4 names re-created by the ShiTu variant
-  };
-  auto rep_ds = [&](ValueId x, const Block& b) {
+  // RepDepthwiseSeparable in eval mode, re-parameterised.
+  auto rep_ds = [&](ValueId x, const ShituBlock& b, const ShituBlockNames& nm) {
     g.push("RepDepthwiseSeparable");
     ValueId y;
     if (b.rep) {
-      // Training-only branches: kernel 5 and 3, plus 1 when stride 1.
-      const int nbranch = b.stride == 1 ? 3 : 2;
-      conv_n += nbranch;
-      bn_n += nbranch;
-      std::string cn = b.dw_name.empty() ? conv_name() : b.dw_name;
       g.push("Conv2D");
-      y = conv_with_bias(x, cn, b.cin, b.cin, b.dw, b.stride, b.cin, he_init(b.dw * b.dw));
+      y = conv_with_bias(x, nm.dw.conv, b.cin, b.cin, b.dw, b.stride, b.cin, he_init(b.dw * b.dw));
       g.pop();
       g.push("ReLU");
       y = g.act("relu", y);
       g.pop();
     } else {
-      y = conv_bn(x, b.cin, b.cin, b.dw, b.stride, b.cin);
+      y = conv_bn(x, nm.dw, b.cin, b.cin, b.dw, b.stride, b.cin);
     }
-    if (b.se) y = se(y, b.cin);
+    if (b.se) y = se(y, nm, b.cin);
     if (b.split) {
-      y = conv_bn(y, b.cin, b.cout / 2, 1, 1, 1);
-      y = conv_bn(y, b.cout / 2, b.cout, 1, 1, 1);
+      y = conv_bn(y, nm.pw[0], b.cin, b.cout / 2, 1, 1, 1);
+      y = conv_bn(y, nm.pw[1], b.cout / 2, b.cout, 1, 1, 1);
     } else {
-      y = conv_bn(y, b.cin, b.cout, 1, 1, 1, b.pw_name);
+      y = conv_bn(y, nm.pw[0], b.cin, b.cout, 1, 1, 1);
     }
-    if (b.shortcut && b.stride == 1 && b.cin == b.cout) y = g.add(y, x);
+    if (b.shortcut && b.stride == 1 && b.cin == b.cout) y = g.plus(y, x);
     g.pop();
     return y;
   };
@@ -1039,41 +1163,22 @@ void build_shitu(GraphBuilder& g) {
   g.push("RecModel");
   g.push("PPLCNetV2");
   g.push("Sequential");
-  x = conv_bn(x, 3, 32, 3, 2, 1);
-  x = rep_ds(x, {32, 64, 1, 3, false, false, false, false, "", ""});
+  x = conv_bn(x, names.stem, 3, 32, 3, 2, 1);
+  x = rep_ds(x, shitu_block(-1, 0, true), names.stem_block);
   g.pop();
-  const int64_t depths[4] = {2, 2, 6, 2};
-  const int64_t base[4] = {64, 128, 256, 512};
   for (int s = 0; s < 4; ++s) {
     g.push(s == 0 ? std::string("Sequential_1") : "Sequential_" + std::to_string(s + 1));
-    for (int64_t i = 0; i < depths[s]; ++i) {
-      Block b;
-      b.cin = i == 0 ? base[s] : base[s] * 2;
-      b.cout = base[s] * 2;
-      b.stride = (i == 0 && s < 3) ? 2 : 1;  // ShiTu: stage 4 has stride 1
-      b.dw = s < 2 ? 3 : 5;
-      b.rep = s >= 2;
-      b.se = s == 2;
-      b.split = s == 2;
-      b.shortcut = s == 3;
-      if (s == 3) {
-        // PPLCNetV2 consumes conv2d_58..66 for stage 4 and conv2d_67 for the
-        // last conv; the variant re-creates stage-4 convs as conv2d_68..76
-        // in the order [0].dw_list(2), [0].dw, [0].pw, [1].dw_list(3), [1].dw, [1].pw.
-        b.dw_name = i == 0 ? "conv2d_70" : "conv2d_75";
-        b.pw_name = i == 0 ? "conv2d_71" : "conv2d_76";
-      }
-      x = rep_ds(x, b);
-    }
+    for (size_t i = 0; i < names.stages[s].size(); ++i)
+      x = rep_ds(x, shitu_block(s, static_cast<int64_t>(i), true), names.stages[s][i]);
     g.pop();
   }
-  // The last conv is conv2d_67 in construction order (stage-4 names come
-  // from the overrides above).
   g.push("AdaptiveAvgPool2D");
   x = g.avg_pool_1x1(x);
   g.pop();
+  // last_conv with bias; its ReLU is an Identity in the ShiTu variant.
   g.push("Conv2D");
-  x = conv_with_bias(x, "conv2d_67", 1024, 512, 1, 1, 1, normal_init(0.f, std::sqrt(1.0f / 1024)));
+  x = conv_with_bias(x, names.last_conv, 1024, 512, 1, 1, 1,
+                     normal_init(0.f, std::sqrt(1.0f / 1024)));
   g.pop();
   g.push("Dropout");
   x = g.dropout(x, 0.2);
@@ -1266,7 +1371,8 @@ BuiltModel build_model(const std::string& name, ProgramFormat format, uint64_t s
                        const BuildOptions& opts) {
   BuiltModel out;
   out.inference_yml = model_inference_yml(name);  // validates the name
-  GraphBuilder g(format);
+  // The official PP-ShiTuV2_rec legacy export is Paddle 2.3.2's.
+  GraphBuilder g(format, name == kShitu ? LegacyWriter::Paddle23 : LegacyWriter::Paddle26);
   if (name == kShitu) {
     build_shitu(g);
   } else if (name == kVitB) {

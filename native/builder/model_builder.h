@@ -2,8 +2,10 @@
 // PaddleX image-feature models (PP-ShiTuV2_rec and the two CLIP ViT feature
 // models) in Paddle's own op vocabulary, in either format a real export uses
 // (PIR inference.json as Paddle 3.0 writes it, or a legacy ProgramDesc as
-// Paddle 2.6 `paddle.jit.save` writes it), with seeded random weights of
-// realistic scale. Official weights cannot be downloaded here; tests and
+// `paddle.jit.save` writes it: Paddle 2.3.2 for PP-ShiTuV2_rec, whose legacy
+// build equals the official export apart from run-time extra attributes,
+// Paddle 2.6 for the CLIP models), with seeded random weights of realistic
+// scale. Official weights cannot be downloaded here; tests and
 // benchmarks run these instead. Structure per shared/spec/architectures.md.
 //
 // Weights depend only on (seed, parameter name), never on the format, so the
@@ -21,15 +23,23 @@
 
 namespace pif {
 
-// Activation of the CLIP MLP. The PaddleClas revision that the official
-// CLIP feature models were exported with is not known: older revisions use
-// QuickGELU (exported as scale(1.702) -> sigmoid -> multiply), the revision
-// PaddleX trains with uses exact GELU (gelu, approximate=false).
+// Activation of the CLIP MLP. PaddleClas's foundation_vit.py used QuickGELU
+// (x * sigmoid(1.702 x), exported as scale -> sigmoid -> multiply) for the
+// CLIP models until 2024-05-27 (commit 0bfed92c, "use nn.GELU instead of
+// QuickGELU"); since then, including the PP-ShiTuV2 CLIP configs PaddleX
+// trains and exports with (2024-09), they use nn.GELU: exact GELU, exported
+// as gelu with approximate=false. QuickGelu stays for older CLIP exports.
 enum class ClipActivation : uint8_t { QuickGelu, Gelu };
 
 struct BuildOptions {
-  ClipActivation clip_activation = ClipActivation::QuickGelu;
+  ClipActivation clip_activation = ClipActivation::Gelu;
 };
+
+// Bumped whenever a built graph or its weights change for some (name,
+// format, seed), so that caches of built models (the benchmark's) rebuild.
+// 2: PP-ShiTuV2_rec as the official export (names, Paddle 2.3 legacy form);
+//    CLIP MLPs default to exact GELU.
+constexpr int kBuilderVersion = 2;
 
 struct BuiltModel {
   LoadedModel model;          // program + bound params (one arena); dir empty

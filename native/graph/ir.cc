@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "format/json.h"
+
 namespace pif {
 
 bool ValueType::operator==(const ValueType& o) const {
@@ -448,6 +450,164 @@ std::string dump_program(const Program& p, bool with_param_digest) {
     }
     out += "\n";
   }
+  return out;
+}
+
+namespace {
+
+void json_ints(std::string* out, const std::vector<int64_t>& v) {
+  *out += "[";
+  for (size_t k = 0; k < v.size(); ++k) {
+    if (k) *out += ",";
+    write_json_int(v[k], out);
+  }
+  *out += "]";
+}
+
+void json_attr_value(std::string* out, const Attr& a) {
+  using K = Attr::Kind;
+  switch (a.kind) {
+    case K::Bool: *out += a.b ? "true" : "false"; return;
+    case K::Int32:
+    case K::Int64:
+    case K::Index: write_json_int(a.i, out); return;
+    case K::Float32:
+    case K::Float64: write_json_double(a.f, out); return;
+    case K::String:
+    case K::DType:
+    case K::Layout: write_json_string(a.s, out); return;
+    case K::Int32s:
+    case K::Int64s: json_ints(out, a.ints); return;
+    case K::Bools:
+      *out += "[";
+      for (size_t k = 0; k < a.ints.size(); ++k)
+        *out += std::string(k ? "," : "") + (a.ints[k] ? "true" : "false");
+      *out += "]";
+      return;
+    case K::Float32s:
+    case K::Float64s:
+      *out += "[";
+      for (size_t k = 0; k < a.floats.size(); ++k) {
+        if (k) *out += ",";
+        write_json_double(a.floats[k], out);
+      }
+      *out += "]";
+      return;
+    case K::Strings:
+      *out += "[";
+      for (size_t k = 0; k < a.strs.size(); ++k) {
+        if (k) *out += ",";
+        write_json_string(a.strs[k], out);
+      }
+      *out += "]";
+      return;
+    default: {
+      std::string text;
+      put_attr(&text, a);
+      write_json_string(text.substr(text.find(':') + 1), out);
+    }
+  }
+}
+
+void json_attrs(std::string* out, const std::vector<NamedAttr>& attrs) {
+  *out += "[";
+  for (size_t k = 0; k < attrs.size(); ++k) {
+    if (k) *out += ",";
+    *out += "{\"name\":";
+    write_json_string(attrs[k].name, out);
+    *out += ",\"kind\":";
+    write_json_string(kind_name(attrs[k].value.kind), out);
+    *out += ",\"value\":";
+    json_attr_value(out, attrs[k].value);
+    *out += "}";
+  }
+  *out += "]";
+}
+
+}  // namespace
+
+std::string program_json(const Program& p) {
+  std::string out;
+  auto ref = [&](ValueId id) {
+    std::string s;
+    if (id == kNoValue || id < 0 || static_cast<size_t>(id) >= p.values.size())
+      s = "";
+    else if (p.format == ProgramFormat::Pir)
+      s = "%" + std::to_string(p.values[id].pir_id);
+    else
+      s = p.values[id].name;
+    write_json_string(s, &out);
+  };
+  auto slots = [&](const std::vector<OpSlot>& v) {
+    out += "[";
+    for (size_t k = 0; k < v.size(); ++k) {
+      if (k) out += ",";
+      out += "{\"slot\":";
+      write_json_string(v[k].name, &out);
+      out += ",\"args\":[";
+      for (size_t j = 0; j < v[k].args.size(); ++j) {
+        if (j) out += ",";
+        ref(v[k].args[j]);
+      }
+      out += "]}";
+    }
+    out += "]";
+  };
+  auto io = [&](const std::vector<IoBinding>& v) {
+    out += "[";
+    for (size_t k = 0; k < v.size(); ++k) {
+      if (k) out += ",";
+      out += "{\"name\":";
+      write_json_string(v[k].name, &out);
+      out += ",\"var\":";
+      ref(v[k].value);
+      out += "}";
+    }
+    out += "]";
+  };
+  out += "{\"format\":";
+  out += p.format == ProgramFormat::Pir ? "\"pir\"" : "\"legacy\"";
+  out += ",\"version\":";
+  if (p.has_version)
+    write_json_int(p.version, &out);
+  else
+    out += "null";
+  out += ",\"inputs\":";
+  io(p.inputs);
+  out += ",\"outputs\":";
+  io(p.outputs);
+  out += ",\"params\":[";
+  for (size_t k = 0; k < p.params.size(); ++k) {
+    const Parameter& prm = p.params[k];
+    if (k) out += ",";
+    out += "{\"name\":";
+    write_json_string(prm.name, &out);
+    out += ",\"dtype\":";
+    write_json_string(dtype_name(prm.tensor.dtype), &out);
+    out += ",\"shape\":";
+    json_ints(&out, prm.tensor.dims);
+    out += "}";
+  }
+  out += "],\"blocks\":[";
+  for (size_t b = 0; b < p.blocks.size(); ++b) {
+    if (b) out += ",";
+    out += "{\"idx\":" + std::to_string(p.blocks[b].idx) + ",\"ops\":[";
+    for (size_t k = 0; k < p.blocks[b].ops.size(); ++k) {
+      const Op& op = p.blocks[b].ops[k];
+      if (k) out += ",";
+      out += "{\"type\":";
+      write_json_string(op.type, &out);
+      out += ",\"inputs\":";
+      slots(op.inputs);
+      out += ",\"outputs\":";
+      slots(op.outputs);
+      out += ",\"attrs\":";
+      json_attrs(&out, op.attrs);
+      out += "}";
+    }
+    out += "]}";
+  }
+  out += "]}";
   return out;
 }
 

@@ -243,4 +243,11 @@ struct Program {
 // their internal ValueId numbering differs.
 std::string dump_program(const Program& p, bool with_param_digest = true);
 
+// The program as JSON, for tests that compare graphs op by op: format,
+// version, inputs/outputs, parameters (name, dtype, shape) and per block the
+// ops with their slots (argument names; PIR values as "%<id>") and attributes
+// ({name, kind, value}: booleans, numbers, strings and their lists as JSON;
+// other kinds as the text dump_program prints).
+std::string program_json(const Program& p);
+
 }  // namespace pif

@@ -9,7 +9,8 @@
 // and census, parameter count, values, bytes), reloads DIR with load_model
 // and requires dump_program of the reloaded program (parameter digests
 // included) to equal the built one. --gelu selects the CLIP MLP activation
-// (default quick = QuickGELU). Exit status 0 on success.
+// (default exact = nn.GELU, as PaddleClas since 2024-05; quick = QuickGELU).
+// Exit status 0 on success.
 
 #include <cstdio>
 #include <cstdlib>
