@@ -10,8 +10,9 @@
 # fixtures in ../shared/fixtures/paddle-models or $PIF_FIXTURES: the files
 # themselves, prefixes, shrunk re-written variants) to build/fuzz/seeds-*/,
 # runs each harness for N seconds (default 60; --jobs runs harnesses side by
-# side) on the committed corpus native/fuzz/corpus/<harness>/ (read only) plus
-# build/fuzz/corpus-*/ (where new inputs go), prints the executions per
+# side) on the committed corpus native/fuzz/corpus/<harness>/ and the
+# reproducers of fixed findings native/fuzz/regressions/<harness>/ (both read
+# only) plus build/fuzz/corpus-*/ (where new inputs go), prints the executions per
 # harness, writes build/fuzz/summary.json and appends to
 # build/fuzz/history.tsv. --max-len (default 65536) bounds inputs: small
 # inputs keep the exec rate high; whole fixture files are covered by
@@ -48,7 +49,7 @@ while [ $# -gt 0 ]; do
     --build-only) build_only=1; shift ;;
     --fresh-corpus) fresh=1; shift ;;
     --merge-corpus) merge=1; shift ;;
-    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
     *) pif_die "unknown argument: $1 (see --help)" ;;
   esac
 done
@@ -109,8 +110,13 @@ for h in "${harnesses[@]}"; do
 done
 
 # The committed corpus (read only: libFuzzer writes new inputs to the first
-# directory only).
-committed_corpus() { [ -d "$PIF_ROOT/native/fuzz/corpus/$1" ] && echo "$PIF_ROOT/native/fuzz/corpus/$1"; }
+# directory only); with "all", also the regression reproducers.
+committed_corpus() {
+  local d
+  for d in corpus ${2:+regressions}; do
+    [ -d "$PIF_ROOT/native/fuzz/$d/$1" ] && echo "$PIF_ROOT/native/fuzz/$d/$1"
+  done
+}
 
 if [ "$merge" = 1 ]; then
   for h in "${harnesses[@]}"; do
@@ -142,7 +148,7 @@ run_one() {
     -artifact_prefix="$PIF_FUZZ_OUT/artifacts/$h-")
   [ -f "$dict" ] && args+=(-dict="$dict")
   local dirs
-  mapfile -t dirs < <(committed_corpus "$h")
+  mapfile -t dirs < <(committed_corpus "$h" all)
   touch "$PIF_FUZZ_OUT/logs/.start-$h"
   "$PIF_FUZZ_OUT/fuzz_$h" "${args[@]}" "$PIF_FUZZ_OUT/corpus-$h" "${dirs[@]}" \
     "$PIF_FUZZ_OUT/seeds-$h" >"$PIF_FUZZ_OUT/logs/$h.log" 2>&1
