@@ -16,6 +16,11 @@ namespace {
 
 using JType = JsonValue::Type;
 
+// Names the writer uses for a program without a region or block name (one
+// built in memory); the reader maps an empty name to them.
+const char* const kDefaultRegionName = "region_0";
+const char* const kDefaultBlockName = "block_0";
+
 // Compressed dialect ids ("1.conv2d" = pd_op.conv2d). Index = id.
 const char* const kDialects[] = {"builtin", "pd_op", "cf", "custom_op", "dist"};
 constexpr int kNumDialects = sizeof(kDialects) / sizeof(kDialects[0]);
@@ -716,7 +721,9 @@ void Reader::run(const uint8_t* data, size_t size) {
   if (!region.is_object()) fail(&region, "region is not an object");
   where_ = "region";
   const JsonValue& rname = member(region, "#", JType::String, "region");
-  prog_->pir_region_name = rname.s;
+  // An empty name reads as the default the writer puts in its place, so a
+  // write -> read round trip keeps the IR (found by fuzz_pir_json).
+  prog_->pir_region_name = rname.s.empty() ? kDefaultRegionName : rname.s;
   const JsonValue& blocks = member(region, "blocks", JType::Array, "region");
   if (blocks.items.size() != 1) fail(&blocks, "region must have exactly one block");
   const JsonValue& block = blocks.items[0];
@@ -732,7 +739,7 @@ void Reader::run(const uint8_t* data, size_t size) {
   Block& blk = prog_->blocks.back();
   blk.idx = 0;
   blk.parent_idx = -1;
-  blk.pir_name = bname.s;
+  blk.pir_name = bname.s.empty() ? kDefaultBlockName : bname.s;
   if (const JsonValue* args = block.find("args")) {
     if (!args->is_array()) fail(args, "block args is not a list");
     where_ = "block argument";
@@ -1191,10 +1198,10 @@ std::string Writer::run() {
     write_json_int(p_.version, &out);
   }
   out.append("},\"program\":{\"regions\":[{\"#\":");
-  write_json_string(p_.pir_region_name.empty() ? "region_0" : p_.pir_region_name, &out);
+  write_json_string(p_.pir_region_name.empty() ? kDefaultRegionName : p_.pir_region_name, &out);
   out.append(",\"blocks\":[{\"#\":");
   const Block* b = p_.blocks.empty() ? nullptr : &p_.blocks[0];
-  write_json_string(b && !b->pir_name.empty() ? b->pir_name : "block_0", &out);
+  write_json_string(b && !b->pir_name.empty() ? b->pir_name : kDefaultBlockName, &out);
   out.append(",\"args\":[");
   if (b) {
     for (size_t k = 0; k < b->args.size(); ++k) {

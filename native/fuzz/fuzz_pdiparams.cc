@@ -37,6 +37,11 @@ struct Prog {
   std::string label;
   std::vector<pif_fuzz::ParamSpec> sorted;  // spec params in file order
   pif::Program program;
+  // The separate-file arena, planned once: the program is fixed, so planning
+  // it per input would only repeat the same allocation (for "mnist", 360 KB
+  // zeroed per input, most of the harness's time).
+  std::vector<uint64_t> offsets;
+  std::shared_ptr<std::vector<uint8_t>> arena;
 };
 
 std::vector<Prog>& programs() {
@@ -54,6 +59,14 @@ void init_programs() {
       p.program =
           pif::parse_program_desc(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
                                   "builtin.pdmodel", pif_fuzz::small_limits());
+      try {
+        p.arena = pif::plan_param_arena(&p.program, "fuzzdir", pif_fuzz::small_limits(),
+                                        &p.offsets);
+      } catch (const pif::ModelError& e) {
+        pif_fuzz::die("plan_param_arena refused built-in program '%s': %s", spec.label, e.what());
+      }
+      if (p.offsets.size() != p.program.params.size())
+        pif_fuzz::die("plan_param_arena: offsets size mismatch for '%s'", spec.label);
       if (p.program.params.size() != spec.params.size()) {
         std::fprintf(stderr,
                      "fuzz_pdiparams: built-in program '%s' declares %zu params, reader found "
@@ -146,16 +159,8 @@ void fuzz_combined(const Prog& base, const uint8_t* buf, size_t n, const pif::Lo
 void fuzz_separate(const Prog& base, size_t idx, const uint8_t* buf, size_t n,
                    const pif::LoadLimits& limits) {
   pif::Program p = base.program;
-  std::vector<uint64_t> offsets;
-  std::shared_ptr<std::vector<uint8_t>> arena;
   try {
-    arena = pif::plan_param_arena(&p, "fuzzdir", limits, &offsets);
-  } catch (const pif::ModelError& e) {
-    pif_fuzz::die("plan_param_arena refused a built-in program: %s", e.what());
-  }
-  if (offsets.size() != p.params.size()) pif_fuzz::die("plan_param_arena: offsets size mismatch");
-  try {
-    pif::bind_separate_param(&p, idx, buf, n, kFile, limits, arena, offsets[idx]);
+    pif::bind_separate_param(&p, idx, buf, n, kFile, limits, base.arena, base.offsets[idx]);
   } catch (const pif::ModelError& e) {
     pif_fuzz::check_model_error(e, kFile);
     return;
