@@ -60,8 +60,8 @@ void init_programs() {
           pif::parse_program_desc(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
                                   "builtin.pdmodel", pif_fuzz::small_limits());
       try {
-        p.arena = pif::plan_param_arena(&p.program, "fuzzdir", pif_fuzz::small_limits(),
-                                        &p.offsets);
+        p.arena =
+            pif::plan_param_arena(&p.program, "fuzzdir", pif_fuzz::small_limits(), &p.offsets);
       } catch (const pif::ModelError& e) {
         pif_fuzz::die("plan_param_arena refused built-in program '%s': %s", spec.label, e.what());
       }

@@ -60,10 +60,9 @@ void make_seeds(const std::string& out) {
         const size_t n = p.blocks.empty() ? 0 : p.blocks[0].ops.size();
         // Small windows (1-4 ops) keep structure-rich seeds within a small
         // -max_len (the long runs use 4-8 KB).
-        const size_t windows[][2] = {{0, 0},     {0, 1},      {0, 2},     {0, 4},
-                                     {0, 16},    {0, 48},     {n / 4, 2}, {n / 3, 16},
-                                     {n / 2, 1}, {n / 2, 8},  {2 * n / 3, 32},
-                                     {3 * n / 4, 4}};
+        const size_t windows[][2] = {{0, 0},     {0, 1},     {0, 2},          {0, 4},
+                                     {0, 16},    {0, 48},    {n / 4, 2},      {n / 3, 16},
+                                     {n / 2, 1}, {n / 2, 8}, {2 * n / 3, 32}, {3 * n / 4, 4}};
         for (const auto& w : windows) {
           pif::Program q = p;
           pif_fuzz::shrink_program(&q, w[0], w[1]);
