@@ -2,6 +2,7 @@
  * The only module that loads the native addon. Everything else imports `nativeBinding()`
  * and the types below.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -257,30 +258,155 @@ export const packageRoot: string = path.resolve(path.dirname(fileURLToPath(impor
 
 const require = createRequire(import.meta.url);
 
-type NodeGypBuild = ((dir: string) => unknown) & { resolve(dir: string): string };
+/** The Node-API version the addon is built for (binding.gyp / CMakeLists.txt NAPI_VERSION). */
+export const ADDON_NAPI_VERSION = 8;
+
+/** Platforms a prebuilt binary ships for, and the C runtime each needs (measured floors). */
+export const PREBUILT_PLATFORMS: readonly string[] = ['linux-x64', 'linux-arm64'];
+export const GLIBC_FLOOR = '2.34';
+
+/** The name of the prebuilt binary: @electron/rebuild skips a rebuild when it sees it. */
+export const PREBUILT_ADDON_NAME = 'node.napi.node';
+
+/** One place the loader looks for the addon, in order. */
+export interface AddonCandidate {
+  path: string;
+  what: string;
+}
 
 /**
- * Loads the addon found under `root` (build/Release, or prebuilds/<platform>-<arch>) with
- * node-gyp-build. Throws NativeLoadError (code PIF_NATIVE_LOAD) whose message says why it
- * failed and what to run.
+ * Where the addon is looked for, first match wins: $PIF_NATIVE_PATH alone when set; else a
+ * local build (build/Release, from npm run build or build:from-source) before the prebuilt
+ * binary for this platform (prebuilds/<platform>-<arch>/node.napi.node, shipped in the
+ * package with its libraries beside it).
+ */
+export function addonCandidates(
+  root: string = packageRoot,
+  env: NodeJS.ProcessEnv = process.env,
+  platform: string = process.platform,
+  arch: string = process.arch,
+): AddonCandidate[] {
+  const explicit = env.PIF_NATIVE_PATH;
+  if (explicit !== undefined && explicit !== '') {
+    return [{ path: path.resolve(explicit), what: 'PIF_NATIVE_PATH' }];
+  }
+  return [
+    {
+      path: path.join(root, 'build', 'Release', 'paddle_image_feature.node'),
+      what: 'a local build',
+    },
+    {
+      path: path.join(root, 'prebuilds', `${platform}-${arch}`, PREBUILT_ADDON_NAME),
+      what: 'the prebuilt binary',
+    },
+  ];
+}
+
+/** What this process runs on, for error messages: platform, arch, C library, Node. */
+export function runtimeDescription(): string {
+  let libc = '';
+  if (process.platform === 'linux') {
+    const glibc = glibcVersion();
+    libc = glibc === undefined ? ', musl libc' : `, glibc ${glibc}`;
+  }
+  return (
+    `${process.platform}-${process.arch}${libc}, Node ${process.versions.node}, ` +
+    `Node-API ${process.versions.napi ?? '?'}`
+  );
+}
+
+/** The running glibc's version, or undefined on another C library (musl) or OS. */
+export function glibcVersion(): string | undefined {
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } })
+    ?.header;
+  return header?.glibcVersionRuntime;
+}
+
+/** How to build the addon from source, for the package at `root`. */
+function buildHint(root: string): string {
+  return (
+    `  Build it from source (needs g++, make, python3 and oneDNN 2.6:
+` +
+    `    apt-get install -y g++ make python3 libdnnl-dev ocl-icd-opencl-dev), then
+` +
+    `    cd ${root} && npm run build:from-source
+` +
+    `  or set PIF_NATIVE_PATH to a paddle_image_feature.node you built.`
+  );
+}
+
+/**
+ * Loads the addon found under `root` (see addonCandidates). Throws NativeLoadError (code
+ * PIF_NATIVE_LOAD) whose message lists what was looked for, says why it failed and what to run.
  */
 export function loadAddon(root: string = packageRoot): NativeBinding {
+  const candidates = addonCandidates(root);
+  const found = candidates.find((c) => existsSync(c.path));
+  if (found === undefined) {
+    throw new NativeLoadError(explainNotFound(root, candidates));
+  }
   try {
-    const nodeGypBuild = require('node-gyp-build') as NodeGypBuild;
-    return nodeGypBuild(root) as NativeBinding;
+    return require(found.path) as NativeBinding;
   } catch (err) {
-    throw new NativeLoadError(explainLoadFailure(err, root), { cause: err });
+    throw new NativeLoadError(explainLoadFailure(err, root, found.path), { cause: err });
   }
 }
 
-/** Turns a node-gyp-build / dlopen failure into a message that says why and what to run. */
-export function explainLoadFailure(err: unknown, root: string): string {
+/** The message when no candidate file exists. */
+export function explainNotFound(
+  root: string,
+  candidates: AddonCandidate[],
+  here = `${process.platform}-${process.arch}`,
+): string {
+  const lines = [
+    `cannot load the native addon of paddle-image-feature: no binary for this platform ` +
+      `(${runtimeDescription()}).`,
+    `  looked for:`,
+    ...candidates.map((c) => `    ${c.path} (${c.what}): not found`),
+  ];
+  if (PREBUILT_PLATFORMS.includes(here) && candidates.some((c) => c.what !== 'PIF_NATIVE_PATH')) {
+    lines.push(
+      `  a prebuilt binary for ${here} should ship in the package: reinstall it ` +
+        `(npm install paddle-image-feature), or build it:`,
+    );
+  } else {
+    lines.push(
+      `  prebuilt binaries ship for ${PREBUILT_PLATFORMS.join(', ')} with glibc >= ${GLIBC_FLOOR}.`,
+    );
+  }
+  lines.push(buildHint(root));
+  return lines.join('\n');
+}
+
+/** Turns a dlopen failure of `file` into a message that says why and what to run. */
+export function explainLoadFailure(err: unknown, root: string, file = ''): string {
   const raw = err instanceof Error ? err.message : String(err);
   const first = raw.split('\n')[0] ?? raw;
-  const head = 'cannot load the native addon of paddle-image-feature';
+  const head = `cannot load the native addon of paddle-image-feature${file ? ` (${file})` : ''}`;
+  const prebuilt = file.includes(`${path.sep}prebuilds${path.sep}`);
+  const inAsar = /\.asar[\\/]/.test(file) || /\.asar[\\/]/.test(raw);
+  if (inAsar) {
+    return (
+      `${head}: it is inside an Electron asar archive, where its bundled libraries cannot be ` +
+      `found. Unpack the package's prebuilds (electron-builder: asarUnpack: ` +
+      `["**/node_modules/paddle-image-feature/prebuilds/**"]; Forge: packagerConfig.asar.unpack).\n  (${first})`
+    );
+  }
+  if (process.platform === 'linux' && glibcVersion() === undefined) {
+    return (
+      `${head}: this system uses musl libc (e.g. Alpine); the binaries are built for glibc ` +
+      `>= ${GLIBC_FLOOR}.\n${buildHint(root)}\n  (${first})`
+    );
+  }
   const missingLib = /([\w.+-]+\.so(?:\.\d+)*): cannot open shared object file/.exec(raw);
   if (missingLib) {
     const lib = missingLib[1] ?? '';
+    if (prebuilt) {
+      return (
+        `${head}: the library ${lib}, bundled beside it, is missing: the installed package is ` +
+        `incomplete; reinstall it (npm install paddle-image-feature).\n  (${first})`
+      );
+    }
     const pkg = APT_PACKAGE_FOR_LIB[lib.replace(/\.so.*$/, '')];
     const fix =
       pkg !== undefined
@@ -291,39 +417,27 @@ export function explainLoadFailure(err: unknown, root: string): string {
         : `install the system package that provides ${lib}`;
     return `${head}: the shared library ${lib} is missing; ${fix}.\n  (${first})`;
   }
-  if (/No native build was found/.test(raw)) {
-    return (
-      `${head}: it has not been built for this platform (${process.platform}-${process.arch}, ` +
-      `Node ${process.versions.node}) and no prebuilt binary matches.\n` +
-      `  Build it in ${root}: apt-get install -y cmake g++ libdnnl-dev && npm run build\n` +
-      `  (installed as a dependency with npm >= 11, which skips install scripts unless approved: ` +
-      `npm install-scripts approve paddle-image-feature && npm rebuild paddle-image-feature)\n` +
-      `  (${first})`
-    );
-  }
   if (/GLIBC(XX)?_[\d.]+' not found|version `GLIBC/.test(raw)) {
+    const glibc = glibcVersion();
     return (
-      `${head}: this system's C/C++ runtime is too old for the binary (needs glibc >= 2.34 and ` +
-      `libstdc++ from GCC >= 11: Debian 12+, Ubuntu 22.04+, RHEL 9+).\n` +
-      `  Build from source instead: npm run build\n  (${first})`
+      `${head}: this system's C/C++ runtime is too old for the binary (needs glibc >= ${GLIBC_FLOOR} ` +
+      `and libstdc++ from GCC >= 11: Debian 12+, Ubuntu 22.04+, RHEL 9+; this system has ` +
+      `${glibc !== undefined ? `glibc ${glibc}` : 'no glibc'}).\n${buildHint(root)}\n  (${first})`
     );
   }
   if (/undefined symbol/.test(raw)) {
     return (
-      `${head}: the binary does not match the installed libraries (undefined symbol); rebuild it: ` +
-      `npm run build\n  (${first})`
+      `${head}: the binary does not match the libraries it loaded (undefined symbol); rebuild it: ` +
+      `cd ${root} && npm run build:from-source\n  (${first})`
     );
   }
   if (/invalid ELF header|wrong ELF class|ELF file|not a dynamic executable/.test(raw)) {
-    return `${head}: the binary was built for another platform; rebuild it: npm run build\n  (${first})`;
+    return `${head}: the binary was built for another platform (this is ${runtimeDescription()}).\n${buildHint(root)}\n  (${first})`;
   }
   if (/did not self-register|NODE_MODULE_VERSION|Module version mismatch/.test(raw)) {
-    return `${head}: the binary was built for another Node.js; rebuild it: npm run build\n  (${first})`;
+    return `${head}: the binary was built for another Node.js; rebuild it: cd ${root} && npm run build:from-source\n  (${first})`;
   }
-  if (/Cannot find module 'node-gyp-build'/.test(raw)) {
-    return `${head}: the dependency node-gyp-build is missing; run npm ci (or npm install)\n  (${first})`;
-  }
-  return `${head} from ${root}: ${first}\n  Try rebuilding it: npm run build`;
+  return `${head}: ${first}\n${buildHint(root)}`;
 }
 
 const APT_PACKAGE_FOR_LIB: Readonly<Record<string, string>> = {

@@ -20,15 +20,16 @@ describe('native addon loading', () => {
     assert.equal(packageRoot, repoRoot);
   });
 
-  test('not built: PIF_NATIVE_LOAD telling to run npm run build', () => {
+  test('no binary: PIF_NATIVE_LOAD listing where it looked and how to build', () => {
     const bogus = path.join(tmpRoot, 'no-such-package');
     assert.throws(
       () => loadAddon(bogus),
       (err: unknown) => {
         assert.ok(err instanceof NativeLoadError, String(err));
         assert.equal(err.code, 'PIF_NATIVE_LOAD');
-        assert.match(err.message, /not been built/);
-        assert.match(err.message, /npm run build/);
+        assert.match(err.message, /no binary for this platform/);
+        assert.ok(err.message.includes(path.join(bogus, 'prebuilds')), err.message);
+        assert.match(err.message, /npm run build:from-source/);
         return true;
       },
     );
@@ -69,11 +70,6 @@ describe('native addon loading', () => {
       /apt-get install -y ocl-icd-libopencl1/,
     ],
     [
-      'no build',
-      'No native build was found for platform=linux arch=x64 runtime=node abi=115 uv=1 libc=glibc node=20.20.2\n    loaded from: /x\n',
-      /not been built.*npm run build/s,
-    ],
-    [
       'old glibc',
       "/lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.34' not found (required by /x/node.napi.node)",
       /glibc >= 2\.34.*npm run build/s,
@@ -85,6 +81,27 @@ describe('native addon loading', () => {
     ],
     ['wrong platform', '/x/a.node: invalid ELF header', /another platform.*npm run build/s],
   ];
+  test('explains a prebuilt binary inside an Electron asar archive', () => {
+    const file =
+      '/opt/App/resources/app.asar/node_modules/paddle-image-feature/prebuilds/linux-x64/node.napi.node';
+    const text = explainLoadFailure(
+      new Error(`${file}: libdnnl-a4f9d805.so.2: cannot open shared object file`),
+      '/x',
+      file,
+    );
+    assert.match(text, /asarUnpack/);
+  });
+
+  test('explains a bundled library missing beside the prebuilt binary', () => {
+    const file = '/p/node_modules/paddle-image-feature/prebuilds/linux-x64/node.napi.node';
+    const text = explainLoadFailure(
+      new Error(`${file}: libgomp-f9a9ad78.so.1: cannot open shared object file`),
+      '/p',
+      file,
+    );
+    assert.match(text, /libgomp-f9a9ad78\.so\.1, bundled beside it, is missing.*reinstall/s);
+  });
+
   for (const [what, message, re] of cases) {
     test(`explains ${what}`, () => {
       const text = explainLoadFailure(new Error(message), '/x');
