@@ -1,9 +1,8 @@
 // Electron Forge equivalent of the "build" section of package.json (Forge 8: npm install
 // --save-dev @electron-forge/cli @electron-forge/maker-zip). One glob, as @electron/asar takes:
 // our prebuilds (the .node and the .so files it loads through RUNPATH $ORIGIN), sharp's
-// @img packages (its .node and libvips), and every other .node. Do not add
-// @electron-forge/plugin-auto-unpack-natives: it unpacks *.node files only, which is not
-// enough for us (see README.md).
+// @img packages (its .node and libvips), and every other .node. The AutoUnpackNatives plugin
+// alone is not enough: it adds '**/{.**,**}/**/*.node', .node files only (see README.md).
 module.exports = {
   packagerConfig: {
     asar: {
