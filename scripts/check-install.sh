@@ -128,16 +128,21 @@ install_node() { # install_node DIR NAME SRC_NODE_BINARY NPM_PACKAGE_DIR -> /opt
   ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$dir/opt/$name/bin/npm"
 }
 
-RESULTS=()
-smoke() { # smoke DIR LABEL NODE_BIN_DIR
-  local dir=$1 label=$2 bin=$3
-  say "$label: npm install <tarball> into an empty project"
+new_app() { # new_app DIR: an empty project /app with the tarball, the image and the smoke script
+  local dir=$1
   rm -rf "$dir/app"
   mkdir -p "$dir/app"
   cp "$TGZ" "$dir/app/paddle-image-feature.tgz"
   cp "$IMAGE" "$dir/app/image.jpg"
   cp "$REPO/scripts/install-smoke.mjs" "$dir/app/smoke.mjs"
   echo '{ "name": "app", "version": "1.0.0", "private": true, "type": "module" }' >"$dir/app/package.json"
+}
+
+RESULTS=()
+smoke() { # smoke DIR LABEL NODE_BIN_DIR
+  local dir=$1 label=$2 bin=$3
+  say "$label: npm install <tarball> into an empty project"
+  new_app "$dir"
   in_root "$dir" "$bin" "node --version && npm --version"
   in_root "$dir" "$bin" "cd /app && npm install ./paddle-image-feature.tgz" 2>&1 | tee "$WORK/$label.install.log"
   if grep -Eiq 'EBADENGINE|unsupported engine' "$WORK/$label.install.log"; then
@@ -228,12 +233,7 @@ if [ "${PIF_INSTALL_OLD_GLIBC:-1}" = 1 ]; then
   mount_root "$ROOTS/bullseye"
   install_node "$ROOTS/bullseye" node-host "$(realpath "$(command -v node)")" "$NPM_HOST"
   dir=$ROOTS/bullseye
-  rm -rf "$dir/app"
-  mkdir -p "$dir/app"
-  cp "$TGZ" "$dir/app/paddle-image-feature.tgz"
-  cp "$IMAGE" "$dir/app/image.jpg"
-  cp "$REPO/scripts/install-smoke.mjs" "$dir/app/smoke.mjs"
-  echo '{ "name": "app", "version": "1.0.0", "private": true, "type": "module" }' >"$dir/app/package.json"
+  new_app "$dir"
   say "bullseye (glibc 2.31): npm install, then predict must fail with PIF_NATIVE_LOAD"
   in_root "$dir" /opt/node-host/bin "cd /app && npm install ./paddle-image-feature.tgz" >"$WORK/bullseye.install.log" 2>&1 ||
     die "bullseye: npm install failed: $(tail -5 "$WORK/bullseye.install.log")"
