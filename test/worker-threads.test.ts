@@ -1,0 +1,212 @@
+// worker_threads (spec B3): the addon loaded in several workers and the main thread at once gives
+// the same features as a single-thread run; workers that end while native work is in flight
+// (terminate() or process.exit() inside) crash nothing and the process still exits cleanly; a
+// main-thread model cloned into a worker is inert there; and a worker's output can move to the
+// main thread without a copy.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Worker } from 'node:worker_threads';
+
+import sharp from 'sharp';
+
+import { buildModel } from '../lib/builder.js';
+import { createModel } from '../lib/image-feature.js';
+import { loadPredictor } from '../lib/predictor.js';
+import type { FeatureWorkerData } from './helpers/feature-worker.js';
+import { repoRoot } from './helpers/fixtures.js';
+import { imageLike, noiseRgb } from './helpers/inputs.js';
+import { needNative } from './helpers/native.js';
+import { tsWorker } from './helpers/ts-worker.js';
+
+const MODEL = 'PP-ShiTuV2_rec';
+const dir = mkdtempSync(path.join(tmpdir(), 'pif-workers-'));
+const modelDir = path.join(dir, 'model');
+const images: string[] = [];
+const entry = new URL('./helpers/feature-worker.ts', import.meta.url);
+
+before(async () => {
+  await buildModel(MODEL, modelDir, { seed: 5 });
+  mkdirSync(path.join(dir, 'images'));
+  const specs: [number, number, 'png' | 'jpeg'][] = [
+    [320, 240, 'png'],
+    [200, 300, 'jpeg'],
+    [97, 61, 'png'],
+    [150, 150, 'jpeg'],
+  ];
+  for (const [k, [w, h, fmt]] of specs.entries()) {
+    const raw = sharp(noiseRgb(w, h, k + 1), { raw: { width: w, height: h, channels: 3 } }).blur(2);
+    const file = path.join(dir, 'images', `${k}.${fmt === 'png' ? 'png' : 'jpg'}`);
+    writeFileSync(file, await (fmt === 'png' ? raw.png() : raw.jpeg({ quality: 90 })).toBuffer());
+    images.push(file);
+  }
+});
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+const sameBits = (a: Float32Array, b: Float32Array): boolean => bytes(a).equals(bytes(b));
+
+/** Features of `list`, one image per call, on this thread. */
+async function predictEach(list: string[], useHpip: boolean, rounds = 1): Promise<Float32Array[]> {
+  const model = await createModel(MODEL, { modelDir, useHpip });
+  try {
+    const out: Float32Array[] = [];
+    for (let r = 0; r < rounds; r++) {
+      for (const img of list) {
+        const [res] = await model.predictAll(img);
+        assert.equal(res?.error, null);
+        out.push(res?.feature ?? new Float32Array(0));
+      }
+    }
+    return out;
+  } finally {
+    model.close();
+  }
+}
+
+type Message = Record<string, unknown>;
+
+interface Started {
+  worker: Worker;
+  exit: Promise<number>;
+  /** Settles with the worker's k-th message (k < expected); a worker error rejects it. */
+  message(k: number): Promise<Message>;
+}
+
+function start(data: FeatureWorkerData, expected: number): Started {
+  const worker = tsWorker(entry, data);
+  const waiting: ((m: Message) => void)[] = [];
+  const failing: ((e: Error) => void)[] = [];
+  const messages = Array.from(
+    { length: expected },
+    (_, k) =>
+      new Promise<Message>((resolve, reject) => {
+        waiting[k] = resolve;
+        failing[k] = reject;
+      }),
+  );
+  let n = 0;
+  worker.on('message', (m: Message) => waiting[n++]?.(m));
+  worker.on('error', (err) => {
+    for (const f of failing) f(err);
+  });
+  const exit = new Promise<number>((resolve) => worker.once('exit', resolve));
+  const message = (k: number): Promise<Message> =>
+    messages[k] ?? Promise.reject(new Error(`message ${k} of ${expected} expected`));
+  return { worker, exit, message };
+}
+
+const rotate = <T>(a: T[], k: number): T[] => [...a.slice(k), ...a.slice(0, k)];
+
+describe('worker_threads', () => {
+  for (const useHpip of [false, true]) {
+    const mode = useHpip ? 'high-performance mode' : 'normal mode';
+    test(`${mode}: 4 workers and the main thread predicting at once give the single-thread features`, async (t) => {
+      if (needNative(t) === null) return;
+      const rounds = 1;
+      const ref = await predictEach(images, useHpip);
+      // Each worker goes through the images in its own order.
+      const workers = [0, 1, 2, 3].map((k) =>
+        start({ task: 'predict', modelDir, images: rotate(images, k), useHpip, rounds }, 2),
+      );
+      await Promise.all(workers.map((w) => w.message(0)));
+      for (const w of workers) w.worker.postMessage('go');
+      const [main, ...got] = await Promise.all([
+        predictEach(images, useHpip, rounds),
+        ...workers.map(async (w) => (await w.message(1))['features'] as Float32Array[]),
+      ]);
+      // Bit-equal: every run, on any thread, uses 1 CPU thread and the same kernels (oneDNN
+      // in hpi mode, on the same ISA), so nothing may depend on which thread ran it.
+      for (const [k, feats] of got.entries()) {
+        assert.equal(feats.length, images.length * rounds);
+        for (const [i, f] of feats.entries()) {
+          const want = ref[(i + k) % images.length] as Float32Array;
+          assert.ok(sameBits(f, want), `worker ${k}, result ${i} differs from the reference`);
+        }
+      }
+      for (const [i, f] of main.entries())
+        assert.ok(sameBits(f, ref[i % images.length] as Float32Array), `main result ${i}`);
+      // The workers end by themselves once their model is closed.
+      assert.deepEqual(await Promise.all(workers.map((w) => w.exit)), [0, 0, 0, 0]);
+    });
+  }
+
+  test("a worker's output moves to the main thread without a copy and outlives the worker", async (t) => {
+    if (needNative(t) === null) return;
+    const w = start({ task: 'transfer', modelDir }, 2);
+    const out = (await w.message(0))['buffer'] as ArrayBuffer;
+    assert.equal((await w.message(1))['byteLength'], 0, 'the transferred buffer was detached');
+    assert.equal(await w.exit, 0);
+    // The worker's environment, its addon instance and its model are gone; the features are not.
+    const p = await loadPredictor(modelDir);
+    const shape = [1, 3, 224, 224];
+    const want = Object.values(await p.run({ data: imageLike(shape, 11), shape }))[0];
+    p.close();
+    assert.equal(out.byteLength, 512 * 4);
+    assert.ok(sameBits(new Float32Array(out), want?.data as Float32Array));
+  });
+
+  test('a main-thread model cloned into a worker is inert there and keeps working here', async (t) => {
+    const native = needNative(t);
+    if (native === null) return;
+    const p = await loadPredictor(modelDir);
+    const nm = await native.loadModel(modelDir, { executable: true });
+    // postMessage / workerData structured-clone them: only plain own properties survive.
+    const w = start({ task: 'foreign', modelDir, predictor: p, nativeModel: nm }, 1);
+    const r = await w.message(0);
+    assert.equal(await w.exit, 0);
+    assert.deepEqual(r['predictorKeys'], ['inputs', 'modelDir', 'options', 'outputs']);
+    assert.equal(r['predictorRun'], 'undefined');
+    assert.deepEqual(r['nativeKeys'], []);
+    assert.equal(r['nativeRun'], 'undefined');
+    // The worker's own NativeModel methods refuse the clone as their receiver (V8's signature
+    // check of napi_define_class methods: the call never reaches the addon).
+    assert.match(r['info'] as string, /^threw TypeError: Illegal invocation/);
+    assert.match(r['close'] as string, /^threw TypeError: Illegal invocation/);
+    assert.equal(nm.closed, false);
+    const shape = [1, 3, 224, 224];
+    const input = imageLike(shape, 11);
+    const a = Object.values(await p.run({ data: input, shape }))[0];
+    const name = nm.info().inputs[0]?.name ?? '';
+    const [b] = await nm.run([{ name, dtype: 'float32', shape, data: input }], { threads: 1 });
+    assert.ok(sameBits(a?.data as Float32Array, new Float32Array(b?.data as ArrayBuffer)));
+    p.close();
+    nm.close();
+  });
+
+  test('workers ended with native work in flight crash nothing; the process exits cleanly', (t) => {
+    if (needNative(t) === null) return;
+    const child = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        path.join(repoRoot, 'test', 'helpers', 'worker-terminate-child.ts'),
+        modelDir,
+        ...images.slice(0, 2),
+      ],
+      { cwd: repoRoot, encoding: 'utf8', timeout: 120_000, maxBuffer: 16 << 20 },
+    );
+    assert.equal(child.signal, null, `child killed by ${child.signal}: ${child.stderr}`);
+    assert.doesNotMatch(child.stderr, /Abort|Segmentation|FATAL|terminate called/i);
+    assert.equal(child.status, 0, `child failed: ${child.stderr}`);
+    const line = child.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+    assert.ok(line !== undefined, child.stdout.slice(-2000));
+    const r = JSON.parse(line.slice('RESULT '.length)) as {
+      ended: { phase: string; how: string; delay: number; code: number }[];
+      mainRuns: number;
+      mainDiffer: number;
+    };
+    assert.equal(r.ended.length, 12);
+    for (const e of r.ended)
+      assert.equal(e.code, e.how === 'terminate' ? 1 : 3, `${e.phase} ${e.how} ${e.delay} ms`);
+    assert.ok(r.mainRuns > 0);
+    assert.equal(r.mainDiffer, 0, 'main-thread features changed while workers were ending');
+    t.diagnostic(`main thread predicted ${r.mainRuns} times meanwhile`);
+  });
+});
