@@ -1,11 +1,12 @@
 // worker_threads (spec B3): the addon loaded in several workers and the main thread at once gives
 // the same features as a single-thread run; workers that end while native work is in flight
 // (terminate() or process.exit() inside) crash nothing and the process still exits cleanly; a
-// main-thread model cloned into a worker is inert there; and a worker's output can move to the
-// main thread without a copy.
+// main-thread model cloned into a worker is inert there; and everything the addon returns lives
+// in JS-owned ArrayBuffers (the Electron memory cage forbids external ones), which a
+// transfer list can detach, so a worker's output can move to the main thread without a copy.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,7 +19,7 @@ import { createModel } from '../lib/image-feature.js';
 import { loadPredictor } from '../lib/predictor.js';
 import type { FeatureWorkerData } from './helpers/feature-worker.js';
 import { repoRoot } from './helpers/fixtures.js';
-import { imageLike, noiseRgb } from './helpers/inputs.js';
+import { imageLike, noiseRgb, randomFloats } from './helpers/inputs.js';
 import { needNative } from './helpers/native.js';
 import { tsWorker } from './helpers/ts-worker.js';
 
@@ -208,5 +209,67 @@ describe('worker_threads', () => {
     assert.ok(r.mainRuns > 0);
     assert.equal(r.mainDiffer, 0, 'main-thread features changed while workers were ending');
     t.diagnostic(`main thread predicted ${r.mainRuns} times meanwhile`);
+  });
+});
+
+describe('the addon returns only JS-owned memory', () => {
+  // A JS-owned ArrayBuffer is detached by a transfer. One over native memory
+  // (napi_create_external_arraybuffer / an external Buffer) is marked untransferable: Node 20
+  // copies it and leaves it attached, Node 22 throws DataCloneError. Checked against a tiny
+  // addon making both kinds on Node 20.20 and 22.23.
+  function assertJsOwned(what: string, buf: ArrayBufferLike): void {
+    const before = Buffer.from(new Uint8Array(buf));
+    const moved = structuredClone(buf, { transfer: [buf as ArrayBuffer] });
+    assert.equal(buf.byteLength, 0, `${what}: not detached by a transfer (external memory?)`);
+    assert.ok(Buffer.from(new Uint8Array(moved)).equals(before), `${what}: contents changed`);
+  }
+
+  test('the check tells an untransferable buffer apart (Node’s Buffer pool)', () => {
+    const pooled = Buffer.from('abc').buffer;
+    let attached: boolean;
+    try {
+      structuredClone(pooled, { transfer: [pooled] });
+      attached = pooled.byteLength > 0;
+    } catch (err) {
+      assert.equal((err as Error).name, 'DataCloneError');
+      attached = true;
+    }
+    assert.ok(attached, 'an untransferable buffer was detached: the check proves nothing');
+  });
+
+  test('run() outputs, preprocessImage() and searchTopK() results are transferable', async (t) => {
+    const native = needNative(t);
+    if (native === null) return;
+    const nm = await native.loadModel(modelDir, { executable: true });
+    const shape = [2, 3, 224, 224];
+    const name = nm.info().inputs[0]?.name ?? '';
+    const outs = await nm.run([{ name, dtype: 'float32', shape, data: imageLike(shape, 2) }], {
+      threads: 1,
+    });
+    nm.close();
+    assert.ok(outs.length > 0);
+    for (const o of outs) assertJsOwned(`run() output ${o.name}`, o.data);
+    const pre = await native.preprocessImage(
+      new Uint8Array(noiseRgb(40, 30, 9)),
+      { width: 40, height: 30, channels: 3 },
+      { width: 24, height: 24, scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+    );
+    assertJsOwned('preprocessImage().resized', pre.resized.buffer);
+    assertJsOwned('preprocessImage().tensor', pre.tensor.buffer);
+    const gallery = randomFloats(100 * 16, 1, -1, 1);
+    for (const borrowGallery of [false, true]) {
+      const top = await native.searchTopK(randomFloats(3 * 16, 2, -1, 1), gallery, 16, 4, {
+        borrowGallery,
+      });
+      assertJsOwned('searchTopK().ids', top.ids.buffer);
+      assertJsOwned('searchTopK().scores', top.scores.buffer);
+    }
+  });
+
+  test('native/addon makes no external buffers', () => {
+    // Calls the tests above do not reach. node-addon-api's external ArrayBuffer / Buffer
+    // overloads are compiled out (NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED); the C calls are not.
+    const src = readFileSync(path.join(repoRoot, 'native', 'addon', 'addon.cc'), 'utf8');
+    assert.doesNotMatch(src, /napi_create_external_(arraybuffer|buffer)/);
   });
 });
