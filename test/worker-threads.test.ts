@@ -10,11 +10,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, type Worker } from 'node:worker_threads';
 
 import sharp from 'sharp';
 
 import { buildModel } from '../lib/builder.js';
+import { searchTopK } from '../lib/evaluate.js';
 import { createModel } from '../lib/image-feature.js';
 import { loadPredictor } from '../lib/predictor.js';
 import type { FeatureWorkerData } from './helpers/feature-worker.js';
@@ -178,6 +179,28 @@ describe('worker_threads', () => {
     assert.ok(sameBits(a?.data as Float32Array, new Float32Array(b?.data as ArrayBuffer)));
     p.close();
     nm.close();
+  });
+
+  test('a gallery that a search in flight reads in place cannot be moved to another thread', async (t) => {
+    if (needNative(t) === null) return;
+    // searchTopK({ borrowGallery }) reads the caller's memory off the main thread. Moved to
+    // another thread in a transfer list (and freed there) it would be read after free: with a
+    // large gallery that was a segfault.
+    const dim = 64;
+    const gallery = randomFloats(5000 * dim, 3, -1, 1);
+    const queries = randomFloats(8 * dim, 4, -1, 1);
+    const want = await searchTopK(queries, gallery.slice(), dim, 5);
+    const pending = searchTopK(queries, gallery, dim, 5, { borrowGallery: true });
+    const { port1, port2 } = new MessageChannel();
+    try {
+      port1.postMessage(gallery.buffer, [gallery.buffer as ArrayBuffer]); // Node 20: a copy
+    } catch (err) {
+      assert.equal((err as Error).name, 'DataCloneError'); // Node 22
+    }
+    port1.close();
+    port2.close();
+    assert.equal(gallery.byteLength, 5000 * dim * 4, 'the borrowed gallery was detached');
+    assert.deepEqual(await pending, want);
   });
 
   test('workers ended with native work in flight crash nothing; the process exits cleanly', (t) => {
