@@ -23,6 +23,8 @@
  * - A gallery smaller than the largest k is an InvalidArgumentError naming both sizes
  *   (PaddleClas fails with an IndexError).
  */
+import { markAsUntransferable } from 'node:worker_threads';
+
 import { captureCaller, InvalidArgumentError } from './errors.js';
 import { nativeBinding, type NativeEvaluateResult } from './native.js';
 
@@ -313,6 +315,11 @@ export interface SearchTopKOptions {
    * Read the gallery in place instead of copying it on the calling thread (default false).
    * The caller must not change the gallery's values until the promise settles; the array is
    * kept alive meanwhile. Saves a full gallery copy per call (the Flat index uses it).
+   *
+   * The gallery's ArrayBuffer is marked untransferable (worker_threads.markAsUntransferable,
+   * for good): moving it to another thread in a transfer list would free the memory the search
+   * reads (Node 20 then copies it instead, Node 22 throws DataCloneError). Nor may the caller
+   * detach it otherwise (ArrayBuffer.prototype.transfer()) before the promise settles.
    */
   borrowGallery?: boolean;
 }
@@ -355,6 +362,8 @@ export async function searchTopK(
     if (typeof borrowGallery !== 'boolean') {
       throw new InvalidArgumentError('borrowGallery must be a boolean');
     }
+    if (borrowGallery && gallery.buffer instanceof ArrayBuffer)
+      markAsUntransferable(gallery.buffer);
     const r = await nativeBinding().searchTopK(queries, gallery, dim, k, {
       metric,
       threads,

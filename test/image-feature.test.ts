@@ -21,23 +21,14 @@ import { parseInferenceConfig } from '../lib/modeldir.js';
 import { decodeItem } from '../lib/input.js';
 import { loadPredictor } from '../lib/predictor.js';
 import { preprocessImage } from '../lib/preprocess.js';
+import { noiseRgb } from './helpers/inputs.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pif-feature-'));
 const modelDir = path.join(dir, 'model');
 const imgDir = path.join(dir, 'images');
 
-function noise(w: number, h: number, seed: number): Buffer {
-  const b = Buffer.alloc(w * h * 3);
-  let s = seed;
-  for (let i = 0; i < b.length; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    b[i] = (s >>> 16) & 255;
-  }
-  return b;
-}
-
 async function image(w: number, h: number, seed: number, fmt: 'png' | 'jpeg'): Promise<Buffer> {
-  const raw = sharp(noise(w, h, seed), { raw: { width: w, height: h, channels: 3 } }).blur(2);
+  const raw = sharp(noiseRgb(w, h, seed), { raw: { width: w, height: h, channels: 3 } }).blur(2);
   return fmt === 'png' ? raw.png().toBuffer() : raw.jpeg({ quality: 90 }).toBuffer();
 }
 
@@ -56,7 +47,7 @@ describe('createModel / predict', () => {
   test('mixed inputs, batchSize 3: order, inputPath, features equal to the manual pipeline', async () => {
     const model = await createModel('PP-ShiTuV2_rec', { modelDir });
     const encoded = new Uint8Array(await image(150, 150, 4, 'jpeg'));
-    const bgr = { data: new Uint8Array(noise(64, 48, 5)), width: 64, height: 48, channels: 3 };
+    const bgr = { data: new Uint8Array(noiseRgb(64, 48, 5)), width: 64, height: 48, channels: 3 };
     const a = path.join(dir, 'a.png');
     const missing = path.join(dir, 'missing.jpg');
     const inputs = [a, imgDir, encoded, bgr, { img: a }, missing];

@@ -27,6 +27,12 @@ type UsearchMatches = InstanceType<Usearch['Matches']> | InstanceType<Usearch['B
 let usearchModule: Usearch | null = null;
 
 /**
+ * The usearch versions this code reads and writes (package.json's optional peer dependency:
+ * not installed by default, since npm >= 11 blocks its install script and warns).
+ */
+export const USEARCH_RANGE = '~2.25.3';
+
+/**
  * The usearch module (CommonJS build, loaded synchronously on first use); an UnsupportedError
  * when it cannot load here. createIndex calls it for HNSW so the refusal comes up front.
  */
@@ -37,9 +43,13 @@ export function usearch(): Usearch {
     usearchModule = req('usearch') as Usearch;
     return usearchModule;
   } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND';
     throw new UnsupportedError(
-      `the HNSW index needs the usearch native module, which failed to load on this platform ` +
-        `(${process.platform}-${process.arch}): ${(err as Error).message}; use type 'Flat'`,
+      missing
+        ? `the HNSW index needs the optional package usearch, which is not installed: ` +
+            `npm install usearch@${USEARCH_RANGE} (or use type 'Flat', exact and built in)`
+        : `the HNSW index needs the usearch native module, which failed to load on this platform ` +
+            `(${process.platform}-${process.arch}): ${(err as Error).message}; use type 'Flat'`,
       { cause: err },
     );
   }

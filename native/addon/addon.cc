@@ -3,6 +3,17 @@
 // AsyncWorker (the event loop never blocks on it), and settles a promise with
 // the result or with an Error carrying a stable `code`, `file`, `offset` and
 // `where`. C++ exceptions never cross into JS unconverted.
+//
+// worker_threads: while a worker's environment stops (Worker.terminate(), process.exit() in
+// the worker) JS can no longer run, and every N-API call that could run JS fails. A binding
+// called then (its JS was interrupted mid-call) throws Napi::Error, and node-addon-api's
+// callback wrapper converts it with napi_throw, which fails too: without the define below it
+// rethrows into Node's C frames and std::terminate aborts the whole process. With it, an
+// exception that cannot be thrown any more is dropped. (It must precede napi.h; this is the
+// only file that includes napi.h, so every inline copy of node-addon-api agrees.)
+#ifndef NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS
+#define NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS
+#endif
 #include <napi.h>
 
 #include <cstring>
@@ -272,20 +283,40 @@ class Worker : public Napi::AsyncWorker {
       SetError(err_.message);
     }
   }
-  void OnOK() override {
-    Napi::HandleScope scope(Env());
-    try {
-      deferred_.Resolve(Result(Env()));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    }
-  }
-  void OnError(const Napi::Error&) override {
-    Napi::HandleScope scope(Env());
-    deferred_.Reject(make_error(Env(), err_).Value());
-  }
+  void OnOK() override { Settle(true); }
+  void OnError(const Napi::Error&) override { Settle(false); }
 
  private:
+  // Settles the promise on the JS thread. Node also completes a job that is in flight while a
+  // worker_thread's environment stops: it waits for Execute, then calls OnOK/OnError with JS
+  // disabled, and Object::Set, Resolve and Reject all fail with Napi::Error. Nobody can observe
+  // the promise then, so it is dropped here rather than left to node-addon-api's wrapper (see
+  // the top of the file). Any other exception becomes a rejection: the wrapper converts only
+  // Napi::Error, and anything else escaping would terminate the process.
+  void Settle(bool ok) {
+    Napi::Env env = Env();
+    try {
+      Napi::HandleScope scope(env);
+      try {
+        if (ok)
+          deferred_.Resolve(Result(env));
+        else
+          deferred_.Reject(make_error(env, err_).Value());
+      } catch (const Napi::Error& e) {
+        deferred_.Reject(e.Value());
+      } catch (const std::exception& e) {
+        // Building the result ran out of memory, or the like: still a rejection.
+        deferred_.Reject(make_error(env, {"PIF_INTERNAL",
+                                          std::string("internal error: ") + e.what(), "", "", -1})
+                             .Value());
+      }
+    } catch (const Napi::Error&) {
+      // The environment is going away (JS cannot run): nothing is left to settle.
+    } catch (const std::exception&) {
+      // Making the PIF_INTERNAL error failed as well: the same.
+    }
+  }
+
   Napi::Promise::Deferred deferred_;
   ErrorInfo err_;
 };

@@ -21,6 +21,17 @@ export function randomFloats(n: number, seed: number, lo: number, hi: number): F
   return out;
 }
 
+/** Seeded noise pixels, w×h interleaved RGB (an LCG), for making test images with sharp. */
+export function noiseRgb(w: number, h: number, seed: number): Buffer {
+  const b = Buffer.alloc(w * h * 3);
+  let s = seed;
+  for (let i = 0; i < b.length; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    b[i] = (s >>> 16) & 255;
+  }
+  return b;
+}
+
 /** Number of elements of a shape. */
 export const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 

@@ -1,0 +1,6 @@
+// Preload (sandboxed): the only API the page gets.
+const { contextBridge, ipcRenderer } = require('electron');
+
+contextBridge.exposeInMainWorld('pif', {
+  pickAndExtract: () => ipcRenderer.invoke('pif:pick-and-extract'),
+});
