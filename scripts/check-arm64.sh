@@ -21,8 +21,8 @@
 #   5. project: npm pack of this package, installed for arm64 into <root>/work/proj
 #      (npm install --cpu=arm64: sharp's arm64 packages), the prebuild copied in as
 #      node_modules/paddle-image-feature/prebuilds/linux-arm64.
-#   6. check: scripts/feature-probe.mjs on the host (x64: build/Release, built if missing,
-#      and dist/ from npm pack's prepare) and in the root under qemu for each CPU model in
+#   6. check: scripts/feature-probe.mjs on the host (x64: build/Release, brought up to date
+#      with cmake-js build, and dist/ from npm pack's prepare) and in the root under qemu for each CPU model in
 #      $PIF_ARM64_CPUS (qemu is started explicitly inside the chroot, so binfmt_misc is not
 #      needed): builds the PP-ShiTuV2_rec test model, predicts one JPEG in normal and hpi
 #      mode, then `feature-probe.mjs compare` checks cosine >= $PIF_ARM64_MIN_COSINE against
@@ -200,7 +200,12 @@ cp "$WORK/probe.jpg" "$ROOT/work/probe.jpg"
 
 # ---- 6. check -----------------------------------------------------------------------
 stage check-x64
-[ -f build/Release/paddle_image_feature.node ] || npx --no-install cmake-js build -p "$JOBS" >"$WORK/x64-build.log" 2>&1
+# The x64 reference: the addon built from this tree (incremental; nothing to do in CI,
+# where the x64 build ran before).
+npx --no-install cmake-js build -p "$JOBS" >"$WORK/x64-build.log" 2>&1 || {
+  tail -40 "$WORK/x64-build.log"
+  die "x64 build failed (log: $WORK/x64-build.log)"
+}
 rm -rf "$WORK/x64" && mkdir -p "$WORK/x64"
 ONEDNN_VERBOSE=1 node scripts/feature-probe.mjs --pkg "$REPO" --model-dir "$WORK/x64/model" \
   --image "$WORK/probe.jpg" --out "$WORK/x64/result.json" >"$WORK/x64/onednn-verbose.log"
