@@ -219,7 +219,9 @@ ValueType Reader::parse_type(const JsonValue& j) {
     t.dtype = elem.dtype;
     t.dims.reserve(it[1].items.size());
     for (const auto& dim : it[1].items) t.dims.push_back(dim.i);
-    t.layout = it[2].s;
+    // An empty layout string means Paddle's default, which the writer spells out as NCHW:
+    // read it as that, so write -> read gives back the same program (found by fuzz_pir_json).
+    t.layout = it[2].s.empty() ? std::string("NCHW") : it[2].s;
     for (const auto& level : it[3].items) {
       t.lod.emplace_back();
       for (const auto& x : level.items) t.lod.back().push_back(static_cast<uint64_t>(x.i));
