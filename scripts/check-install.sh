@@ -98,6 +98,13 @@ make_root() { # make_root SUITE -> a complete minbase root under $ROOTS/SUITE
 
 mount_root() { # mount_root DIR: /proc (for /proc/self/maps) and the host's npm cache
   local dir=$1
+  # debootstrap makes <root>/proc a symlink to /proc when it believes it runs in a container:
+  # never mount (or later unmount) through it, that would be the host's /proc.
+  if [ -L "$dir/proc" ]; then
+    rm -f "$dir/proc"
+    mkdir "$dir/proc"
+  fi
+  [ -L "$dir/root/.npm" ] && die "$dir/root/.npm is a symlink"
   mountpoint -q "$dir/proc" || {
     mount -t proc proc "$dir/proc"
     MOUNTED+=("$dir/proc")
