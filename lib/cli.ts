@@ -16,7 +16,6 @@ import { applyOverride, CONFIG_DIR, loadModuleConfig, type ConfigMap } from './c
 import { InvalidArgumentError, PifError } from './errors.js';
 import { exportOnnx } from './export.js';
 import { createModel, OFFICIAL_MODELS } from './image-feature.js';
-import { resolveInputs } from './input.js';
 import { formatModelInfo, inspectModel } from './inspect.js';
 import { dumpModel } from './model.js';
 import { loadPredictor } from './predictor.js';
@@ -167,26 +166,20 @@ function buildProgram(io: CliIo, state: State, version: string): Command {
         // result (Python-style repr, or JSON with --json) that scripts can read.
         const showBar = tty && !o.json && o.output !== undefined;
         const bar = createProgress('predict', { enabled: showBar });
-        let todo: string[] | readonly string[] = inputs;
-        if (showBar) {
-          const items = await resolveInputs(inputs, { cacheDir: model.cacheDir });
-          todo = items.map((it) => (it.kind === 'file' ? it.path : ''));
-          bar.setTotal(todo.length);
-        }
         let done = 0;
         let failed = 0;
         try {
-          for await (const res of model.predict([...todo])) {
+          const results = model.predict(inputs, {
+            onResolved: (n) => {
+              bar.setTotal(n);
+            },
+          });
+          for await (const res of results) {
             bar.update(++done);
             if (res.error !== null) {
               failed++;
               io.stderr(`${res.inputPath ?? '<input>'}: ${res.error.message}\n`);
-              if (o.json) {
-                const code = res.error instanceof PifError ? res.error.code : 'PIF_INPUT';
-                io.stdout(
-                  `${JSON.stringify({ res: { input_path: res.inputPath, error: { code, message: res.error.message } } })}\n`,
-                );
-              }
+              if (o.json) io.stdout(`${errorJsonLine(res.inputPath, res.error)}\n`);
               continue;
             }
             const saved = o.output === undefined ? null : await res.saveToJson(o.output);
@@ -442,6 +435,12 @@ function buildProgram(io: CliIo, state: State, version: string): Command {
     .option('--threads <n>', 'CPU threads', intArg(1, 256), 1)
     .option('--repeat <n>', 'runs', intArg(1), 1)
     .option('--seed <n>', 'input seed', intArg(0), 1)
+    .option('--hpi', 'high-performance mode (fused oneDNN graph)', false)
+    .addOption(
+      new Option('--precision <p>', 'fp32, or bf16 (with --hpi; needs AVX512-BF16 or AMX)')
+        .choices(['fp32', 'bf16'])
+        .default('fp32'),
+    )
     .option(
       '--random-weights <seed>',
       'run a program without weights with seeded random ones',
@@ -510,14 +509,21 @@ interface RunOptions {
   threads: number;
   repeat: number;
   seed: number;
+  hpi: boolean;
+  precision: 'fp32' | 'bf16';
   randomWeights?: number;
   json: boolean;
 }
 
 async function runCommand(dir: string, o: RunOptions, io: CliIo): Promise<void> {
   const { batch, threads, repeat, seed } = o;
+  if (o.precision === 'bf16' && !o.hpi) {
+    throw new InvalidArgumentError('--precision bf16 needs --hpi (bf16 runs on the oneDNN graph)');
+  }
   const p = await loadPredictor(dir, {
     cpuThreads: threads,
+    runMode: o.hpi ? 'hpi' : 'normal',
+    precision: o.precision,
     ...(o.randomWeights === undefined ? {} : { randomWeights: o.randomWeights }),
   });
   try {
@@ -553,9 +559,14 @@ async function runCommand(dir: string, o: RunOptions, io: CliIo): Promise<void> 
     });
     const sorted = [...times].sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
+    const { nodes, dnnlNodes } = p.engine;
+    const mode = `${p.options.runMode} (${p.options.precision}), ${nodes} nodes, ${dnnlNodes} on oneDNN`;
     if (o.json) {
-      io.stdout(`${JSON.stringify({ outputs: summary, msPerRun: times, medianMs: median })}\n`);
+      io.stdout(
+        `${JSON.stringify({ outputs: summary, msPerRun: times, medianMs: median, runMode: p.options.runMode, precision: p.options.precision, nodes, dnnlNodes })}\n`,
+      );
     } else {
+      io.stdout(`${mode}\n`);
       for (const x of summary) {
         io.stdout(
           `${x.name} ${x.dtype} [${x.shape.join(', ')}] sum|x|=${x.absSum.toPrecision(8)}\n`,
@@ -568,6 +579,19 @@ async function runCommand(dir: string, o: RunOptions, io: CliIo): Promise<void> 
   } finally {
     p.close();
   }
+}
+
+/**
+ * The `--json` line of an input that failed: the result's shape (`{"res": {"input_path": ...,
+ * "page_index": null, ...}}`) with `error: { code, message }` in place of the feature, written
+ * with the same separators as a result line (Python's json.dumps), so one parser reads both.
+ */
+export function errorJsonLine(inputPath: string | null, error: Error): string {
+  const code = error instanceof PifError ? error.code : 'PIF_INTERNAL';
+  return pyJsonDumps(
+    { res: { input_path: inputPath, page_index: null, error: { code, message: error.message } } },
+    { indent: null, ensureAscii: false },
+  );
 }
 
 /** JSON of any value, for `--json` outputs that mirror Python's json.dumps. */

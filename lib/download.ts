@@ -254,9 +254,13 @@ export async function downloadOfficialModel(
     DEFAULT_MODEL_BASE_URL
   ).replace(/\/+$/, '');
   const url = `${base}/${name}_infer.tar`;
+  // What a user can do instead, said in every error of a model that is not there.
+  const instead =
+    `pass your own model directory (modelDir; on the command line --model-dir), ` +
+    `copy the model to ${dir}, or set PIF_MODEL_BASE_URL to a reachable mirror`;
   if (options.offline ?? process.env['PIF_OFFLINE'] === '1') {
     fail(
-      `offline mode: ${name} is not in the cache (${dir}) and would be downloaded from ${url}`,
+      `offline mode (PIF_OFFLINE=1): ${name} is not in the cache (${dir}) and would be downloaded from ${url}; ${instead}`,
       url,
     );
   }
@@ -270,6 +274,12 @@ export async function downloadOfficialModel(
       tarFile,
       options.timeoutMs ?? 60_000,
       options.onProgress ?? ttyProgress(name),
+    ).catch((err: unknown) =>
+      fail(
+        `${name} is not in the cache (${dir}) and downloading it failed: ${(err as Error).message}; ${instead} (PIF_OFFLINE=1 fails at once instead of trying the network)`,
+        url,
+        err,
+      ),
     );
     const want = KNOWN_SHA256[name];
     if (want !== undefined && want !== got.sha256) {

@@ -18,9 +18,16 @@ import {
   UnsupportedError,
 } from './errors.js';
 import { downloadOfficialModel, paddlexCacheDir, type DownloadOptions } from './download.js';
-import { decodeItem, resolveInputs, type InputItem, type PredictInput } from './input.js';
+import { decodeItem, itemPath, resolveInputs, type InputItem, type PredictInput } from './input.js';
 import { loadInferenceConfig, type InferenceConfig } from './modeldir.js';
-import { loadPredictor, MAX_CPU_THREADS, type Precision, type Predictor } from './predictor.js';
+import {
+  loadPredictor,
+  MAX_CPU_THREADS,
+  type Precision,
+  type Predictor,
+  type RunMode,
+} from './predictor.js';
+import type { NativeEngineInfo } from './native.js';
 import { preprocessImage, type PreprocessSpec } from './preprocess.js';
 import { FeatureResult } from './result.js';
 
@@ -53,6 +60,11 @@ export interface CreateModelOptions {
 export interface PredictOptions {
   /** Images per inference call for this call (default: the model's batchSize). */
   batchSize?: number;
+  /**
+   * Called once the inputs are resolved (directories listed, URLs fetched), before the first
+   * result, with the number of results to come: for progress bars.
+   */
+  onResolved?: (total: number) => void;
 }
 
 function checkBatch(v: unknown, what: string): number {
@@ -190,6 +202,23 @@ export class FeatureModel {
     this.#predictor = predictor;
   }
 
+  /**
+   * How the engine runs this model (as Predictor.engine): nodes, oneDNN-bound nodes, pass
+   * rewrites, op census, fallbacks.
+   */
+  get engine(): NativeEngineInfo {
+    return this.#live('engine').engine;
+  }
+
+  /** 'normal' (reference kernels) or 'hpi' (fused oneDNN graph), and the precision. */
+  get runMode(): RunMode {
+    return this.#live('runMode').options.runMode;
+  }
+
+  get precision(): Precision {
+    return this.#live('precision').options.precision;
+  }
+
   #live(what: string): Predictor {
     if (this.#predictor === null)
       throw new ClosedError(`FeatureModel.${what}: the model ${this.modelName} is closed`);
@@ -214,15 +243,30 @@ export class FeatureModel {
   /**
    * Features of every input, in input order (directories expanded in sorted order). An input
    * that cannot be read yields a result with `error` set and an empty feature; the others still
-   * come out. Invalid inputs (missing paths, unsupported kinds) reject before anything runs.
+   * come out: a missing path (PIF_INPUT_NOT_FOUND), a directory without images, a failed URL
+   * download, an undecodable file. Only arguments of the wrong type reject.
    */
   async *predict(input: PredictInput, options?: PredictOptions): AsyncGenerator<FeatureResult> {
-    const predictor = this.#live('predict');
+    this.#live('predict');
     const batch =
       options?.batchSize === undefined
         ? this.batchSize
         : checkBatch(options.batchSize, 'batchSize');
+    const onResolved = options?.onResolved;
+    if (onResolved !== undefined && typeof onResolved !== 'function') {
+      throw new InvalidArgumentError('predict: onResolved must be a function');
+    }
     const items = await resolveInputs(input, { cacheDir: this.cacheDir });
+    onResolved?.(items.length);
+    yield* this.predictItems(items, batch);
+  }
+
+  /** @internal Features of resolved items (the Recognizer resolves its inputs itself). */
+  async *predictItems(
+    items: readonly InputItem[],
+    batch: number = this.batchSize,
+  ): AsyncGenerator<FeatureResult> {
+    const predictor = this.#live('predict');
     const batches: InputItem[][] = [];
     for (let i = 0; i < items.length; i += batch) batches.push(items.slice(i, i + batch));
     let next = batches.length > 0 ? this.#prepare(batches[0] as InputItem[]) : null;
@@ -262,7 +306,7 @@ export class FeatureModel {
         i = j;
       }
       for (const p of prepared) {
-        const inputPath = p.item.kind === 'file' ? p.item.path : null;
+        const inputPath = itemPath(p.item);
         const f = features.get(p);
         yield f === undefined
           ? new FeatureResult(inputPath, null, new Float32Array(0), p.error)
@@ -308,14 +352,40 @@ export async function officialModelDir(
  * Creates an image-feature model: an official name (PP-ShiTuV2_rec, ..._CLIP_vit_base,
  * ..._CLIP_vit_large) with the model in the PaddleX cache (`<cache>/official_models/<name>`), or
  * any name with `modelDir`; the directory's inference.yml must name the same model.
+ * `createModel({ modelDir })` takes the name from the directory's inference.yml.
  */
 export async function createModel(
+  options: CreateModelOptions & { modelDir: string },
+): Promise<FeatureModel>;
+export async function createModel(
   modelName: string,
-  options: CreateModelOptions = {},
+  options?: CreateModelOptions,
+): Promise<FeatureModel>;
+export async function createModel(
+  nameOrOptions: string | (CreateModelOptions & { modelDir: string }),
+  maybeOptions: CreateModelOptions = {},
 ): Promise<FeatureModel> {
   const convert = captureCaller(createModel);
-  if (typeof modelName !== 'string' || modelName === '') {
+  const named = typeof nameOrOptions === 'string';
+  const options: CreateModelOptions = named ? maybeOptions : nameOrOptions;
+  if (named && nameOrOptions === '') {
     throw new InvalidArgumentError('createModel: modelName must be a non-empty string');
+  }
+  if (!named) {
+    if (typeof nameOrOptions !== 'object' || nameOrOptions === null) {
+      throw new InvalidArgumentError(
+        'createModel: expected a model name, or options with modelDir, got ' +
+          (nameOrOptions === null ? 'null' : typeof nameOrOptions),
+      );
+    }
+    if (typeof nameOrOptions.modelDir !== 'string' || nameOrOptions.modelDir === '') {
+      throw new InvalidArgumentError(
+        `createModel: without a model name, options.modelDir must name a model directory (or pass a name: ${OFFICIAL_MODELS.join(', ')})`,
+      );
+    }
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('createModel: options must be an object');
   }
   const device = options.device ?? 'cpu';
   if (typeof device !== 'string')
@@ -340,21 +410,33 @@ export async function createModel(
   if (options.modelDir !== undefined) {
     dir = path.resolve(options.modelDir);
     if ((await stat(dir).catch(() => null)) === null) {
-      throw new ModelNotFoundError(`${dir} is not exists!`, { file: dir });
+      throw convert(
+        new ModelNotFoundError(`${dir} is not exists! (model directory not found)`, {
+          file: dir,
+        }),
+      );
     }
   } else {
     try {
-      dir = await officialModelDir(modelName, { cacheDir: cache, download: options.download });
+      dir = await officialModelDir(nameOrOptions as string, {
+        cacheDir: cache,
+        download: options.download,
+      });
     } catch (err) {
       throw convert(err);
     }
   }
   try {
     const cfg = await loadInferenceConfig(dir);
-    if (cfg.Global.model_name !== modelName) {
-      throw new ModelConfigError('Model name mismatch，please input the correct model dir.', {
-        file: cfg.file,
-      });
+    const found = cfg.Global.model_name;
+    const modelName = named ? nameOrOptions : found;
+    if (found !== modelName) {
+      // PaddleX's words first (scripts match them), then what a person needs to act.
+      throw new ModelConfigError(
+        `Model name mismatch，please input the correct model dir. ` +
+          `Expected ${modelName}, but ${cfg.file} has Global.model_name ${found}`,
+        { file: cfg.file },
+      );
     }
     const spec = preprocessFromConfig(cfg);
     const predictor = await loadPredictor(dir, {

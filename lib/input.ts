@@ -15,8 +15,15 @@
  *   does, and that local path becomes the input path (the suffix is taken from the URL path,
  *   ignoring query and fragment);
  * - an array of any of these (mixed).
- * Errors are typed and name the input: PIF_INPUT_NOT_FOUND (PaddleX's messages), PIF_INPUT
- * (unsupported kinds and suffixes), PIF_INPUT_DECODE (`Image read Error: <path>`).
+ * Errors are typed and name the input: PIF_INPUT_NOT_FOUND (PaddleX's messages: `Not found any
+ * files in path: <p>` for a missing path, also one with an image suffix; `Not found any file in
+ * <dir>` for a directory without images), PIF_INPUT (unsupported suffixes), PIF_DOWNLOAD (a URL
+ * that cannot be fetched), PIF_INPUT_DECODE (`Image read Error: <path>`).
+ *
+ * What is found about the world, input by input (a missing path, an empty directory, an
+ * unsupported file, a failed download), becomes a `failed` item in that input's place, so one bad
+ * input in a list never hides the results of the others. Only arguments that are wrong as
+ * values (not a path, Buffer or pixels; malformed pixel objects) reject the whole call.
  */
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -29,6 +36,8 @@ import {
   InputError,
   InputNotFoundError,
   InvalidArgumentError,
+  PifError,
+  PifIoError,
   UnsupportedError,
 } from './errors.js';
 import { fetchTo, paddlexCacheDir } from './download.js';
@@ -53,7 +62,19 @@ export type PredictInput = ImageInput | readonly ImageInput[];
 export type InputItem =
   | { kind: 'file'; path: string }
   | { kind: 'encoded'; data: Uint8Array }
-  | { kind: 'pixels'; pixels: PixelInput };
+  | { kind: 'pixels'; pixels: PixelInput }
+  /** A string input that could not be resolved; `path` is the input as given (path or URL). */
+  | { kind: 'failed'; path: string; error: PifError };
+
+/** The input path a result reports for an item: the file, the failed input string, or null. */
+export function itemPath(item: InputItem): string | null {
+  return item.kind === 'file' || item.kind === 'failed' ? item.path : null;
+}
+
+/** PaddleX's message for a path that does not exist. */
+export function notFoundError(p: string): InputNotFoundError {
+  return new InputNotFoundError(`Not found any files in path: ${p}`, { file: p });
+}
 
 function suffixOf(s: string): string {
   const dot = s.lastIndexOf('.');
@@ -122,6 +143,54 @@ async function fetchInput(url: string, index: number, options: ResolveOptions): 
   return file;
 }
 
+/** A failure while resolving input `p` as a typed error (file-system errors become PIF_IO). */
+function asInputError(err: unknown, p: string): PifError {
+  if (err instanceof PifError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.code === 'string') {
+    return new PifIoError(`${p}: ${e.message}`, { file: p, cause: err });
+  }
+  throw err; // a bug, not an input problem
+}
+
+/** Resolves one string input (a path, a directory or a URL) into `out`; throws PifErrors. */
+async function resolvePath(
+  v: string,
+  index: number,
+  out: InputItem[],
+  options: ResolveOptions,
+): Promise<void> {
+  if (/^https?:\/\//i.test(v)) {
+    out.push({ kind: 'file', path: await fetchInput(v, index, options) });
+    return;
+  }
+  if (v.startsWith('http')) {
+    throw new UnsupportedError(`input ${index}: only http and https URLs are supported: ${v}`);
+  }
+  const suffix = suffixOf(v);
+  if (IMAGE_SUFFIXES.includes(suffix)) {
+    out.push({ kind: 'file', path: v }); // existence is checked when it is read, as PaddleX does
+    return;
+  }
+  if (suffix === 'pdf')
+    throw new UnsupportedError(`input ${index}: PDF inputs are not supported yet: ${v}`);
+  const st = await lstat(v).catch(() => null);
+  if (st === null) throw notFoundError(v);
+  if (st.isDirectory()) {
+    const files: string[] = [];
+    await walk(v, files);
+    if (files.length === 0) throw new InputNotFoundError(`Not found any file in ${v}`, { file: v });
+    files.sort(codePointCompare);
+    for (const f of files) out.push({ kind: 'file', path: f });
+    return;
+  }
+  throw new InputError(
+    `input ${index}: ${v} is not an image file this package reads ` +
+      `(suffixes: ${IMAGE_SUFFIXES.join(', ')}, case-insensitive)`,
+    { file: v },
+  );
+}
+
 async function resolveOne(
   v: unknown,
   index: number,
@@ -129,36 +198,12 @@ async function resolveOne(
   options: ResolveOptions,
 ): Promise<void> {
   if (typeof v === 'string') {
-    if (/^https?:\/\//i.test(v)) {
-      out.push({ kind: 'file', path: await fetchInput(v, index, options) });
-      return;
+    try {
+      await resolvePath(v, index, out, options);
+    } catch (err) {
+      out.push({ kind: 'failed', path: v, error: asInputError(err, v) });
     }
-    if (v.startsWith('http')) {
-      throw new UnsupportedError(`input ${index}: only http and https URLs are supported: ${v}`);
-    }
-    const suffix = suffixOf(v);
-    if (IMAGE_SUFFIXES.includes(suffix)) {
-      out.push({ kind: 'file', path: v }); // existence is checked when it is read, as PaddleX does
-      return;
-    }
-    if (suffix === 'pdf')
-      throw new UnsupportedError(`input ${index}: PDF inputs are not supported yet: ${v}`);
-    const st = await lstat(v).catch(() => null);
-    if (st === null) throw new InputNotFoundError(`Not found any files in path: ${v}`, { file: v });
-    if (st.isDirectory()) {
-      const files: string[] = [];
-      await walk(v, files);
-      if (files.length === 0)
-        throw new InputNotFoundError(`Not found any file in ${v}`, { file: v });
-      files.sort(codePointCompare);
-      for (const f of files) out.push({ kind: 'file', path: f });
-      return;
-    }
-    throw new InputError(
-      `input ${index}: ${v} is not an image file this package reads ` +
-        `(suffixes: ${IMAGE_SUFFIXES.join(', ')}, case-insensitive)`,
-      { file: v },
-    );
+    return;
   }
   if (v instanceof Uint8Array) {
     out.push({ kind: 'encoded', data: v });
@@ -204,7 +249,10 @@ function checkPixels(p: PixelInput, index: number): PixelInput {
   return { data: p.data, width: p.width, height: p.height, channels, order };
 }
 
-/** Resolves predict() inputs into items, in order (directories expanded). */
+/**
+ * Resolves predict() inputs into items, in order (directories expanded). A string input that
+ * cannot be resolved becomes a `failed` item in its place; wrong argument types reject.
+ */
 export async function resolveInputs(
   input: PredictInput,
   options: ResolveOptions = {},
@@ -217,6 +265,7 @@ export async function resolveInputs(
 
 /** Decodes an item to RGB HWC uint8 (EXIF orientation applied, 3 channels). */
 export async function decodeItem(item: InputItem): Promise<RawImage> {
+  if (item.kind === 'failed') throw item.error;
   if (item.kind === 'pixels') {
     const { data, width, height, channels, order } = item.pixels;
     const rgb = new Uint8Array(width * height * 3);
@@ -256,6 +305,11 @@ export async function decodeItem(item: InputItem): Promise<RawImage> {
       rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = data[i] as number;
     return { data: rgb, width, height, channels: 3 };
   } catch (err) {
+    // A file that is not there is "not found", not a decode error (PaddleX says "Image read
+    // Error" for both; a script acting on the code needs to tell them apart).
+    if (item.kind === 'file' && (await lstat(item.path).catch(() => null)) === null) {
+      throw notFoundError(item.path);
+    }
     throw new InputDecodeError(`Image read Error: ${name}`, {
       ...(item.kind === 'file' ? { file: item.path } : {}),
       cause: err,

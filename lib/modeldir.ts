@@ -223,7 +223,7 @@ export function parseInferenceConfig(text: string, file = '<string>'): Inference
 export async function loadInferenceConfig(modelDirOrFile: string): Promise<InferenceConfig> {
   const abs = path.resolve(modelDirOrFile);
   const st = await statOrNull(abs);
-  if (st === null) throw new ModelNotFoundError(`not found: ${abs}`, { file: abs });
+  if (st === null) throw new ModelNotFoundError(`model directory not found: ${abs}`, { file: abs });
   const file = st.isDirectory() ? path.join(abs, INFERENCE_CONFIG_FILE) : abs;
   const fst = st.isDirectory() ? await statOrNull(file) : st;
   if (fst === null || !fst.isFile()) {

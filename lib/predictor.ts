@@ -213,7 +213,6 @@ export class Predictor {
     this.outputs = this.#info.outputs;
   }
 
-  /** Format, version, op census and parameters of the loaded model. Throws PIF_CLOSED after close(). */
   /** How the engine runs this model: nodes, oneDNN-bound nodes, pass rewrites, op census. */
   get engine(): NativeEngineInfo {
     const info = this.#check('engine').engine();
@@ -221,6 +220,7 @@ export class Predictor {
     return info;
   }
 
+  /** Format, version, op census and parameters of the loaded model. Throws PIF_CLOSED after close(). */
   get info(): ModelInfo {
     this.#check('info');
     return this.#info;

@@ -234,6 +234,7 @@ export async function recognizeWithIndex(
 /** Width and height after EXIF orientation (what the decoder gives the model), or null. */
 async function imageSize(item: InputItem): Promise<{ width: number; height: number } | null> {
   if (item.kind === 'pixels') return { width: item.pixels.width, height: item.pixels.height };
+  if (item.kind === 'failed') return null;
   try {
     const m = await sharp(item.kind === 'file' ? item.path : item.data, {
       limitInputPixels: false,
@@ -246,10 +247,10 @@ async function imageSize(item: InputItem): Promise<{ width: number; height: numb
   }
 }
 
-function asInput(item: InputItem): PredictInput {
-  if (item.kind === 'file') return item.path;
-  if (item.kind === 'encoded') return item.data;
-  return item.pixels;
+async function collect<T>(results: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const r of results) out.push(r);
+  return out;
 }
 
 export class Recognizer {
@@ -322,7 +323,7 @@ export class Recognizer {
       const chunk = items.slice(start, start + batchSize);
       const [sizes, feats] = await Promise.all([
         Promise.all(chunk.map(imageSize)),
-        model.predictAll(chunk.map(asInput) as PredictInput, { batchSize }),
+        collect(model.predictItems(chunk, batchSize)),
       ]);
       const ok: number[] = [];
       feats.forEach((f, i) => {

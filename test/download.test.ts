@@ -120,7 +120,7 @@ describe('official model download', () => {
           res.statusCode = 404;
           res.end();
         },
-        /^HTTP 404 for http:\/\/127\.0\.0\.1:\d+\/404\/PP-ShiTuV2_rec_infer\.tar$/,
+        /^PP-ShiTuV2_rec is not in the cache \(\S+official_models\/PP-ShiTuV2_rec\) and downloading it failed: HTTP 404 for http:\/\/127\.0\.0\.1:\d+\/404\/PP-ShiTuV2_rec_infer\.tar; pass your own model directory \(modelDir; on the command line --model-dir\), copy the model to \S+, or set PIF_MODEL_BASE_URL to a reachable mirror \(PIF_OFFLINE=1 fails at once instead of trying the network\)$/,
       ],
       [
         'truncated',
@@ -211,7 +211,9 @@ describe('official model download', () => {
         baseUrl: moved,
         offline: true,
       }),
-      isDownloadError(/^offline mode: PP-ShiTuV2_rec_CLIP_vit_base is not in the cache/),
+      isDownloadError(
+        /^offline mode \(PIF_OFFLINE=1\): PP-ShiTuV2_rec_CLIP_vit_base is not in the cache \(\S+\) and would be downloaded from \S+; pass your own model directory \(modelDir; on the command line --model-dir\)/,
+      ),
     );
     assert.equal(hits.length, before);
   });
@@ -235,13 +237,31 @@ describe('official model download', () => {
       channels: 3,
       order: 'rgb' as const,
     };
-    const all = await model
-      .predictAll(
-        [url, local, path.dirname(local) + '/urlkind', readFileSync(local), rgb, { img: url }],
-        { batchSize: 3 },
-      )
-      .catch(() => null);
-    assert.equal(all, null, 'a missing directory rejects before anything runs');
+    // A missing directory and a failed URL inside a list are error results in their places;
+    // the other inputs still come out.
+    const missingDir = path.dirname(local) + '/urlkind';
+    const missingUrl = `${base}/img/missing.jpg`;
+    const mixed = await model.predictAll(
+      [url, missingDir, local, missingUrl, readFileSync(local)],
+      { batchSize: 2 },
+    );
+    assert.deepEqual(
+      mixed.map((r) => [
+        r.inputPath,
+        r.error === null ? null : (r.error as { code?: string }).code,
+      ]),
+      [
+        [path.join(cache, 'predict_input', 'photo.png'), null],
+        [missingDir, 'PIF_INPUT_NOT_FOUND'],
+        [local, null],
+        [missingUrl, 'PIF_DOWNLOAD'],
+        [null, null],
+      ],
+    );
+    assert.equal(mixed[1]?.error?.message, `Not found any files in path: ${missingDir}`);
+    assert.match(mixed[3]?.error?.message ?? '', /^HTTP 404/);
+    assert.equal(mixed[1]?.feature.length, 0);
+    assert.deepEqual(mixed[4]?.feature, mixed[2]?.feature);
     const results = await model.predictAll([url, local, readFileSync(local), rgb, { img: url }], {
       batchSize: 3,
     });
@@ -255,7 +275,8 @@ describe('official model download', () => {
     assert.deepEqual(fromUrl?.feature, fromFile?.feature);
     for (const r of results) assert.deepEqual(r.feature, fromFile?.feature);
     assert.deepEqual(readFileSync(fromUrl?.inputPath ?? ''), img);
-    await assert.rejects(model.predictAll(`${base}/img/missing.jpg`), isDownloadError(/^HTTP 404/));
+    const [alone] = await model.predictAll(missingUrl);
+    assert.equal(alone?.error?.name, 'DownloadError');
     assert.deepEqual(readdirSync(path.join(cache, 'predict_input')), ['photo.png']);
     model.close();
   });

@@ -58,7 +58,9 @@ describe('createModel / predict', () => {
     );
     assert.ok(results.every((r) => r.pageIndex === null));
     const bad = results[6];
-    assert.equal((bad?.error as Error & { code?: string }).code, 'PIF_INPUT_DECODE');
+    // A missing file with an image suffix is "not found" (PaddleX's wording), not a decode error.
+    assert.equal((bad?.error as Error & { code?: string }).code, 'PIF_INPUT_NOT_FOUND');
+    assert.equal(bad?.error?.message, `Not found any files in path: ${missing}`);
     assert.equal(bad?.feature.length, 0);
     await assert.rejects(bad?.saveToJson(dir) ?? Promise.resolve(), /no feature to save/);
 
@@ -118,12 +120,15 @@ describe('createModel / predict', () => {
     };
     await assert.rejects(
       createModel('PP-ShiTuV2_rec_CLIP_vit_base', { modelDir }),
-      code('PIF_MODEL_CONFIG', /^Model name mismatch，please input the correct model dir\.$/),
+      code(
+        'PIF_MODEL_CONFIG',
+        /^Model name mismatch，please input the correct model dir\. Expected PP-ShiTuV2_rec_CLIP_vit_base, but \S+inference\.yml has Global\.model_name PP-ShiTuV2_rec$/,
+      ),
     );
     const gone = path.join(dir, 'gone');
     await assert.rejects(
       createModel('PP-ShiTuV2_rec', { modelDir: gone }),
-      code('PIF_MODEL_NOT_FOUND', /is not exists!$/),
+      code('PIF_MODEL_NOT_FOUND', /gone is not exists! \(model directory not found\)$/),
     );
     await assert.rejects(
       createModel('ResNet50'),
@@ -146,7 +151,7 @@ describe('createModel / predict', () => {
       createModel('PP-ShiTuV2_rec', { cacheDir: cache, download: { offline: true } }),
       code(
         'PIF_DOWNLOAD',
-        /^offline mode: PP-ShiTuV2_rec is not in the cache .* would be downloaded from https:\/\/paddle-model-ecology\.bj\.bcebos\.com\/paddlex\/official_inference_model\/paddle3\.0\.0\/PP-ShiTuV2_rec_infer\.tar$/,
+        /^offline mode \(PIF_OFFLINE=1\): PP-ShiTuV2_rec is not in the cache .* would be downloaded from https:\/\/paddle-model-ecology\.bj\.bcebos\.com\/paddlex\/official_inference_model\/paddle3\.0\.0\/PP-ShiTuV2_rec_infer\.tar; pass your own model directory \(modelDir; on the command line --model-dir\)/,
       ),
     );
     // A model in PaddleX's cache layout is found by name.

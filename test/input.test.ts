@@ -19,7 +19,7 @@ import { after, test } from 'node:test';
 
 import sharp from 'sharp';
 
-import { decodeItem, resolveInputs, type InputItem } from '../lib/input.js';
+import { decodeItem, itemPath, resolveInputs, type InputItem } from '../lib/input.js';
 import { requireFixtures } from './helpers/fixtures.js';
 
 const PHOTOS = process.env['PIF_PHOTOS'] ?? '/usr/share/doc/opencv-doc/examples/data';
@@ -134,33 +134,46 @@ test('paths and directories follow PaddleX (suffixes, recursion, code-point orde
     'é.png',
     '😀.bmp',
   ]);
-  await assert.rejects(resolveInputs(path.join(dir, 'nope')), (e: Error & { code?: string }) => {
-    assert.equal(e.code, 'PIF_INPUT_NOT_FOUND');
-    assert.equal(e.message, `Not found any files in path: ${path.join(dir, 'nope')}`);
-    return true;
-  });
-  await assert.rejects(
-    resolveInputs(path.join(root, 'empty')),
-    /^InputNotFoundError: Not found any file in /,
-  );
-  await assert.rejects(
-    resolveInputs(path.join(root, 'notes.txt')),
-    (e: Error & { code?: string }) => {
-      assert.equal(e.code, 'PIF_INPUT');
-      assert.match(e.message, /notes\.txt.*suffixes: jpg, png, jpeg, bmp/);
-      return true;
-    },
-  );
-  // A missing file with an image suffix resolves (as PaddleX) and fails when read.
+  // What is wrong with one input becomes a failed item in its place (decodeItem throws its
+  // error), so the other inputs of a list still come out.
+  const failure = async (input: string): Promise<Error & { code?: string }> => {
+    const resolved = await resolveInputs([root + '/a.jpg', input]);
+    assert.equal(resolved.length, 2);
+    const [first, item] = resolved as [InputItem, InputItem];
+    assert.deepEqual(first, { kind: 'file', path: root + '/a.jpg' });
+    assert.equal(item.kind, 'failed');
+    assert.equal(itemPath(item), input);
+    return decodeItem(item).then(
+      () => assert.fail(`${input} must fail`),
+      (e: unknown) => e as Error & { code?: string },
+    );
+  };
+  const nope = await failure(path.join(dir, 'nope'));
+  assert.equal(nope.code, 'PIF_INPUT_NOT_FOUND');
+  assert.equal(nope.message, `Not found any files in path: ${path.join(dir, 'nope')}`);
+  const empty = await failure(path.join(root, 'empty'));
+  assert.equal(empty.code, 'PIF_INPUT_NOT_FOUND');
+  assert.match(String(empty), /^InputNotFoundError: Not found any file in /);
+  const notes = await failure(path.join(root, 'notes.txt'));
+  assert.equal(notes.code, 'PIF_INPUT');
+  assert.match(notes.message, /notes\.txt.*suffixes: jpg, png, jpeg, bmp/);
+  // A missing file with an image suffix resolves (as PaddleX) and fails when read, with the
+  // same "not found" code and wording as a missing directory (PaddleX says "Image read Error").
   const [missingItem] = await resolveInputs(path.join(dir, 'missing.JPG'));
   await assert.rejects(decodeItem(missingItem as InputItem), (e: Error & { code?: string }) => {
-    assert.equal(e.code, 'PIF_INPUT_DECODE');
-    assert.equal(e.message, `Image read Error: ${path.join(dir, 'missing.JPG')}`);
+    assert.equal(e.code, 'PIF_INPUT_NOT_FOUND');
+    assert.equal(e.message, `Not found any files in path: ${path.join(dir, 'missing.JPG')}`);
     return true;
   });
-  // A URL must name an image file (checked before any download).
+  // An existing file that does not decode stays a decode error.
   await assert.rejects(
-    resolveInputs('https://example.com/notes.txt?x=1'),
+    decodeItem({ kind: 'file', path: path.join(root, 'notes.txt') }),
+    (e: Error & { code?: string }) => e.code === 'PIF_INPUT_DECODE',
+  );
+  // A URL must name an image file (checked before any download).
+  const url = await failure('https://example.com/notes.txt?x=1');
+  assert.match(
+    url.message,
     /URL https:\/\/example\.com\/notes\.txt\?x=1 does not name an image file/,
   );
   const notAnInput: unknown = 42;
