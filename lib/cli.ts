@@ -355,7 +355,11 @@ function buildProgram(io: CliIo, state: State, version: string): Command {
     .command('export')
     .description('write a model as Paddle inference files (inference.json/.pdiparams/.yml) or ONNX')
     .argument('<model_dir>', 'the model to export')
-    .requiredOption('--out <path>', 'output directory (paddle) or .onnx file (onnx)')
+    .requiredOption(
+      '--out <path>',
+      'output directory, created if missing (paddle: the inference files; onnx: inference.onnx), ' +
+        'or a .onnx file (onnx)',
+    )
     .addOption(
       new Option('--format <format>', 'output format').choices(['paddle', 'onnx']).default('onnx'),
     )

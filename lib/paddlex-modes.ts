@@ -10,7 +10,7 @@ import path from 'node:path';
 
 import { configGet, type ConfigMap, type ConfigValue } from './config.js';
 import { ConfigError, PifError, UnsupportedError } from './errors.js';
-import { exportOnnx } from './export.js';
+import { exportOnnx, ONNX_FILE_NAME } from './export.js';
 import {
   createModel,
   OFFICIAL_MODELS,
@@ -295,8 +295,8 @@ async function exportMode(config: ConfigMap, io: ModeIo): Promise<ResultObject> 
   const output = path.resolve(str(config, 'Global.output', 'output'));
   const format = optStr(config, 'Export.format') ?? 'paddle';
   if (format === 'onnx') {
-    const file = path.join(output, 'inference.onnx');
-    const r = await exportOnnx(src, file);
+    // exportOnnx creates Global.output (with its parents) when it does not exist yet.
+    const r = await exportOnnx(src, path.join(output, ONNX_FILE_NAME));
     io.stdout(`wrote ${r.file} (${r.bytes} bytes)\n`);
     return { format: 'onnx', files: [r.file] };
   }
