@@ -10,6 +10,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -160,5 +161,20 @@ describe('exportOnnx()', () => {
       return true;
     });
     assert.equal(readFileSync(plain, 'utf8'), 'keep');
+  });
+
+  test('concurrent exports of one path each write their own temporary file', async () => {
+    // The native writer once named its temporary file <path>.tmp-<pid>: two writes at once
+    // shared it, and the second rename failed (reported as PIF_MODEL_NOT_FOUND).
+    const out = path.join(dir, 'concurrent.onnx');
+    const results = await Promise.all([1, 2, 3, 4].map(() => exportOnnx(modelDir, out)));
+    for (const r of results) assert.equal(r.file, out);
+    const bytes = readFileSync(out);
+    assert.equal(bytes.length, results[0]?.bytes);
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.startsWith('concurrent.onnx.tmp')),
+      [],
+      'no temporary file is left behind',
+    );
   });
 });

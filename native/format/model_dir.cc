@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <atomic>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -61,6 +63,13 @@ bool safe_param_file_name(const std::string& name) {
   int e = errno;
   throw ModelError(e == ENOENT ? code::kNotFound : code::kIo, path, -1, "",
                    what + ": " + std::strerror(e));
+}
+
+// A failure to write is an I/O error whatever errno says: ENOENT there means a missing
+// output directory, not a missing model.
+[[noreturn]] void write_fail(const std::string& path, const std::string& what) {
+  int e = errno;
+  throw ModelError(code::kIo, path, -1, "", what + ": " + std::strerror(e));
 }
 
 bool looks_like_json(const std::string& bytes) {
@@ -244,9 +253,12 @@ LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& data) {
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  // pid and a process-wide sequence number: two writes of one path at once (worker threads,
+  // concurrent exports) each get their own temporary file.
+  static std::atomic<uint64_t> seq{0};
+  std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(seq++);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) io_fail(tmp, "cannot create");
+  if (fd < 0) write_fail(tmp, "cannot create");
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::write(fd, data.data() + done, data.size() - done);
@@ -256,7 +268,7 @@ void write_file_atomic(const std::string& path, const std::string& data) {
       ::close(fd);
       ::unlink(tmp.c_str());
       errno = e;
-      io_fail(tmp, "write failed");
+      write_fail(tmp, "write failed");
     }
     done += static_cast<size_t>(n);
   }
@@ -264,13 +276,13 @@ void write_file_atomic(const std::string& path, const std::string& data) {
     int e = errno;
     ::unlink(tmp.c_str());
     errno = e;
-    io_fail(tmp, "fsync/close failed");
+    write_fail(tmp, "fsync/close failed");
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
     errno = e;
-    io_fail(path, "rename failed");
+    write_fail(path, "rename failed");
   }
 }
 
@@ -279,7 +291,8 @@ namespace {
 void make_dirs(const std::string& dir) {
   if (dir.empty() || is_dir(dir)) return;
   make_dirs(dirname_of(dir));
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) io_fail(dir, "cannot create directory");
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+    write_fail(dir, "cannot create directory");
 }
 
 }  // namespace
