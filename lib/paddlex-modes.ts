@@ -269,10 +269,12 @@ async function predictMode(config: ConfigMap, io: ModeIo): Promise<ResultObject>
   });
   const saved: PyJsonValue[] = [];
   let failed = 0;
+  let first: { path: string | null; error: Error } | null = null;
   try {
     for await (const res of model.predict(inputs)) {
       if (res.error !== null) {
         failed++;
+        first ??= { path: res.inputPath, error: res.error };
         io.stderr(`${res.inputPath ?? '<input>'}: ${res.error.message}\n`);
         continue;
       }
@@ -282,8 +284,14 @@ async function predictMode(config: ConfigMap, io: ModeIo): Promise<ResultObject>
   } finally {
     model.close();
   }
-  if (failed > 0) {
-    throw new PifError('PIF_INPUT_DECODE', `${failed} input(s) could not be processed (see above)`);
+  if (first !== null) {
+    // The first failure's code (a missing file is PIF_INPUT_NOT_FOUND, not a decode error).
+    const code = first.error instanceof PifError ? first.error.code : 'PIF_INPUT_DECODE';
+    throw new PifError(
+      code,
+      `${failed} input(s) could not be processed, the others were saved; the first: ` +
+        `${first.path ?? '<input>'}: ${first.error.message}`,
+    );
   }
   return { num_results: new PyInt(saved.length), saved };
 }

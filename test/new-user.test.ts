@@ -4,7 +4,7 @@
  * createModel({ modelDir }) takes the name from inference.yml, `run --hpi`, FeatureModel.engine.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,7 +13,7 @@ import sharp from 'sharp';
 
 import { buildModel } from '../lib/builder.js';
 import { createModel } from '../lib/image-feature.js';
-import { runMain } from './helpers/cli.js';
+import { modeArgs, runMain } from './helpers/cli.js';
 import { noiseRgb } from './helpers/inputs.js';
 
 describe('new-user rough edges', () => {
@@ -188,5 +188,28 @@ describe('new-user rough edges', () => {
     assert.equal(bad.code, 1);
     assert.match(bad.err, /PIF_INVALID_ARG.*--precision bf16 needs --hpi/);
     assert.equal((await runMain(['run', modelDir, '--precision', 'fp16'])).code, 2);
+  });
+
+  test('PaddleX predict mode: a missing input fails with its own code, the others are saved', async () => {
+    const out = path.join(dir, 'mode-out');
+    const missing = path.join(dir, 'gone.jpg');
+    const r = await runMain(
+      modeArgs('predict', out, [
+        `Predict.model_dir=${modelDir}`,
+        `Predict.input=['${img}', '${missing}']`, // a Python literal, as PaddleX parses -o
+      ]),
+    );
+    assert.equal(r.code, 1);
+    assert.ok(existsSync(path.join(out, 'a_res.json')), 'the good input is saved');
+    const res = JSON.parse(readFileSync(path.join(out, 'predict_result.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    assert.equal(res['done_flag'], false);
+    assert.equal(res['err_code'], 'PIF_INPUT_NOT_FOUND');
+    assert.equal(
+      res['err_msg'],
+      `1 input(s) could not be processed, the others were saved; the first: ${missing}: Not found any files in path: ${missing}`,
+    );
   });
 });
