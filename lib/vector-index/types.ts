@@ -9,6 +9,7 @@
  * takes max(remaining ids) + 1 and can hand a removed id to a new image). The counter is saved.
  */
 import type { FeatureModel } from '../image-feature.js';
+import type { IndexModelRecord } from './model-record.js';
 import type { PredictInput } from '../input.js';
 
 export type Metric = 'IP' | 'L2';
@@ -106,6 +107,14 @@ export interface IndexInfo {
   /** HNSW settings in effect (null for Flat). */
   hnsw: Readonly<Required<HnswOptions>> | null;
   searchThreads: number;
+  /** The directory it was loaded from or last saved to (absolute); null before either. */
+  dir: string | null;
+  /**
+   * The model recorded for it (model.json) at the last load or save: name, directory, feature
+   * dim, weights and preprocessing fingerprints. null: none recorded (an index saved by an older
+   * version or without a model, or a new index not saved yet).
+   */
+  model: IndexModelRecord | null;
 }
 
 export interface VectorIndex {
