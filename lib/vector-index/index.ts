@@ -730,8 +730,10 @@ async function checkRecordedModel(
 
 /**
  * Loads an index saved with `save(dir)`: `dir/vector.index` and `dir/id_map.yaml`, verified
- * (IndexError naming the file for anything missing, damaged or inconsistent). With a model, its
- * feature size must equal the index's (it is run once on a tiny image to find out).
+ * (IndexError naming the file for anything missing, damaged or inconsistent). With a model, it
+ * must be the model recorded for the index (model.json: name, feature size, weights and
+ * preprocessing fingerprints), else PIF_INDEX; without a record its feature size must equal the
+ * index's (it is run once on a tiny image to find out).
  */
 export async function loadIndex(dir: string, options: LoadIndexOptions = {}): Promise<VectorIndex> {
   if (typeof dir !== 'string' || dir === '') {

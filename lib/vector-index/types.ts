@@ -75,7 +75,11 @@ export interface CreateIndexOptions {
 }
 
 export interface LoadIndexOptions {
-  /** Feature model for build/add/search with images; its feature size must equal the index's. */
+  /**
+   * Feature model for build/add/search with images: the one recorded for the index (model.json;
+   * another name, feature size, weights or preprocessing is PIF_INDEX). An index without a record
+   * (saved by an older version) only checks the feature size.
+   */
   model?: FeatureModel;
   /** Threads of one search call (default 1), as in {@link CreateIndexOptions}. */
   searchThreads?: number;
@@ -159,6 +163,9 @@ export interface VectorIndex {
    * HNSW gives at most that many).
    */
   search(queries: Float32Array | PredictInput, topk: number): Promise<SearchHit[][]>;
-  /** Writes `dir/vector.index` and `dir/id_map.yaml` atomically (a crash never corrupts an earlier save). */
+  /**
+   * Writes `dir/vector.index` and `dir/id_map.yaml` atomically (a crash never corrupts an earlier
+   * save), and `dir/model.json`: the index's model (its fingerprint), else the recorded one.
+   */
   save(dir: string): Promise<void>;
 }
