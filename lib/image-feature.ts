@@ -19,6 +19,7 @@ import {
 } from './errors.js';
 import { downloadOfficialModel, paddlexCacheDir, type DownloadOptions } from './download.js';
 import { decodeItem, itemPath, resolveInputs, type InputItem, type PredictInput } from './input.js';
+import { modelFingerprint, type ModelFingerprint } from './model-fingerprint.js';
 import { loadInferenceConfig, type InferenceConfig } from './modeldir.js';
 import {
   loadPredictor,
@@ -320,6 +321,14 @@ export class FeatureModel {
     const out: FeatureResult[] = [];
     for await (const r of this.predict(input, options)) out.push(r);
     return out;
+  }
+
+  /**
+   * Name, directory, weights and preprocessing fingerprints (lib/model-fingerprint.ts; the
+   * weights are sampled): computed on the first call, then cached. A vector index records them.
+   */
+  fingerprint(): Promise<ModelFingerprint> {
+    return modelFingerprint(this);
   }
 
   /** Frees the native model; later calls throw PIF_CLOSED. */

@@ -22,7 +22,14 @@ import { InvalidArgumentError } from './errors.js';
 import type { FeatureModel } from './image-feature.js';
 import { resolveInputs, type InputItem, type PredictInput } from './input.js';
 import { describeValue } from './limits.js';
+import { preprocessFingerprint, preprocessRecord } from './model-fingerprint.js';
 import { PyInt, pyJsonDumps, type PyJsonValue } from './pyjson.js';
+import {
+  modelDifferences,
+  modelMismatchError,
+  recordOf,
+  type IndexModelRecord,
+} from './vector-index/model-record.js';
 import type { Metric, SearchHit, VectorIndex } from './vector-index/types.js';
 
 export const DEFAULT_REC_THRESHOLD = 0.5;
@@ -253,11 +260,71 @@ async function collect<T>(results: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
+/**
+ * The model an index's vectors come from: the index's own model (loadIndex checked it against
+ * the record), else the one recorded on disk; null when unknown or when it is `model` itself.
+ */
+function indexModel(
+  index: VectorIndex,
+  model: FeatureModel,
+): FeatureModel | IndexModelRecord | null {
+  const own = index.model;
+  if (own === model) return null;
+  if (own !== undefined && typeof own.fingerprint === 'function') return own;
+  return infoOf(index).model;
+}
+
+/** The index's directory and recorded model (null for an index without `info()`). */
+function infoOf(index: VectorIndex): { dir: string | null; model: IndexModelRecord | null } {
+  if (typeof index.info !== 'function') return { dir: null, model: null };
+  const { dir, model } = index.info();
+  return { dir: dir ?? null, model: model ?? null };
+}
+
+/** The name and preprocessing check, which needs no file reads (createRecognizer). */
+function checkModelNow(index: VectorIndex, model: FeatureModel): void {
+  const expected = indexModel(index, model);
+  if (expected === null || typeof model.fingerprint !== 'function') return;
+  const preprocess = (m: FeatureModel | IndexModelRecord): string =>
+    'preprocessSpec' in m ? m.preprocess : preprocessFingerprint(preprocessRecord(m.preprocess));
+  const differences: string[] = [];
+  if (expected.modelName !== model.modelName) differences.push('model name');
+  if (preprocess(expected) !== preprocess(model)) differences.push('preprocessing');
+  refuseModel(index, expected, model, differences);
+}
+
+/** Throws the PIF_INDEX error when there are differences. */
+function refuseModel(
+  index: VectorIndex,
+  expected: { modelName: string; modelDir: string },
+  model: { modelName: string; modelDir: string },
+  differences: readonly string[],
+): void {
+  if (differences.length === 0) return;
+  throw modelMismatchError(
+    infoOf(index).dir,
+    expected,
+    model,
+    differences,
+    "the recognizer's model",
+  );
+}
+
+/** The whole check (weights too; the first predict() waits for it). */
+async function checkModel(index: VectorIndex, model: FeatureModel): Promise<void> {
+  const own = indexModel(index, model);
+  if (own === null || typeof model.fingerprint !== 'function') return;
+  const expected = 'preprocessSpec' in own ? own : recordOf(await own.fingerprint(), index.dim);
+  const fp = await model.fingerprint();
+  refuseModel(index, expected, fp, modelDifferences(expected, { ...fp, dim: null }));
+}
+
 export class Recognizer {
   readonly model: FeatureModel | null;
   readonly index: VectorIndex;
   readonly recThreshold: number;
   readonly recTopk: number;
+  #modelChecked: Promise<void> | null = null;
 
   /** @internal Use createRecognizer(). */
   constructor(
@@ -311,6 +378,8 @@ export class Recognizer {
         'Recognizer.predict needs a model: createRecognizer({ model, index })',
       );
     }
+    this.#modelChecked ??= checkModel(this.index, model);
+    await this.#modelChecked;
     const settings = this.#settings(options, 'predict');
     const batchSize = options?.batchSize ?? model.batchSize;
     if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 4096) {
@@ -365,6 +434,9 @@ export class Recognizer {
 /**
  * A recognizer over `index` with `model` for the queries: `predict(image | images)` gives
  * PaddleX's result shape `{ inputPath, boxes: [{ labels, recScores, detScore, coordinate }] }`.
+ * `model` must be the index's model (its own, or the one recorded when it was saved): another
+ * model name or preprocessing throws PIF_INDEX here, other weights at the first predict()
+ * (their fingerprint reads the files). An index without a record is not checked.
  */
 export function createRecognizer(options: RecognizerOptions): Recognizer {
   if (typeof options !== 'object' || options === null) {
@@ -379,5 +451,6 @@ export function createRecognizer(options: RecognizerOptions): Recognizer {
       ? DEFAULT_REC_THRESHOLD
       : checkThreshold(options.recThreshold, 'createRecognizer: recThreshold');
   const recTopk = pickTopk(options, 'createRecognizer') ?? DEFAULT_REC_TOPK;
+  if (model !== undefined) checkModelNow(index, model);
   return new Recognizer(model ?? null, index, recThreshold, recTopk);
 }

@@ -959,7 +959,9 @@ test('index CLI: build, info, search, remove, add', async (t) => {
   const img = path.join(galleryDir, 'b', 'three.png');
   r = await run(['index', 'search', dir, img, '--topk', '2', '--json', ...m]);
   assert.equal(r.code, 0, r.err);
-  const res = JSON.parse(r.out) as { input_path: string; hits: { id: number; label: string }[] };
+  const { res } = JSON.parse(r.out) as {
+    res: { input_path: string; hits: { id: number; label: string }[] };
+  };
   assert.equal(res.input_path, img);
   assert.equal(res.hits.length, 2);
   assert.deepEqual([res.hits[0]?.id, res.hits[0]?.label], [2, '红牛-强化型']);
@@ -979,7 +981,7 @@ test('index CLI: build, info, search, remove, add', async (t) => {
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /added 1 images \(ids 5\.\.5\); now HNSW32 IP index, 4 vectors/);
   r = await run(['index', 'search', dir, img, '--topk', '1', ...m]);
-  assert.match(r.out, /1\. id 5 {2}new {2}score/);
+  assert.match(r.out, /rank +label +score +id\n +1 +new +[0-9.]+ +5\n/);
   r = await run(['index', 'info', path.join(root, 'nope')]);
   assert.equal(r.code, 1);
   assert.match(r.err, /missing/);

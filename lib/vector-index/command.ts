@@ -10,19 +10,24 @@
  *   index info <index_dir> [--json]
  *
  * The label file is PaddleX's: `path label` per line, split on one space, paths relative to the
- * gallery directory. The index does not record its model: give the same --model/--model-dir to
- * add and search as to build (a feature size mismatch is reported).
+ * gallery directory. The index records the model that built it (model.json): `add` and `search`
+ * use that model when neither --model nor --model-dir is given, and refuse another model
+ * (PIF_INDEX). An index without a record (saved by an older version) gets the old default,
+ * PP-ShiTuV2_rec, and no check.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
 
-import { IndexError } from '../errors.js';
+import { IndexError, ModelNotFoundError } from '../errors.js';
 import { createModel, type FeatureModel } from '../image-feature.js';
 import { createProgress } from '../progress.js';
+import { pyJsonDumps, PyInt } from '../pyjson.js';
 
 import { createIndex, loadIndex, readGalleryList } from './index.js';
+import { MODEL_FILE } from './model-record.js';
+import { readRecordedModel } from './store.js';
 import type { Metric, IndexType, SearchHit, VectorIndex } from './types.js';
 import { intArg, MODEL_OPTION_HELP, modelNameFor } from '../cli-args.js';
 
@@ -56,16 +61,59 @@ async function openModel(o: ModelOpts): Promise<FeatureModel> {
   });
 }
 
+/**
+ * The model for `add`/`search` on the index in `dir`: --model/--model-dir when given, else the
+ * one recorded in the index (its directory must still exist), else PP-ShiTuV2_rec (an index
+ * without a record).
+ */
+async function openIndexModel(dir: string, o: ModelOpts): Promise<FeatureModel> {
+  if (o.model !== undefined || o.modelDir !== undefined) return openModel(o);
+  const rec = await readRecordedModel(dir);
+  if (rec === null) return openModel(o);
+  if ((await stat(rec.modelDir).catch(() => null))?.isDirectory() !== true) {
+    throw new ModelNotFoundError(
+      `${path.resolve(dir)}: the index was built with the model ${rec.modelName} from ` +
+        `${rec.modelDir}, which no longer exists (${MODEL_FILE}); pass --model-dir with that ` +
+        'model (or build the index again)',
+      { file: rec.modelDir },
+    );
+  }
+  return openModel({ ...o, model: rec.modelName, modelDir: rec.modelDir });
+}
+
 function describe(index: VectorIndex): string {
   const i = index.info();
   return `${i.indexTypeName} ${i.metric} index, ${i.size} vectors of dim ${i.dim}`;
 }
 
-function formatHits(hits: readonly SearchHit[]): string {
+/** One query's hits as a table: a header line (rank, label, score or distance, id), one row each. */
+function formatHits(hits: readonly SearchHit[], metric: Metric): string {
   if (hits.length === 0) return '  (no hits: the index is empty)\n';
-  return hits
-    .map((h, r) => `  ${r + 1}. id ${h.id}  ${h.label}  score ${h.score.toFixed(6)}\n`)
+  const rows = [
+    ['rank', 'label', metric === 'IP' ? 'score' : 'distance', 'id'],
+    ...hits.map((h, r) => [String(r + 1), h.label, h.score.toFixed(6), String(h.id)]),
+  ];
+  const widths = [0, 1, 2].map((c) => Math.max(...rows.map((row) => (row[c] as string).length)));
+  return rows
+    .map(
+      (row) => `  ${row.map((v, c) => (c < 3 ? v.padEnd(widths[c] as number) : v)).join('  ')}\n`,
+    )
     .join('');
+}
+
+/** One query's JSON line: `{"res": {"input_path", "metric", "hits": [{rank, label, score, id}]}}`. */
+function hitsJson(inputPath: string | null, metric: Metric, hits: readonly SearchHit[]): string {
+  const res = {
+    input_path: inputPath,
+    metric,
+    hits: hits.map((h, r) => ({
+      rank: new PyInt(r + 1),
+      label: h.label,
+      score: h.score,
+      id: new PyInt(h.id),
+    })),
+  };
+  return pyJsonDumps({ res }, { indent: null, ensureAscii: false });
 }
 
 /** Reads ids from a text file as PaddleX does: the first token of every non-blank line. */
@@ -148,7 +196,7 @@ export function registerIndexCommands(program: Command, io: IndexCommandIo): Com
       .argument('<gallery_dir>', 'the new images (label file paths are relative to it)')
       .argument('<label_file>', 'lines "path label", split on one space'),
   ).action(async (dir: string, galleryDir: string, labelFile: string, o: ModelOpts) => {
-    const model = await openModel(o);
+    const model = await openIndexModel(dir, o);
     const bar = createProgress('index add', { enabled: tty() });
     try {
       const idx = await loadIndex(dir, { model });
@@ -203,14 +251,18 @@ export function registerIndexCommands(program: Command, io: IndexCommandIo): Com
       .argument('<images...>', 'query images (files, directories, URLs)')
       .option('--topk <k>', 'hits per query', intArg(1, 100000), 5)
       .option('--search-threads <n>', 'threads of one search call', intArg(1, 1024), 1)
-      .option('--json', 'one JSON object per query on stdout', false),
+      .option(
+        '--json',
+        'one JSON line per query: {"res": {"input_path", "metric", "hits": [{rank, label, score, id}]}}',
+        false,
+      ),
   ).action(
     async (
       dir: string,
       images: string[],
       o: ModelOpts & { topk: number; searchThreads: number; json: boolean },
     ) => {
-      const model = await openModel(o);
+      const model = await openIndexModel(dir, o);
       try {
         const idx = await loadIndex(dir, { model, searchThreads: o.searchThreads });
         const results = await model.predictAll(images, { batchSize: o.batchSize });
@@ -223,9 +275,8 @@ export function registerIndexCommands(program: Command, io: IndexCommandIo): Com
         const hits = await idx.search(q, o.topk);
         results.forEach((r, i) => {
           const h = hits[i] ?? [];
-          if (o.json) {
-            io.stdout(`${JSON.stringify({ input_path: r.inputPath, hits: h })}\n`);
-          } else io.stdout(`${r.inputPath ?? `<input ${i}>`}\n${formatHits(h)}`);
+          if (o.json) io.stdout(`${hitsJson(r.inputPath, idx.metric, h)}\n`);
+          else io.stdout(`${r.inputPath ?? `<input ${i}>`}\n${formatHits(h, idx.metric)}`);
         });
       } finally {
         model.close();
@@ -241,7 +292,7 @@ export function registerIndexCommands(program: Command, io: IndexCommandIo): Com
     .action(async (dir: string, o: { json: boolean }) => {
       const idx = await loadIndex(dir);
       const i = idx.info();
-      const out = { dir: path.resolve(dir), ...i };
+      const out = { ...i, dir: path.resolve(dir) };
       if (o.json) {
         io.stdout(`${JSON.stringify(out)}\n`);
         return;
@@ -259,6 +310,11 @@ export function registerIndexCommands(program: Command, io: IndexCommandIo): Com
           `  hnsw        connectivity ${i.hnsw.connectivity}, expansionAdd ${i.hnsw.expansionAdd}, expansionSearch ${i.hnsw.expansionSearch}`,
         );
       }
+      lines.push(
+        i.model === null
+          ? '  model       not recorded (saved by an older version or without a model)'
+          : `  model       ${i.model.modelName} (${i.model.modelDir}), weights ${i.model.weights.slice(0, 30)}…`,
+      );
       io.stdout(`${lines.join('\n')}\n`);
     });
 

@@ -22,6 +22,12 @@ import { checkKnownKeys, describeValue, isPlainObject } from '../limits.js';
 import { FlatStore } from './flat.js';
 import { defaultAddThreads, HNSW_DEFAULTS, HnswStore, usearch, type HnswSettings } from './hnsw.js';
 import {
+  modelDifferences,
+  modelMismatchError,
+  recordOf,
+  type IndexModelRecord,
+} from './model-record.js';
+import {
   INDEX_FILE,
   indexTypeName,
   loadIndexFiles,
@@ -43,7 +49,8 @@ import type {
 } from './types.js';
 
 export type * from './types.js';
-export { FORMAT_VERSION, ID_MAP_FILE, INDEX_FILE } from './store.js';
+export { FORMAT_VERSION, ID_MAP_FILE, INDEX_FILE, readRecordedModel } from './store.js';
+export { MODEL_FILE, type IndexModelRecord } from './model-record.js';
 export { HNSW_DEFAULTS } from './hnsw.js';
 
 const MAX_DIM = 16777216;
@@ -255,6 +262,10 @@ class Index implements VectorIndex {
   #labels = new Map<number, string>();
   #nextId = 0;
   #queue: Promise<unknown> = Promise.resolve();
+  /** The model recorded in the last save or load (model.json), or null. */
+  #recorded: IndexModelRecord | null = null;
+  /** Where it was loaded from or last saved to (absolute). */
+  #dir: string | null = null;
 
   constructor(s: IndexState) {
     this.type = s.type;
@@ -274,7 +285,10 @@ class Index implements VectorIndex {
     nextId: number,
     flat: FlatStore | null,
     hnsw: HnswStore | null,
+    recorded: { dir: string; model: IndexModelRecord | null },
   ): void {
+    this.#recorded = recorded.model;
+    this.#dir = recorded.dir;
     this.#dim = dim;
     this.#labels = new Map(Array.from(ids, (id, i) => [id, labels[i] as string]));
     this.#nextId = nextId;
@@ -314,6 +328,8 @@ class Index implements VectorIndex {
       nextId: this.#nextId,
       hnsw: this.#hnswSettings,
       searchThreads: this.#searchThreads,
+      dir: this.#dir,
+      model: this.#recorded,
     };
   }
 
@@ -618,7 +634,12 @@ class Index implements VectorIndex {
               },
         ids,
         labels,
+        model: this.#recorded,
       };
+      const model = this.#model;
+      if (model !== undefined && typeof model.fingerprint === 'function') {
+        meta.model = recordOf(await model.fingerprint(), this.#dim);
+      }
       const flat = this.#flat;
       const hnsw = this.#hnsw;
       let payload: SavePayload = { kind: 'none' };
@@ -630,6 +651,8 @@ class Index implements VectorIndex {
         };
       }
       await saveIndexFiles(dir, meta, payload);
+      this.#recorded = meta.model;
+      this.#dir = path.resolve(dir);
     });
   }
 }
@@ -690,9 +713,27 @@ export function createIndex(options: CreateIndexOptions = {}): VectorIndex {
 }
 
 /**
+ * Refuses a model that is not the one recorded for the index (PIF_INDEX naming both and what
+ * differs). No record (an index saved by an older version, or without a model): no check.
+ */
+async function checkRecordedModel(
+  dir: string,
+  recorded: IndexModelRecord | null,
+  model: FeatureModel,
+): Promise<void> {
+  if (recorded === null || typeof model.fingerprint !== 'function') return;
+  const fp = await model.fingerprint();
+  const dim = recorded.dim > 0 ? await probeModelDim(model) : null;
+  const differences = modelDifferences(recorded, { ...fp, dim });
+  if (differences.length > 0) throw modelMismatchError(dir, recorded, fp, differences);
+}
+
+/**
  * Loads an index saved with `save(dir)`: `dir/vector.index` and `dir/id_map.yaml`, verified
- * (IndexError naming the file for anything missing, damaged or inconsistent). With a model, its
- * feature size must equal the index's (it is run once on a tiny image to find out).
+ * (IndexError naming the file for anything missing, damaged or inconsistent). With a model, it
+ * must be the model recorded for the index (model.json: name, feature size, weights and
+ * preprocessing fingerprints), else PIF_INDEX; without a record its feature size must equal the
+ * index's (it is run once on a tiny image to find out).
  */
 export async function loadIndex(dir: string, options: LoadIndexOptions = {}): Promise<VectorIndex> {
   if (typeof dir !== 'string' || dir === '') {
@@ -706,6 +747,7 @@ export async function loadIndex(dir: string, options: LoadIndexOptions = {}): Pr
   const h = checkHnsw(options.hnsw, 'hnsw', ['expansionSearch', 'addThreads']);
   const addThreads = h.addThreads ?? defaultAddThreads();
   const loaded = await loadIndexFiles(dir, { addThreads, expansionSearch: h.expansionSearch });
+  if (model !== undefined) await checkRecordedModel(path.resolve(dir), loaded.model, model);
   if (model !== undefined && loaded.dim > 0) {
     const modelDim = await probeModelDim(model);
     if (modelDim !== loaded.dim) {
@@ -740,6 +782,7 @@ export async function loadIndex(dir: string, options: LoadIndexOptions = {}): Pr
     loaded.nextId,
     loaded.flat,
     loaded.hnswStore,
+    { dir: path.resolve(dir), model: loaded.model },
   );
   return index;
 }

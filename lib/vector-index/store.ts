@@ -61,6 +61,13 @@
  * Every problem is an IndexError (PIF_INDEX) naming the file. (The checksum detects damage, not
  * forgery: a crafted file with a correct checksum and head reaches usearch's loader.)
  *
+ * ## model.json
+ *
+ * The model that built the index (model-record.ts), when the index has one: records keyed by
+ * the vector.index stamp they belong to. A save writes the new stamp's record plus the current
+ * vector.index's and renames model.json first, so either vector.index a crash leaves finds its
+ * record; a save without a model record deletes model.json after the other renames.
+ *
  * Concurrent saves of different indexes into one directory are not supported (saves within one
  * process are serialised per directory).
  */
@@ -77,6 +84,7 @@ import { fsyncDir, tempPathFor } from '../fsutil.js';
 
 import { FlatStore } from './flat.js';
 import { HnswStore, readUsearchHead, type HnswSettings, type UsearchHead } from './hnsw.js';
+import { MODEL_FILE, modelFileText, readModelFile, type IndexModelRecord } from './model-record.js';
 import type { IndexType, Metric } from './types.js';
 
 export const INDEX_FILE = 'vector.index';
@@ -115,6 +123,8 @@ export interface IndexMeta {
   ids: Float64Array;
   /** One per id. */
   labels: readonly string[];
+  /** The model that built the index (model.json), or null: unknown. */
+  model: IndexModelRecord | null;
 }
 
 /** The vectors to save. */
@@ -210,7 +220,8 @@ async function serialised<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-const TEMP_NAME = /^\.(?:vector\.index(?:\.usearch)?|id_map\.yaml)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+const TEMP_NAME =
+  /^\.(?:vector\.index(?:\.usearch)?|id_map\.yaml|model\.json)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
 
 function processAlive(pid: number): boolean {
   if (pid === process.pid) return true;
@@ -342,6 +353,55 @@ async function writeTextFile(file: string, text: string): Promise<void> {
 }
 
 /**
+ * The stamp at the end of a vector.index (not verified: only a key for its model record), or
+ * null when there is none. Never throws.
+ */
+async function trailingStamp(file: string): Promise<string | null> {
+  try {
+    const fh = await open(file, 'r');
+    try {
+      const { size } = await fh.stat();
+      if (size < HEADER_BYTES + DIGEST_BYTES) return null;
+      const buf = Buffer.alloc(DIGEST_BYTES);
+      const { bytesRead } = await fh.read(buf, 0, DIGEST_BYTES, size - DIGEST_BYTES);
+      return bytesRead === DIGEST_BYTES ? buf.toString('hex') : null;
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return null;
+  }
+}
+
+/** The model.json text for a save: the new stamp's record plus the current vector.index's. */
+async function modelFileFor(
+  dir: string,
+  indexFile: string,
+  stamp: string,
+  model: IndexModelRecord,
+): Promise<string> {
+  const records = new Map([[stamp, model]]);
+  const current = await trailingStamp(indexFile);
+  // A damaged model.json only loses the old record, which this save replaces anyway.
+  const existing = await readModelFile(dir).catch(() => null);
+  const kept = current === null ? undefined : existing?.get(current);
+  if (current !== null && kept !== undefined) records.set(current, kept);
+  return modelFileText(records);
+}
+
+/**
+ * The model recorded for the index in `dir` (model.json's record for the current vector.index),
+ * or null: no record. Cheap (vector.index is not verified): for choosing a model before
+ * {@link loadIndexFiles}.
+ */
+export async function readRecordedModel(dir: string): Promise<IndexModelRecord | null> {
+  const abs = path.resolve(dir);
+  const stamp = await trailingStamp(path.join(abs, INDEX_FILE));
+  if (stamp === null) return null;
+  return (await readModelFile(abs))?.get(stamp) ?? null;
+}
+
+/**
  * Saves an index into `dir` (created when missing) with the protocol above; returns the stamp.
  * Any failure is a PifIoError naming the file; earlier saves in `dir` stay intact.
  */
@@ -358,6 +418,8 @@ export async function saveIndexFiles(
     const indexTmp = tempPathFor(indexFile);
     const yamlTmp = tempPathFor(yamlFile);
     const usearchTmp = tempPathFor(`${indexFile}.usearch`);
+    const modelFile = path.join(abs, MODEL_FILE);
+    const modelTmp = tempPathFor(modelFile);
     let current = indexFile;
     try {
       await mkdir(abs, { recursive: true });
@@ -378,15 +440,26 @@ export async function saveIndexFiles(
               [indexTmp, indexFile],
               [yamlTmp, yamlFile],
             ];
+      if (meta.model !== null) {
+        current = modelTmp;
+        await writeTextFile(modelTmp, await modelFileFor(abs, indexFile, stamp, meta.model));
+        order.unshift([modelTmp, modelFile]);
+      }
       for (const [from, to] of order) {
         current = to;
         await rename(from, to);
         await fsyncDir(abs);
       }
+      if (meta.model === null) {
+        current = modelFile;
+        await rm(modelFile, { force: true });
+      }
       return stamp;
     } catch (err) {
       await Promise.all(
-        [indexTmp, yamlTmp, usearchTmp].map((f) => rm(f, { force: true }).catch(() => undefined)),
+        [indexTmp, yamlTmp, usearchTmp, modelTmp].map((f) =>
+          rm(f, { force: true }).catch(() => undefined),
+        ),
       );
       if (err instanceof PifError) throw err;
       throw new PifIoError(`cannot save the index to ${current}: ${(err as Error).message}`, {
@@ -829,6 +902,7 @@ export async function loadIndexFiles(
   const payload = buf.subarray(off, off + h.payloadBytes);
 
   const { stale } = await checkIdMap(yamlFile, indexFile, h, ids, labels, stamp);
+  const model = (await readModelFile(abs))?.get(stamp) ?? null;
 
   const meta: IndexMeta = {
     type: h.type,
@@ -838,6 +912,7 @@ export async function loadIndexFiles(
     hnsw: h.hnsw,
     ids,
     labels,
+    model,
   };
   let flat: FlatStore | null = null;
   let hnswStore: HnswStore | null = null;

@@ -9,6 +9,7 @@
  * takes max(remaining ids) + 1 and can hand a removed id to a new image). The counter is saved.
  */
 import type { FeatureModel } from '../image-feature.js';
+import type { IndexModelRecord } from './model-record.js';
 import type { PredictInput } from '../input.js';
 
 export type Metric = 'IP' | 'L2';
@@ -74,7 +75,11 @@ export interface CreateIndexOptions {
 }
 
 export interface LoadIndexOptions {
-  /** Feature model for build/add/search with images; its feature size must equal the index's. */
+  /**
+   * Feature model for build/add/search with images: the one recorded for the index (model.json;
+   * another name, feature size, weights or preprocessing is PIF_INDEX). An index without a record
+   * (saved by an older version) only checks the feature size.
+   */
   model?: FeatureModel;
   /** Threads of one search call (default 1), as in {@link CreateIndexOptions}. */
   searchThreads?: number;
@@ -106,6 +111,14 @@ export interface IndexInfo {
   /** HNSW settings in effect (null for Flat). */
   hnsw: Readonly<Required<HnswOptions>> | null;
   searchThreads: number;
+  /** The directory it was loaded from or last saved to (absolute); null before either. */
+  dir: string | null;
+  /**
+   * The model recorded for it (model.json) at the last load or save: name, directory, feature
+   * dim, weights and preprocessing fingerprints. null: none recorded (an index saved by an older
+   * version or without a model, or a new index not saved yet).
+   */
+  model: IndexModelRecord | null;
 }
 
 export interface VectorIndex {
@@ -150,6 +163,9 @@ export interface VectorIndex {
    * HNSW gives at most that many).
    */
   search(queries: Float32Array | PredictInput, topk: number): Promise<SearchHit[][]>;
-  /** Writes `dir/vector.index` and `dir/id_map.yaml` atomically (a crash never corrupts an earlier save). */
+  /**
+   * Writes `dir/vector.index` and `dir/id_map.yaml` atomically (a crash never corrupts an earlier
+   * save), and `dir/model.json`: the index's model (its fingerprint), else the recorded one.
+   */
   save(dir: string): Promise<void>;
 }
