@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 
 import { createModel } from '../image-feature.js';
 import {
@@ -63,11 +63,13 @@ export function registerServeCommand(program: Command, io: ServeIo): void {
       numberArg(0, 60_000),
       5,
     )
-    .option(
-      '--threads <n>',
-      'CPU threads per inference call (default: the CPU count, at most 8: with batching one call runs at a time, so it may use every core)',
-      intArg(1, 256),
-      DEFAULT_SERVE_THREADS,
+    .addOption(
+      new Option(
+        '--threads <n>',
+        'CPU threads per inference call (with batching one call runs at a time, so it may use every core)',
+      )
+        .argParser(intArg(1, 256))
+        .default(DEFAULT_SERVE_THREADS, 'the CPU count, at most 8'),
     )
     .option(
       '--body-limit <MB>',

@@ -137,8 +137,13 @@ async function mapLimit<T, R>(
 }
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
-  const tooLarge = (n: string) =>
-    new RequestError(413, `the request body is ${n} bytes; this server takes at most ${limit}`);
+  // One wording for both paths: a declared Content-Length, or a chunked body counted as it comes.
+  const tooLarge = (size: string) =>
+    new RequestError(
+      413,
+      `the request body is ${size} bytes; this server takes at most ${limit} bytes ` +
+        '(set with serve --body-limit <MiB>, or startServer({ bodyLimitBytes }))',
+    );
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > limit) return Promise.reject(tooLarge(String(declared)));
   return new Promise((resolve, reject) => {
@@ -151,7 +156,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
       if (size > limit) {
         over = true;
         chunks.length = 0;
-        reject(tooLarge('more than that'));
+        reject(tooLarge(`more than ${limit}`));
         return;
       }
       chunks.push(chunk);
