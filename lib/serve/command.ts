@@ -35,6 +35,7 @@ interface ServeOptions {
   threads: number;
   bodyLimit: number;
   maxPixels: number;
+  visualize: boolean;
   quiet: boolean;
 }
 
@@ -78,6 +79,10 @@ export function registerServeCommand(program: Command, io: ServeIo): void {
       DEFAULT_BODY_LIMIT / 2 ** 20,
     )
     .option('--max-pixels <n>', 'most pixels of one image', intArg(1, 2 ** 40), DEFAULT_MAX_PIXELS)
+    .option(
+      '--no-visualize',
+      '/shitu-infer: no visualisation image unless a request asks (visualize: true)',
+    )
     .option('--quiet', 'no per-request log lines', false)
     .action(async (o: ServeOptions) => {
       const model = await createModel(await modelNameFor(o.model, o.modelDir), {
@@ -96,6 +101,7 @@ export function registerServeCommand(program: Command, io: ServeIo): void {
           maxWaitMs: o.maxWaitMs,
           bodyLimitBytes: Math.round(o.bodyLimit * 2 ** 20),
           maxPixels: o.maxPixels,
+          visualize: o.visualize,
           closeModel: true,
           ...(o.quiet
             ? {}
