@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 
 import { createModel } from '../image-feature.js';
 import {
@@ -35,6 +35,7 @@ interface ServeOptions {
   threads: number;
   bodyLimit: number;
   maxPixels: number;
+  visualize: boolean;
   quiet: boolean;
 }
 
@@ -63,11 +64,13 @@ export function registerServeCommand(program: Command, io: ServeIo): void {
       numberArg(0, 60_000),
       5,
     )
-    .option(
-      '--threads <n>',
-      'CPU threads per inference call (default: the CPU count, at most 8: with batching one call runs at a time, so it may use every core)',
-      intArg(1, 256),
-      DEFAULT_SERVE_THREADS,
+    .addOption(
+      new Option(
+        '--threads <n>',
+        'CPU threads per inference call (with batching one call runs at a time, so it may use every core)',
+      )
+        .argParser(intArg(1, 256))
+        .default(DEFAULT_SERVE_THREADS, 'the CPU count, at most 8'),
     )
     .option(
       '--body-limit <MB>',
@@ -76,6 +79,10 @@ export function registerServeCommand(program: Command, io: ServeIo): void {
       DEFAULT_BODY_LIMIT / 2 ** 20,
     )
     .option('--max-pixels <n>', 'most pixels of one image', intArg(1, 2 ** 40), DEFAULT_MAX_PIXELS)
+    .option(
+      '--no-visualize',
+      '/shitu-infer: no visualisation image unless a request asks (visualize: true)',
+    )
     .option('--quiet', 'no per-request log lines', false)
     .action(async (o: ServeOptions) => {
       const model = await createModel(await modelNameFor(o.model, o.modelDir), {
@@ -94,6 +101,7 @@ export function registerServeCommand(program: Command, io: ServeIo): void {
           maxWaitMs: o.maxWaitMs,
           bodyLimitBytes: Math.round(o.bodyLimit * 2 ** 20),
           maxPixels: o.maxPixels,
+          visualize: o.visualize,
           closeModel: true,
           ...(o.quiet
             ? {}

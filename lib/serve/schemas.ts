@@ -2,7 +2,7 @@
  * Request bodies of the HTTP service, validated by hand (PaddleX's pydantic schemas, spec §9.5):
  * a wrong type or a missing field is a RequestError with status 422 whose message names the
  * field (`imageLabelPairs[2].label must be a string, got 7`). Unknown fields are ignored, as
- * pydantic ignores them (newer PaddleX clients send `visualize`); optional fields may be null.
+ * pydantic ignores them; optional fields may be null.
  */
 import { describeValue, isPlainObject } from '../limits.js';
 
@@ -46,6 +46,8 @@ export interface InferRequest {
   recThreshold: number | undefined;
   hammingRadius: number | undefined;
   topk: number | undefined;
+  /** Whether to answer the visualisation image; undefined: the server's default. */
+  visualize: boolean | undefined;
 }
 
 export interface FeatureRequest {
@@ -176,6 +178,7 @@ export function parseInfer(v: unknown): InferRequest {
     hammingRadius:
       hamming === undefined ? undefined : int(hamming, 'hammingRadius', 0, Number.MAX_SAFE_INTEGER),
     topk: topk === undefined ? undefined : int(topk, 'topk', 1, MAX_TOPK),
+    visualize,
   };
 }
 

@@ -2,11 +2,12 @@
  * The HTTP service (node:http): PaddleX's PP-ShiTuV2 serving endpoints (spec §9.5) plus our
  * feature endpoint and a health check.
  *
- *   POST /shitu-index-build   {imageLabelPairs: [{image, label}]}           -> {indexKey, imageCount}
- *   POST /shitu-index-add     {imageLabelPairs, indexKey}                   -> {imageCount}
+ *   POST /shitu-index-build   {imageLabelPairs: [{image, label}]}  -> {indexKey, imageCount, ids, errors}
+ *   POST /shitu-index-add     {imageLabelPairs, indexKey}          -> {imageCount, ids, errors}
  *   POST /shitu-index-remove  {ids, indexKey}                               -> {imageCount}
- *   POST /shitu-infer         {image, indexKey, recThreshold?, topk?, ...}  -> {detectedObjects, image: null}
- *   POST /image-feature       {image} | {images: [...]}                     -> {features, dim}
+ *   POST /shitu-infer         {image, indexKey, recThreshold?, topk?, visualize?, ...}
+ *                                                                    -> {detectedObjects, image}
+ *   POST /image-feature       {image} | {images: [...]}             -> {features, dim, errors}
  *   GET  /health                                                            -> {status, model, batching, stats}
  *
  * Answers use PaddleX's envelope: `{logId, errorCode: 0, errorMsg: "Success", result}`, errors
@@ -15,12 +16,21 @@
  * fields, bad Base64, an image that cannot be read or has too many pixels), 503 shutting down,
  * 500 anything else. A failing request never affects the others.
  *
+ * Requests with several images (/image-feature `images`, index build / add): an image that cannot
+ * be used (bad Base64, not an image, too many pixels, a failed URL) does not fail the request: it
+ * gets an entry `{index, errorCode: 422, errorMsg}` in the result's `errors` (index: its position
+ * in the request), its feature is null / it gets no id, and every other image is processed. Only
+ * when no image at all can be used does the request fail (422). Anything that is not the image's
+ * fault (shutting down, an internal error) still fails the whole request.
+ *
  * Differences from PaddleX: `topk` is honoured (PaddleX drops it); indexes are Flat/IP as
  * PaddleX's, stored as directories (index-store.ts) rather than pickles; there is no detector
  * yet, so every image is one full-image object (bbox [0, 0, W, H], score 0, PaddleX's own
  * fallback when nothing is detected) and detThreshold / hammingRadius are accepted and unused;
- * `indexKey` is required by /shitu-infer (there is no pipeline-config default index);
- * `image` in the answer is always null (no visualisation).
+ * `indexKey` is required by /shitu-infer (there is no pipeline-config default index).
+ * /shitu-infer's `image` is PaddleX's visualisation (boxes, best label and score; Base64 JPEG,
+ * visualize.ts) unless the request says `visualize: false` (or the server was started with
+ * `visualize: false` and the request does not say `true`); then it is null.
  *
  * Feature extraction goes through the dynamic batcher (batcher.ts): concurrent requests share
  * inference calls.
@@ -36,6 +46,7 @@ import { createIndex } from '../vector-index/index.js';
 import { FeatureBatcher, type BatcherStats } from './batcher.js';
 import { loadImage, type ImageLimits, type LoadedImage } from './images.js';
 import { IndexStore } from './index-store.js';
+import { renderShituImage } from './visualize.js';
 import {
   invalid,
   parseFeature,
@@ -68,6 +79,8 @@ export interface ServerOptions {
   maxPixels?: number;
   /** Most images in one request (default 10 000). */
   maxImagesPerRequest?: number;
+  /** /shitu-infer: answer the visualisation image when a request does not say (default true, as PaddleX). */
+  visualize?: boolean;
   /** Accept http(s) URLs as images (default true). */
   allowUrls?: boolean;
   /** Largest URL download, bytes (default 20 MiB). */
@@ -114,6 +127,16 @@ export interface RunningServer {
 export const DEFAULT_BODY_LIMIT = 32 * 2 ** 20;
 export const DEFAULT_MAX_PIXELS = 40_000_000;
 
+/** An image of a multi-image request that could not be used (its `index` in the request). */
+export interface ImageError {
+  index: number;
+  errorCode: number;
+  errorMsg: string;
+}
+
+/** One image's result: its value, or its error entry. */
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: ImageError };
+
 /** How many images of one request are fetched / decoded at once. */
 const LOAD_CONCURRENCY = 8;
 /** Images per slice when building or adding (bounds the memory of one request). */
@@ -137,8 +160,13 @@ async function mapLimit<T, R>(
 }
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
-  const tooLarge = (n: string) =>
-    new RequestError(413, `the request body is ${n} bytes; this server takes at most ${limit}`);
+  // One wording for both paths: a declared Content-Length, or a chunked body counted as it comes.
+  const tooLarge = (size: string) =>
+    new RequestError(
+      413,
+      `the request body is ${size} bytes; this server takes at most ${limit} bytes ` +
+        '(set with serve --body-limit <MiB>, or startServer({ bodyLimitBytes }))',
+    );
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > limit) return Promise.reject(tooLarge(String(declared)));
   return new Promise((resolve, reject) => {
@@ -151,7 +179,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
       if (size > limit) {
         over = true;
         chunks.length = 0;
-        reject(tooLarge('more than that'));
+        reject(tooLarge(`more than ${limit}`));
         return;
       }
       chunks.push(chunk);
@@ -186,6 +214,37 @@ function failure(err: unknown): { status: number; message: string } {
     status: 500,
     message: `internal error: ${err instanceof Error ? err.message : String(err)}`,
   };
+}
+
+/**
+ * Runs one image's step. The image's own fault (a 422: bad Base64, unreadable, too many pixels,
+ * a failed URL) becomes its error entry; anything else fails the request.
+ */
+async function perImage<T>(index: number, step: () => Promise<T>): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: await step() };
+  } catch (err) {
+    const f = failure(err);
+    if (f.status !== 422) throw err;
+    return { ok: false, error: { index, errorCode: f.status, errorMsg: f.message } };
+  }
+}
+
+/**
+ * The error entries of a multi-image request. When no image at all could be used, the request
+ * fails (422): with the image's own message for one image, else naming the count and the first.
+ */
+function imageErrors(outcomes: readonly Outcome<unknown>[]): ImageError[] {
+  const errors = outcomes.flatMap((o) => (o.ok ? [] : [o.error]));
+  const first = errors[0];
+  if (first !== undefined && errors.length === outcomes.length) {
+    throw invalid(
+      errors.length === 1
+        ? first.errorMsg
+        : `no image could be used (${errors.length} of ${outcomes.length} failed); the first: ${first.errorMsg}`,
+    );
+  }
+  return errors;
 }
 
 function checkOption(v: unknown, what: string, min: number, max: number): number {
@@ -232,6 +291,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     urlTimeoutMs: checkOption(options.urlTimeoutMs ?? 10_000, 'urlTimeoutMs', 1, 3_600_000),
     allowUrls: options.allowUrls ?? true,
   };
+  const visualizeByDefault = options.visualize ?? true;
   const shutdownTimeoutMs = checkOption(
     options.shutdownTimeoutMs ?? 30_000,
     'shutdownTimeoutMs',
@@ -278,25 +338,66 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
   };
 
-  /** Features (n × dim) and labels of image/label pairs, a slice at a time. */
+  /**
+   * Features of several images, per image its feature or its error entry: fetched / decoded
+   * LOAD_CONCURRENCY at a time, then all submitted at once so that they share batches.
+   * `first` is the request position of refs[0]; `what` names a position's field.
+   */
+  const featuresOf = async (
+    refs: readonly string[],
+    what: (index: number) => string,
+    first = 0,
+  ): Promise<Outcome<Float32Array>[]> => {
+    const loaded = await mapLimit(refs, LOAD_CONCURRENCY, (ref, i) =>
+      perImage(first + i, () => loadImage(ref, what(first + i), limits)),
+    );
+    return Promise.all(
+      loaded.map((o, i) =>
+        o.ok ? perImage(first + i, () => featureOf(o.value, what(first + i))) : Promise.resolve(o),
+      ),
+    );
+  };
+
+  /**
+   * Features (n × dim) and labels of the usable image/label pairs, a slice at a time; `positions`
+   * are their places in `pairs`, `errors` the entries of the others.
+   */
   const pairFeatures = async (
     pairs: readonly ImageLabelPair[],
-  ): Promise<{ features: Float32Array; labels: string[] }> => {
-    const rows: Float32Array[] = [];
+  ): Promise<{
+    features: Float32Array;
+    labels: string[];
+    positions: number[];
+    errors: ImageError[];
+  }> => {
+    const outcomes: Outcome<Float32Array>[] = [];
     for (let start = 0; start < pairs.length; start += SLICE) {
-      const slice = pairs.slice(start, start + SLICE);
-      const feats = await mapLimit(slice, LOAD_CONCURRENCY, async (p, i) => {
-        const what = `imageLabelPairs[${start + i}].image`;
-        return { what, img: await loadImage(p.image, what, limits) };
-      }).then((imgs) => Promise.all(imgs.map(({ what, img }) => featureOf(img, what))));
-      rows.push(...feats);
+      const slice = pairs.slice(start, start + SLICE).map((p) => p.image);
+      outcomes.push(...(await featuresOf(slice, (i) => `imageLabelPairs[${i}].image`, start)));
     }
-    const dim = rows[0]?.length ?? 0;
+    const errors = imageErrors(outcomes);
+    const rows = outcomes.flatMap((o, i) => (o.ok ? [{ i, feature: o.value }] : []));
+    const dim = rows[0]?.feature.length ?? 0;
     const features = new Float32Array(rows.length * dim);
-    rows.forEach((r, i) => {
-      features.set(r, i * dim);
+    rows.forEach((r, k) => {
+      features.set(r.feature, k * dim);
     });
-    return { features, labels: pairs.map((p) => p.label) };
+    const positions = rows.map((r) => r.i);
+    return {
+      features,
+      labels: positions.map((i) => (pairs[i] as ImageLabelPair).label),
+      positions,
+      errors,
+    };
+  };
+
+  /** Per pair of the request: the id its image got, or null (see its error entry). */
+  const idsByPosition = (n: number, positions: readonly number[], ids: readonly number[]) => {
+    const out = new Array<number | null>(n).fill(null);
+    positions.forEach((p, k) => {
+      out[p] = ids[k] ?? null;
+    });
+    return out;
   };
 
   const routes: Record<string, Route> = {
@@ -304,12 +405,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       method: 'POST',
       handler: async (body) => {
         const req = parseIndexBuild(body, maxImages);
-        const { features, labels } = await pairFeatures(req.imageLabelPairs);
+        const n = req.imageLabelPairs.length;
+        const { features, labels, positions, errors } = await pairFeatures(req.imageLabelPairs);
         // PaddleX's server always builds Flat / IP.
         const index = createIndex({ metric: 'IP', type: 'Flat', model });
-        await index.add({ features, labels });
+        const ids = await index.add({ features, labels });
         const indexKey = await store.create(index);
-        return { indexKey, imageCount: index.size };
+        return {
+          indexKey,
+          imageCount: index.size,
+          ids: idsByPosition(n, positions, ids),
+          errors,
+        };
       },
     },
     '/shitu-index-add': {
@@ -317,10 +424,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       handler: async (body) => {
         const req = parseIndexAdd(body, maxImages);
         if (!(await store.has(req.indexKey))) throw unknownKey(req.indexKey);
-        const { features, labels } = await pairFeatures(req.imageLabelPairs);
+        const n = req.imageLabelPairs.length;
+        const { features, labels, positions, errors } = await pairFeatures(req.imageLabelPairs);
         return store.update(req.indexKey, async (index) => {
-          await index.add({ features, labels });
-          return { imageCount: index.size };
+          const ids = await index.add({ features, labels });
+          return { imageCount: index.size, ids: idsByPosition(n, positions, ids), errors };
         });
       },
     },
@@ -354,29 +462,41 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           }),
         );
         const boxes = res?.boxes ?? [];
-        return {
-          detectedObjects: boxes.map((b) => ({
-            bbox: b.coordinate,
-            recResults:
-              b.labels[0] === null || b.labels[0] === undefined
-                ? []
-                : b.labels.map((label, i) => ({ label, score: b.recScores[i] })),
-            score: b.detScore,
-          })),
-          image: null,
-        };
+        const detectedObjects = boxes.map((b) => ({
+          bbox: b.coordinate,
+          recResults:
+            b.labels[0] === null || b.labels[0] === undefined
+              ? []
+              : b.labels.map((label, i) => ({ label, score: b.recScores[i] })),
+          score: b.detScore,
+        }));
+        if (!(req.visualize ?? visualizeByDefault)) return { detectedObjects, image: null };
+        const drawn = detectedObjects.map((o) => ({
+          bbox: o.bbox,
+          label: o.recResults[0]?.label ?? null,
+          score: o.recResults[0]?.score ?? null,
+        }));
+        let image: string;
+        try {
+          image = await renderShituImage(img.data, img.width, img.height, drawn);
+        } catch (err) {
+          throw invalid(
+            `image: cannot draw the visualisation image (${(err as Error).message}); send visualize: false to skip it`,
+          );
+        }
+        return { detectedObjects, image };
       },
     },
     '/image-feature': {
       method: 'POST',
       handler: async (body) => {
         const req = parseFeature(body, maxImages);
-        const what = (i: number) => (req.single ? 'image' : `images[${i}]`);
-        const imgs = await mapLimit(req.images, LOAD_CONCURRENCY, (ref, i) =>
-          loadImage(ref, what(i), limits),
+        const outcomes = await featuresOf(req.images, (i) =>
+          req.single ? 'image' : `images[${i}]`,
         );
-        const feats = await Promise.all(imgs.map((img, i) => featureOf(img, what(i))));
-        return { features: feats.map((f) => Array.from(f)), dim: feats[0]?.length ?? 0 };
+        const errors = imageErrors(outcomes);
+        const features = outcomes.map((o) => (o.ok ? Array.from(o.value) : null));
+        return { features, dim: features.find((f) => f !== null)?.length ?? 0, errors };
       },
     },
     '/health': {
