@@ -152,7 +152,10 @@ export {
   INDEX_FILE,
   ID_MAP_FILE,
   HNSW_DEFAULTS,
+  readRecordedModel,
 } from './vector-index/index.js';
+export { MODEL_FILE, type IndexModelRecord } from './vector-index/model-record.js';
+export type { ModelFingerprint, PreprocessRecord } from './model-fingerprint.js';
 export type {
   CreateIndexOptions,
   GalleryItem,
@@ -162,4 +165,4 @@ export type {
   VectorIndex,
 } from './vector-index/types.js';
 export { createRecognizer, type Recognizer, type RecognitionResult } from './recognize.js';
-export { startServer } from './serve/server.js';
+export { startServer, type ImageError } from './serve/server.js';
