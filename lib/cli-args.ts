@@ -1,5 +1,11 @@
-/** Commander argument parsers shared by the CLI modules: bad values fail up front (exit 2). */
+/**
+ * Shared by the CLI modules: commander argument parsers (bad values fail up front, exit 2),
+ * the model name of --model/--model-dir, and the --json line of a failed input.
+ */
 import { InvalidArgumentError as CommanderArgError } from 'commander';
+
+import { PifError } from './errors.js';
+import { pyJsonDumps } from './pyjson.js';
 
 /** An integer in [min, max]. */
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
@@ -45,3 +51,16 @@ export async function modelNameFor(model?: string, modelDir?: string): Promise<s
 export const MODEL_OPTION_HELP =
   'official model (PP-ShiTuV2_rec, PP-ShiTuV2_rec_CLIP_vit_base, PP-ShiTuV2_rec_CLIP_vit_large); ' +
   'default: the name in --model-dir/inference.yml, else PP-ShiTuV2_rec';
+
+/**
+ * The `--json` line of an input that failed: the result's shape (`{"res": {"input_path": ...,
+ * "page_index": null, ...}}`) with `error: { code, message }` in place of the feature, written
+ * with the same separators as a result line (Python's json.dumps), so one parser reads both.
+ */
+export function errorJsonLine(inputPath: string | null, error: Error): string {
+  const code = error instanceof PifError ? error.code : 'PIF_INTERNAL';
+  return pyJsonDumps(
+    { res: { input_path: inputPath, page_index: null, error: { code, message: error.message } } },
+    { indent: null, ensureAscii: false },
+  );
+}

@@ -23,7 +23,7 @@ import { createProgress } from './progress.js';
 import { pyJsonDumps } from './pyjson.js';
 import { registerServeCommand } from './serve/command.js';
 import { registerIndexCommands } from './vector-index/command.js';
-import { intArg, MODEL_OPTION_HELP, modelNameFor, numberArg } from './cli-args.js';
+import { errorJsonLine, intArg, MODEL_OPTION_HELP, modelNameFor, numberArg } from './cli-args.js';
 
 export interface CliIo {
   stdout: (s: string) => void;
@@ -583,19 +583,6 @@ async function runCommand(dir: string, o: RunOptions, io: CliIo): Promise<void> 
   } finally {
     p.close();
   }
-}
-
-/**
- * The `--json` line of an input that failed: the result's shape (`{"res": {"input_path": ...,
- * "page_index": null, ...}}`) with `error: { code, message }` in place of the feature, written
- * with the same separators as a result line (Python's json.dumps), so one parser reads both.
- */
-export function errorJsonLine(inputPath: string | null, error: Error): string {
-  const code = error instanceof PifError ? error.code : 'PIF_INTERNAL';
-  return pyJsonDumps(
-    { res: { input_path: inputPath, page_index: null, error: { code, message: error.message } } },
-    { indent: null, ensureAscii: false },
-  );
 }
 
 /** JSON of any value, for `--json` outputs that mirror Python's json.dumps. */

@@ -212,4 +212,46 @@ describe('new-user rough edges', () => {
       `1 input(s) could not be processed, the others were saved; the first: ${missing}: Not found any files in path: ${missing}`,
     );
   });
+
+  test('index search: an unreadable query is an error line in its place, the others are searched', async () => {
+    const gallery = path.join(dir, 'gallery');
+    mkdirSync(gallery, { recursive: true });
+    for (const [i, seed] of [11, 12].entries()) {
+      await sharp(noiseRgb(32, 32, seed), { raw: { width: 32, height: 32, channels: 3 } })
+        .png()
+        .toFile(path.join(gallery, `g${i}.png`));
+    }
+    writeFileSync(path.join(gallery, 'label.txt'), 'g0.png first\ng1.png second\n');
+    const idx = path.join(dir, 'search-index');
+    const built = await runMain([
+      'index',
+      'build',
+      gallery,
+      path.join(gallery, 'label.txt'),
+      '--out',
+      idx,
+      '--model-dir',
+      modelDir,
+    ]);
+    assert.equal(built.code, 0, built.err);
+    const missing = path.join(dir, 'no-query.jpg');
+    const q = path.join(gallery, 'g1.png');
+    const r = await runMain(['index', 'search', idx, q, missing, q, '--topk', '1', '--json']);
+    assert.equal(r.code, 1);
+    const lines = r.out.trimEnd().split('\n');
+    assert.equal(lines.length, 3, r.out);
+    const parsed = lines.map(
+      (l) => JSON.parse(l) as { res: { input_path: string; hits?: { label: string }[] } },
+    );
+    assert.deepEqual(
+      parsed.map((p) => [p.res.input_path, p.res.hits?.[0]?.label ?? null]),
+      [
+        [q, 'second'],
+        [missing, null],
+        [q, 'second'],
+      ],
+    );
+    assert.ok(lines[1]?.includes('"error": {"code": "PIF_INPUT_NOT_FOUND"'), lines[1]);
+    assert.match(r.err, /error \[PIF_INPUT_NOT_FOUND\]: 1 of 3 queries could not be read/);
+  });
 });

@@ -20,7 +20,7 @@ import path from 'node:path';
 
 import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
 
-import { IndexError, ModelNotFoundError } from '../errors.js';
+import { IndexError, ModelNotFoundError, PifError } from '../errors.js';
 import { createModel, type FeatureModel } from '../image-feature.js';
 import { createProgress } from '../progress.js';
 import { pyJsonDumps, PyInt } from '../pyjson.js';
@@ -29,7 +29,7 @@ import { createIndex, loadIndex, readGalleryList } from './index.js';
 import { MODEL_FILE } from './model-record.js';
 import { readRecordedModel } from './store.js';
 import type { Metric, IndexType, SearchHit, VectorIndex } from './types.js';
-import { intArg, MODEL_OPTION_HELP, modelNameFor } from '../cli-args.js';
+import { errorJsonLine, intArg, MODEL_OPTION_HELP, modelNameFor } from '../cli-args.js';
 
 export interface IndexCommandIo {
   stdout: (s: string) => void;
@@ -266,18 +266,34 @@ export function registerIndexCommands(program: Command, io: IndexCommandIo): Com
       try {
         const idx = await loadIndex(dir, { model, searchThreads: o.searchThreads });
         const results = await model.predictAll(images, { batchSize: o.batchSize });
-        for (const r of results) if (r.error !== null) throw r.error;
+        // A query that cannot be read is reported in its place; the others are still searched.
+        const ok = results.filter((r) => r.error === null);
         const dim = idx.dim;
-        const q = new Float32Array(results.length * dim);
-        results.forEach((r, i) => {
+        const q = new Float32Array(ok.length * dim);
+        ok.forEach((r, i) => {
           q.set(r.feature, i * dim);
         });
-        const hits = await idx.search(q, o.topk);
+        const hits = ok.length > 0 ? await idx.search(q, o.topk) : [];
+        const hitsOf = new Map(ok.map((r, i) => [r, hits[i] ?? []]));
+        let firstError: Error | null = null;
         results.forEach((r, i) => {
-          const h = hits[i] ?? [];
-          if (o.json) io.stdout(`${hitsJson(r.inputPath, idx.metric, h)}\n`);
+          const h = hitsOf.get(r);
+          if (h === undefined) {
+            const err = r.error as Error;
+            firstError ??= err;
+            io.stderr(`${r.inputPath ?? `<input ${i}>`}: ${err.message}\n`);
+            if (o.json) io.stdout(`${errorJsonLine(r.inputPath, err)}\n`);
+          } else if (o.json) io.stdout(`${hitsJson(r.inputPath, idx.metric, h)}\n`);
           else io.stdout(`${r.inputPath ?? `<input ${i}>`}\n${formatHits(h, idx.metric)}`);
         });
+        if (firstError !== null) {
+          const failed = results.length - ok.length;
+          const e: Error = firstError;
+          throw new PifError(
+            e instanceof PifError ? e.code : 'PIF_INPUT_DECODE',
+            `${failed} of ${results.length} queries could not be read (see above)`,
+          );
+        }
       } finally {
         model.close();
       }
