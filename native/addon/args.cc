@@ -1,0 +1,113 @@
+#include "addon/args.h"
+
+#include <cmath>
+
+#include "addon/job.h"
+#include "builder/random_weights.h"
+#include "passes/constant_fold.h"
+
+namespace pif {
+namespace addon {
+
+bool integer_in(const Napi::Value& v, double lo, double hi, int64_t* out) {
+  if (!v.IsNumber()) return false;
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= lo && d <= hi) || d != std::floor(d)) return false;
+  *out = static_cast<int64_t>(d);
+  return true;
+}
+
+std::string string_or_empty(const Napi::Value& v) {
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+}
+
+std::string nonempty_string_arg(const Napi::CallbackInfo& info, size_t index, const char* msg) {
+  std::string s = info.Length() > index ? string_or_empty(info[index]) : std::string();
+  if (s.empty()) throw_arg(info.Env(), msg);
+  return s;
+}
+
+namespace {
+
+uint64_t limit_value(Napi::Env env, const Napi::Object& o, const char* key, uint64_t def) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return def;
+  int64_t n = 0;
+  if (!integer_in(o.Get(key), 1, kMaxSafeInteger, &n))
+    throw_arg(env, std::string("limits.") + key + " must be a positive integer");
+  return static_cast<uint64_t>(n);
+}
+
+uint32_t limit_u32(Napi::Env env, const Napi::Object& o, const char* key, uint32_t def) {
+  return static_cast<uint32_t>(limit_value(env, o, key, def));
+}
+
+void parse_limits(Napi::Env env, const Napi::Object& l, LoadLimits* lim) {
+  lim->max_file_bytes = limit_value(env, l, "maxFileBytes", lim->max_file_bytes);
+  lim->max_tensor_bytes = limit_value(env, l, "maxTensorBytes", lim->max_tensor_bytes);
+  lim->max_total_param_bytes =
+      limit_value(env, l, "maxTotalParamBytes", lim->max_total_param_bytes);
+  lim->max_rank = limit_u32(env, l, "maxRank", lim->max_rank);
+  lim->max_ops = limit_u32(env, l, "maxOps", lim->max_ops);
+  lim->max_values = limit_u32(env, l, "maxValues", lim->max_values);
+  lim->max_blocks = limit_u32(env, l, "maxBlocks", lim->max_blocks);
+  lim->max_depth = limit_u32(env, l, "maxDepth", lim->max_depth);
+}
+
+bool given(const Napi::Object& o, const char* key) {
+  return o.Has(key) && !o.Get(key).IsUndefined();
+}
+
+void parse_options(Napi::Env env, const Napi::Object& o, Request* r) {
+  if (given(o, "requireParams"))
+    r->load.require_params = o.Get("requireParams").ToBoolean().Value();
+  if (given(o, "executable")) r->executable = o.Get("executable").ToBoolean().Value();
+  if (given(o, "randomWeights")) {
+    int64_t seed = 0;
+    if (!integer_in(o.Get("randomWeights"), 0, kMaxSafeInteger, &seed))
+      throw_arg(env, "randomWeights must be a non-negative integer seed");
+    r->random_weights = true;
+    r->random_seed = static_cast<uint64_t>(seed);
+    r->load.require_params = false;
+  }
+  r->exec.hpi = choice(env, o.Get("runMode"), {{"normal", false}, {"hpi", true}}, r->exec.hpi,
+                       "runMode must be 'normal' or 'hpi'");
+  r->exec.bf16 = choice(env, o.Get("precision"), {{"fp32", false}, {"bf16", true}}, r->exec.bf16,
+                        "precision must be 'fp32' or 'bf16'");
+  if (given(o, "passes")) {
+    if (!o.Get("passes").IsArray()) throw_arg(env, "passes must be an array of pass names");
+    Napi::Array a = o.Get("passes").As<Napi::Array>();
+    for (uint32_t k = 0; k < a.Length(); ++k) {
+      if (!a.Get(k).IsString()) throw_arg(env, "passes must be an array of pass names");
+      r->exec.passes.push_back(a.Get(k).As<Napi::String>().Utf8Value());
+    }
+  }
+  if (given(o, "limits")) {
+    if (!o.Get("limits").IsObject()) throw_arg(env, "limits must be an object");
+    parse_limits(env, o.Get("limits").As<Napi::Object>(), &r->load.limits);
+  }
+}
+
+}  // namespace
+
+Request parse_request(const Napi::CallbackInfo& info, size_t opts_index) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw_arg(env, "model path must be a string");
+  Request r;
+  r.path = info[0].As<Napi::String>().Utf8Value();
+  if (r.path.empty()) throw_arg(env, "model path must not be empty");
+  if (info.Length() > opts_index && !info[opts_index].IsUndefined()) {
+    if (!info[opts_index].IsObject()) throw_arg(env, "options must be an object");
+    parse_options(env, info[opts_index].As<Napi::Object>(), &r);
+  }
+  return r;
+}
+
+std::shared_ptr<LoadedModel> load(const Request& r) {
+  auto m = std::make_shared<LoadedModel>(load_model(r.path, r.load));
+  if (r.random_weights) bind_random_params(&m->program, r.random_seed);
+  fold_constants(&m->program);
+  return m;
+}
+
+}  // namespace addon
+}  // namespace pif
