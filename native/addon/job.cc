@@ -3,7 +3,7 @@
 #include <exception>
 #include <new>
 
-#include "format/error.h"
+#include "common/error.h"
 #include "retrieval/similarity.h"
 
 namespace pif {
@@ -40,7 +40,7 @@ void JobBase::Execute() {
     err_ = {code::kLimit, "out of memory (the model, its inputs or results are too large here)", "",
             "", -1};
   } catch (const std::exception& e) {
-    err_ = {"PIF_INTERNAL", std::string("internal error: ") + e.what(), "", "", -1};
+    err_ = {code::kInternal, std::string("internal error: ") + e.what(), "", "", -1};
   }
   SetError(err_.message);
 }
@@ -65,7 +65,7 @@ void JobBase::Settle(bool ok) {
     } catch (const std::exception& e) {
       // Building the result ran out of memory, or the like: still a rejection.
       deferred_.Reject(
-          make_error(env, {"PIF_INTERNAL", std::string("internal error: ") + e.what(), "", "", -1})
+          make_error(env, {code::kInternal, std::string("internal error: ") + e.what(), "", "", -1})
               .Value());
     }
   } catch (const Napi::Error&) {

@@ -20,11 +20,13 @@
 #include <utility>
 
 #include "addon/napi_include.h"
+#include "common/error.h"
 
 namespace pif {
 namespace addon {
 
-constexpr const char* kInvalidArg = "PIF_INVALID_ARG";
+// Every code lives in common/error.h; the addon uses them by name.
+using code::kInvalidArg;
 
 // What a JS Error from the addon carries besides its message.
 struct ErrorInfo {

@@ -201,7 +201,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     std::lock_guard<std::mutex> lock(mu_);
     if (!loaded_.model) {
       ErrorInfo e;
-      e.code = "PIF_CLOSED";
+      e.code = code::kClosed;
       e.message = "model is closed";
       throw make_error(env, e);
     }

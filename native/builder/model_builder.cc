@@ -16,7 +16,7 @@
 #include <numeric>
 #include <utility>
 
-#include "format/error.h"
+#include "common/error.h"
 
 namespace pif {
 namespace {

@@ -6,7 +6,7 @@
 #include <memory>
 #include <random>
 
-#include "format/error.h"
+#include "common/error.h"
 
 namespace pif {
 

@@ -29,11 +29,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "format/error.h"
+#include "common/error.h"
 #include "format/wire.h"
+#include "graph/attr_num.h"
 #include "graph/op_def.h"
-#include "kernels/ref/common.h"
-#include "runtime/executor.h"
 
 namespace pif {
 namespace {
@@ -284,7 +283,8 @@ struct Info {
 
 class Exporter {
  public:
-  Exporter(const Executor& ex, const OnnxOptions& o) : ex_(ex), p_(ex.program()), o_(o) {}
+  Exporter(const Program& p, const std::vector<Node>& nodes, const OnnxOptions& o)
+      : nodes_in_(nodes), p_(p), o_(o) {}
   std::string run();
 
  private:
@@ -371,7 +371,7 @@ class Exporter {
   std::vector<int64_t> axes_attr(const Node& n, size_t tensor_slot, size_t list_slot,
                                  const std::vector<int64_t>& def_attr);
 
-  const Executor& ex_;
+  const std::vector<Node>& nodes_in_;
   const Program& p_;
   OnnxOptions o_;
   std::string nodes_, inits_;
@@ -669,7 +669,7 @@ std::string Exporter::run() {
     i.dims = t.dims;
     defined_.insert(nm);
   }
-  for (const Node& n : ex_.nodes()) {
+  for (const Node& n : nodes_in_) {
     cur_ = &n;
     try {
       convert(n);
@@ -2151,8 +2151,9 @@ void Exporter::cv_grid_sample(const Node& n) {
 
 }  // namespace
 
-std::string export_onnx(const Executor& ex, const OnnxOptions& opts) {
-  Exporter e(ex, opts);
+std::string export_onnx(const Program& program, const std::vector<Node>& nodes,
+                        const OnnxOptions& opts) {
+  Exporter e(program, nodes, opts);
   return e.run();
 }
 

@@ -1,6 +1,6 @@
-// ONNX export: converts a lowered program (the Executor's Nodes) to an ONNX
-// ModelProto that onnxruntime and other runtimes can run, written with our
-// own protobuf writer (format/wire.h).
+// ONNX export: converts a lowered program (a Program and its Nodes, as the
+// Executor lowers them) to an ONNX ModelProto that onnxruntime and other runtimes can run, written
+// with our own protobuf writer (format/wire.h).
 //
 // - Default opset 17 (LayerNormalization); 16 and lower fall back to a
 //   decomposed layer_norm; GridSample needs 16; 13 is the minimum.
@@ -18,8 +18,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "graph/ir.h"
+#include "graph/op_def.h"
 
 namespace pif {
 
@@ -35,6 +37,11 @@ struct OnnxOptions {
 // Serialized ONNX ModelProto bytes. Throws ModelError: PIF_MODEL_UNSUPPORTED
 // for ops (or op configurations) without an ONNX translation, with the op
 // location; PIF_MODEL_FORMAT for graphs the exporter cannot follow.
+// The exporter reads the IR only: `nodes` are block 0 of `program` lowered
+// and prepared (Executor::nodes() without hpi or passes).
+std::string export_onnx(const Program& program, const std::vector<Node>& nodes,
+                        const OnnxOptions& opts = OnnxOptions());
+// The same for an Executor's program and nodes (export/onnx_executor.cc).
 std::string export_onnx(const Executor& ex, const OnnxOptions& opts = OnnxOptions());
 
 }  // namespace pif

@@ -4,26 +4,18 @@
 
 #include <string>
 
-#include "format/error.h"
+#include "common/error.h"
+#include "format/limits.h"
 #include "graph/ir.h"
+#include "graph/loaded_model.h"
 
 namespace pif {
-
-enum class ParamsLayout : uint8_t { None, Combined, Separate };
 
 struct LoadOptions {
   LoadLimits limits;
   // When false, a missing params file is not an error (inspect of a
   // graph-only model); parameters stay declared but unloaded.
   bool require_params = true;
-};
-
-struct LoadedModel {
-  std::string dir;
-  std::string program_file;  // absolute/relative path as resolved
-  std::string params_file;   // combined file, or the directory for Separate
-  ParamsLayout params_layout = ParamsLayout::None;
-  Program program;
 };
 
 // Resolves `dir` (or a program file path): inference.json preferred over

@@ -10,7 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "format/error.h"
+#include "common/error.h"
+#include "format/limits.h"
 #include "graph/ir.h"
 
 namespace pif {

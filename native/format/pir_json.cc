@@ -9,7 +9,7 @@
 #include <unordered_set>
 #include <utility>
 
-#include "format/json.h"
+#include "common/json.h"
 
 namespace pif {
 namespace {

@@ -6,7 +6,8 @@
 #include <cstdint>
 #include <string>
 
-#include "format/error.h"
+#include "common/error.h"
+#include "format/limits.h"
 #include "graph/ir.h"
 
 namespace pif {

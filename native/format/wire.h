@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "format/error.h"
+#include "common/error.h"
 
 namespace pif {
 namespace wire {

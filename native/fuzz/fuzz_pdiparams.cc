@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "format/error.h"
+#include "common/error.h"
 #include "format/params.h"
 #include "format/program_desc.h"
 #include "fuzz/fuzz_util.h"

@@ -21,7 +21,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "format/error.h"
+#include "common/error.h"
 #include "format/program_desc.h"
 #include "fuzz/fuzz_util.h"
 #include "graph/ir.h"

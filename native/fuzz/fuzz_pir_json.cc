@@ -20,7 +20,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "format/error.h"
+#include "common/error.h"
 #include "format/pir_json.h"
 #include "fuzz/fuzz_util.h"
 #include "graph/ir.h"

@@ -23,7 +23,8 @@
 #include <utility>
 #include <vector>
 
-#include "format/error.h"
+#include "common/error.h"
+#include "format/limits.h"
 #include "format/params.h"
 #include "graph/ir.h"
 

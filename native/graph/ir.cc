@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "format/json.h"
+#include "common/json.h"
 
 namespace pif {
 

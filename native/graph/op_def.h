@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "format/error.h"
+#include "common/error.h"
 #include "graph/ir.h"
 
 namespace pif {

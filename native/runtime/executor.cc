@@ -82,9 +82,10 @@ std::vector<std::vector<PathNote>> Executor::path_notes() const {
 Executor::Executor(std::shared_ptr<const LoadedModel> model, const ExecutorOptions& options)
     : model_(std::move(model)) {
   if (options.bf16 && !options.hpi)
-    throw wrap(*model_, "PIF_UNSUPPORTED", "", "precision bf16 needs the high-performance mode");
+    throw wrap(*model_, code::kUnsupportedMode, "",
+               "precision bf16 needs the high-performance mode");
   if (options.bf16 && !dnnl_backend::cpu_has_bf16()) {
-    throw wrap(*model_, "PIF_UNSUPPORTED", "",
+    throw wrap(*model_, code::kUnsupportedMode, "",
                "precision bf16 needs a CPU with AVX512-BF16 or AMX (this CPU has neither); use "
                "precision fp32");
   }
@@ -228,7 +229,7 @@ Executor::Executor(std::shared_ptr<const LoadedModel> model, const ExecutorOptio
     try {
       pass_report_ = run_passes(g, options.hpi ? std::vector<std::string>{} : options.passes);
     } catch (const std::invalid_argument& e) {
-      throw wrap(*model_, "PIF_INPUT", "", e.what());
+      throw wrap(*model_, code::kInput, "", e.what());
     } catch (const OpError& e) {
       throw wrap(*model_, e.code, "graph passes", e.what());
     }
@@ -331,14 +332,14 @@ std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, i
       if (k == p.inputs.size()) {
         std::string names;
         for (const IoBinding& io : p.inputs) names += (names.empty() ? "" : ", ") + io.name;
-        throw wrap(*model_, "PIF_INPUT", "input '" + in.name + "'",
+        throw wrap(*model_, code::kInput, "input '" + in.name + "'",
                    "the model has no such input (inputs: " + names + ")");
       }
-      if (seen[k]) throw wrap(*model_, "PIF_INPUT", "input '" + in.name + "'", "given twice");
+      if (seen[k]) throw wrap(*model_, code::kInput, "input '" + in.name + "'", "given twice");
       seen[k] = true;
       const Value& decl = p.values[p.inputs[k].value];
       if (decl.type.dtype != DType::Undefined && in.dtype != decl.type.dtype) {
-        throw wrap(*model_, "PIF_INPUT", "input '" + in.name + "'",
+        throw wrap(*model_, code::kInput, "input '" + in.name + "'",
                    std::string("dtype ") + dtype_name(in.dtype) + " does not match the model's " +
                        dtype_name(decl.type.dtype));
       }
@@ -348,14 +349,14 @@ std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, i
         if (in.dims[d] < 0 || (dd[d] >= 0 && dd[d] != in.dims[d])) ok = false;
       }
       if (!ok) {
-        throw wrap(*model_, "PIF_INPUT", "input '" + in.name + "'",
+        throw wrap(*model_, code::kInput, "input '" + in.name + "'",
                    "shape " + shape_str(in.dims) + " does not match the model's " + shape_str(dd) +
                        " (-1 = any size)");
       }
       uint64_t want = dtype_size(in.dtype);
       for (int64_t d : in.dims) want *= static_cast<uint64_t>(d);
       if (want != in.data.size()) {
-        throw wrap(*model_, "PIF_INPUT", "input '" + in.name + "'",
+        throw wrap(*model_, code::kInput, "input '" + in.name + "'",
                    "data has " + std::to_string(in.data.size()) + " bytes but shape " +
                        shape_str(in.dims) + " needs " + std::to_string(want));
       }
@@ -369,7 +370,7 @@ std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, i
     }
     for (size_t k = 0; k < p.inputs.size(); ++k) {
       if (!seen[k]) {
-        throw wrap(*model_, "PIF_INPUT", "input '" + p.inputs[k].name + "'", "missing");
+        throw wrap(*model_, code::kInput, "input '" + p.inputs[k].name + "'", "missing");
       }
     }
 
@@ -389,7 +390,7 @@ std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, i
       for (size_t s = 0; s < n.inputs.size(); ++s) {
         for (ValueId v : n.inputs[s]) {
           if (!env[v].data) {
-            throw wrap(*model_, "PIF_RUN", n.where(),
+            throw wrap(*model_, code::kRun, n.where(),
                        "an input was not computed by its producer (unsupported output?)");
           }
           if (env[v].layout && !n.def->layout_aware) {
@@ -433,7 +434,7 @@ std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, i
         }
         n.def->run(ctx);
       } catch (const OpError& e) {
-        throw wrap(*model_, e.code == code::kFormat ? "PIF_RUN" : e.code, n.where(), e.what());
+        throw wrap(*model_, e.code == code::kFormat ? code::kRun : e.code, n.where(), e.what());
       }
       for (ValueId v : release_after_[k]) env[v] = RTensor();
       if (profile) {

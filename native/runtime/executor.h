@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "format/model_dir.h"
+#include "graph/loaded_model.h"
 #include "graph/op_def.h"
 #include "kernels/dnnl/common.h"
 

@@ -20,7 +20,7 @@
 #include <string>
 
 #include "builder/model_builder.h"
-#include "format/error.h"
+#include "common/error.h"
 #include "format/model_dir.h"
 #include "graph/ir.h"
 

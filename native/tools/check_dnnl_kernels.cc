@@ -71,7 +71,7 @@
 #include <string>
 #include <vector>
 
-#include "format/error.h"
+#include "common/error.h"
 #include "format/model_dir.h"
 #include "graph/ir.h"
 #include "passes/fuse.h"

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "format/error.h"
+#include "common/error.h"
 #include "format/model_dir.h"
 #include "graph/ir.h"
 #include "runtime/executor.h"

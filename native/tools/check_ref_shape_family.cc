@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "format/error.h"
+#include "common/error.h"
 #include "runtime/executor.h"
 
 using namespace pif;

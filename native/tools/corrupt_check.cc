@@ -31,7 +31,7 @@
 #include <string>
 #include <vector>
 
-#include "format/error.h"
+#include "common/error.h"
 #include "format/model_dir.h"
 #include "format/params.h"
 #include "format/pir_json.h"

@@ -23,8 +23,8 @@
 #include <string>
 #include <vector>
 
-#include "format/error.h"
-#include "format/json.h"
+#include "common/error.h"
+#include "common/json.h"
 #include "format/pir_json.h"
 #include "graph/ir.h"
 #include "passes/constant_fold.h"

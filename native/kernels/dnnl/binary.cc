@@ -2,8 +2,8 @@
 // binary primitive with Paddle's broadcasting (legacy `axis` alignment or
 // NumPy). The first operand keeps its layout (e.g. the SE block's x * scale
 // on nChw8c); shapes oneDNN cannot broadcast use the reference kernel.
+#include "kernels/common/helpers.h"
 #include "kernels/dnnl/common.h"
-#include "kernels/ref/common.h"
 
 namespace pif {
 namespace dnnl_backend {

@@ -5,7 +5,7 @@
 #include <functional>
 #include <limits>
 
-#include "kernels/ref/common.h"
+#include "kernels/common/helpers.h"
 
 namespace pif {
 namespace dnnl_backend {

@@ -24,8 +24,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/common/helpers.h"
 #include "kernels/dnnl/common.h"
-#include "kernels/ref/common.h"
 #include "kernels/registry.h"
 
 namespace pif {

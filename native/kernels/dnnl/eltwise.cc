@@ -1,7 +1,7 @@
 // Activations and scale on oneDNN's eltwise primitive, in whatever layout the
 // input has (no reorder around a blocked conv output).
+#include "kernels/common/helpers.h"
 #include "kernels/dnnl/common.h"
-#include "kernels/ref/common.h"
 
 namespace pif {
 namespace dnnl_backend {

@@ -1,8 +1,8 @@
 // layer_norm on oneDNN: the normalised dims [begin_norm_axis, rank) are
 // flattened into one row (plain layout), with Scale / Bias as oneDNN's scale
 // and shift. Only Y is produced, as in the reference kernel.
+#include "kernels/common/helpers.h"
 #include "kernels/dnnl/common.h"
-#include "kernels/ref/common.h"
 
 namespace pif {
 namespace dnnl_backend {

@@ -4,8 +4,8 @@
 // from the parameter arena; bf16 mode keeps a converted copy instead. When
 // oneDNN refuses the primitive with its post-ops, the matmul keeps what it
 // takes of them and runs the rest as separate oneDNN primitives (split).
+#include "kernels/common/helpers.h"
 #include "kernels/dnnl/common.h"
-#include "kernels/ref/common.h"
 
 namespace pif {
 namespace dnnl_backend {

@@ -2,8 +2,8 @@
 // global average pool on nChw8c): global / adaptive-to-1x1 and windowed
 // max / average pooling with Paddle's padding and ceil_mode rules. Other
 // adaptive sizes use the reference kernel.
+#include "kernels/common/helpers.h"
 #include "kernels/dnnl/common.h"
-#include "kernels/ref/common.h"
 
 namespace pif {
 namespace dnnl_backend {

@@ -1,6 +1,6 @@
 // softmax on oneDNN (plain layout; the attention scores of a ViT block).
+#include "kernels/common/helpers.h"
 #include "kernels/dnnl/common.h"
-#include "kernels/ref/common.h"
 
 namespace pif {
 namespace dnnl_backend {

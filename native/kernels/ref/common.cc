@@ -1,9 +1,7 @@
 #include "kernels/ref/common.h"
 
-#include <cerrno>
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
+#include <algorithm>
+#include <string>
 
 namespace pif {
 
@@ -14,26 +12,6 @@ int64_t norm_axis(int64_t axis, int64_t rank, const char* what) {
             std::to_string(rank));
   }
   return a;
-}
-
-const RTensor& need_input(const RunCtx& c, size_t slot, const char* name) {
-  const RTensor* t = c.input(slot);
-  if (!t) op_fail(std::string("missing input ") + name);
-  return *t;
-}
-
-std::vector<int64_t> read_ints(const RTensor& t) {
-  int64_t n = t.numel();
-  std::vector<int64_t> v(static_cast<size_t>(n));
-  if (t.dtype == DType::Int64) {
-    if (n) std::memcpy(v.data(), t.data, static_cast<size_t>(n) * 8);
-  } else if (t.dtype == DType::Int32) {
-    const int32_t* p = t.ptr<int32_t>();
-    for (int64_t i = 0; i < n; ++i) v[i] = p[i];
-  } else {
-    op_fail(std::string("expected an int32/int64 tensor, got ") + dtype_name(t.dtype));
-  }
-  return v;
 }
 
 double read_scalar(const RTensor& t) {
@@ -86,61 +64,6 @@ void nchw_to_nhwc(const float* src, float* dst, int64_t n, int64_t c, int64_t hw
       float* d = dst + (b * hw + i) * c;
       for (int64_t ch = 0; ch < c; ++ch) d[ch] = s[ch * hw];
     }
-}
-
-Num num_from_double(double d) {
-  Num n;
-  n.d = d;
-  if (std::isfinite(d) && std::trunc(d) == d && std::fabs(d) < 9.2e18) {
-    n.is_int = true;
-    n.i = static_cast<int64_t>(d);
-  }
-  return n;
-}
-
-Num attr_num(const Op& op, const std::string& name, double def) {
-  const Attr* a = op.attr(name);
-  if (!a) return num_from_double(def);
-  if (a->kind == Attr::Kind::Scalar && !a->scalars.empty()) {
-    const ScalarAttr& s = a->scalars[0];
-    if (s.type == 1) return num_from_double(s.b ? 1 : 0);
-    if (s.type == 2) {
-      Num n;
-      n.is_int = true;
-      n.i = s.i;
-      n.d = static_cast<double>(s.i);
-      return n;
-    }
-    return num_from_double(s.type == 4 ? s.c_real : s.r);
-  }
-  if (a->is_int() || a->kind == Attr::Kind::Bool) {
-    Num n;
-    a->as_int(&n.i);
-    n.is_int = true;
-    n.d = static_cast<double>(n.i);
-    return n;
-  }
-  double d;
-  if (a->as_double(&d)) return num_from_double(d);
-  op_fail("attribute '" + name + "' is not a number");
-}
-
-bool parse_str_num(const std::string& s, Num* out) {
-  if (s.empty()) return false;
-  const char* b = s.c_str();
-  char* e = nullptr;
-  errno = 0;
-  long long i = std::strtoll(b, &e, 10);
-  if (e && *e == 0 && errno == 0) {
-    out->is_int = true;
-    out->i = i;
-    out->d = static_cast<double>(i);
-    return true;
-  }
-  double d = std::strtod(b, &e);
-  if (!e || *e != 0) return false;
-  *out = num_from_double(d);
-  return true;
 }
 
 std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a,

@@ -1,4 +1,5 @@
-// Small helpers shared by the reference kernels.
+// Small helpers of the reference kernels (those the oneDNN backend shares
+// are in kernels/common/helpers.h).
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 
 #include "graph/op_def.h"
 #include "graph/op_states.h"
+#include "kernels/common/helpers.h"
 
 namespace pif {
 
@@ -20,11 +22,6 @@ std::shared_ptr<const void> make_state(A&&... args) {
 // Normalises a possibly negative axis against `rank`; fails when out of range.
 int64_t norm_axis(int64_t axis, int64_t rank, const char* what = "axis");
 
-// Requires input `slot` to be present, returning it.
-const RTensor& need_input(const RunCtx& c, size_t slot, const char* name);
-
-// Reads an integer tensor (int32/int64) as int64 values.
-std::vector<int64_t> read_ints(const RTensor& t);
 // Reads a float/int tensor's single value as double (for scalar operands).
 double read_scalar(const RTensor& t);
 
@@ -43,30 +40,9 @@ void dims_nchw(const std::vector<int64_t>& d, bool nhwc, int64_t* n, int64_t* c,
 void nhwc_to_nchw(const float* src, float* dst, int64_t n, int64_t c, int64_t hw);
 void nchw_to_nhwc(const float* src, float* dst, int64_t n, int64_t c, int64_t hw);
 
-// A number read from an attribute or a tensor: integral values keep their
-// exact int64 (fill values of int64 tensors can exceed double precision).
-struct Num {
-  bool is_int = false;
-  int64_t i = 0;
-  double d = 0;
-};
-Num num_from_double(double d);
-// A numeric attribute (any int/float kind, bool, or a Scalar), or `def`.
-Num attr_num(const Op& op, const std::string& name, double def);
-// Legacy fill_constant's str_value: exact for big integers, accepts inf/nan.
-bool parse_str_num(const std::string& s, Num* out);
-
 // The value of a unary op (activation, scale...) at x: the float32 formula of
 // the reference kernel (kernels/ref/activation.cc).
 float apply_unary(const UnState& s, float x);
-
-// Effective conv padding [top, bottom, left, right] and dilations for input
-// H x W and kernel KH x KW (SAME / VALID resolved as Paddle does).
-void conv_resolved_padding(const ConvState& s, int64_t H, int64_t W, int64_t KH, int64_t KW,
-                           int64_t pads[4], int64_t* dh, int64_t* dw);
-
-// An RTensor view of an IR tensor (shares its storage).
-RTensor rtensor_of(const Tensor& t);
 
 // Applies fused post-ops (graph/fused_ops.h) in order to a float32 output;
 // binary post-ops read extra[op.input], which must have the output's shape.

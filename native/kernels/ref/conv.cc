@@ -437,27 +437,6 @@ OpDef conv_def(const char* name, std::vector<std::string> types, bool transpose)
 
 }  // namespace
 
-// SAME / VALID padding update (Paddle's UpdatePaddingAndDilation).
-void conv_resolved_padding(const ConvState& s, int64_t H, int64_t W, int64_t KH, int64_t KW,
-                           int64_t pads[4], int64_t* dh, int64_t* dw) {
-  for (int i = 0; i < 4; ++i) pads[i] = s.pads[i];
-  *dh = s.dh;
-  *dw = s.dw;
-  if (s.algo == PadAlgo::Valid) {
-    pads[0] = pads[1] = pads[2] = pads[3] = 0;
-  } else if (s.algo == PadAlgo::Same) {
-    auto same = [](int64_t in, int64_t st, int64_t k, int64_t* p0, int64_t* p1) {
-      int64_t out = (in + st - 1) / st;
-      int64_t sum = std::max<int64_t>((out - 1) * st + k - in, 0);
-      *p0 = sum / 2;
-      *p1 = sum - *p0;
-    };
-    same(H, s.sh, KH, &pads[0], &pads[1]);
-    same(W, s.sw, KW, &pads[2], &pads[3]);
-    *dh = *dw = 1;
-  }
-}
-
 void register_conv_ops(std::vector<OpDef>* t) {
   t->push_back(conv_def(
       "conv2d", {"conv2d", "depthwise_conv2d", "pd_op.conv2d", "pd_op.depthwise_conv2d"}, false));

@@ -9,16 +9,6 @@
 
 namespace pif {
 
-RTensor rtensor_of(const Tensor& t) {
-  RTensor r;
-  r.dtype = t.dtype;
-  r.dims = t.dims;
-  r.nbytes = t.nbytes;
-  r.owner = std::shared_ptr<void>(t.storage, t.storage ? t.storage->data() : nullptr);
-  r.data = const_cast<uint8_t*>(t.data());
-  return r;
-}
-
 void apply_post_ops(const std::vector<PostOp>& post, const std::vector<const RTensor*>& extra,
                     RTensor* out) {
   float* y = out->ptr<float>();

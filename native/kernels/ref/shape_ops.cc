@@ -25,6 +25,7 @@
 #include <cstring>
 #include <limits>
 
+#include "graph/attr_num.h"
 #include "graph/op_states.h"
 #include "kernels/ref/common.h"
 #include "kernels/registry.h"

@@ -1,6 +1,7 @@
-// Typed load errors. Every failure to read a model ends here: a stable `code`
-// for programs to branch on, the file, and the place in it (byte offset,
-// record index or op index), so a user can find the damage.
+// Typed errors (the bottom layer, below graph/): every native error code in
+// one place, and ModelError, which every failure to read or run a model ends
+// in: a stable `code` for programs to branch on, the file, and the place in it
+// (byte offset, record index or op index), so a user can find the damage.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@ namespace pif {
 
 // Stable error codes (mirrored in lib/errors.ts).
 namespace code {
+// Loading a model.
 constexpr const char* kFormat = "PIF_MODEL_FORMAT";       // malformed bytes / JSON / structure
 constexpr const char* kParams = "PIF_MODEL_PARAMS";       // params file disagrees with the program
 constexpr const char* kNotFound = "PIF_MODEL_NOT_FOUND";  // a required file or directory is missing
@@ -18,6 +20,15 @@ constexpr const char* kLimit = "PIF_MODEL_LIMIT";         // a configured load l
 constexpr const char* kIo = "PIF_IO";                     // read/write failure from the OS
 constexpr const char* kUnsupported =
     "PIF_MODEL_UNSUPPORTED";  // valid but not supported by this build
+// Running a model (runtime/executor).
+constexpr const char* kInput = "PIF_INPUT";  // bad run inputs (names, dtypes, dims)
+constexpr const char* kRun = "PIF_RUN";      // an op failed while running
+constexpr const char* kUnsupportedMode =
+    "PIF_UNSUPPORTED";  // option not available on this CPU/mode
+// The N-API layer (addon/).
+constexpr const char* kInvalidArg = "PIF_INVALID_ARG";  // a bad argument from JavaScript
+constexpr const char* kClosed = "PIF_CLOSED";           // the model was closed
+constexpr const char* kInternal = "PIF_INTERNAL";       // an unexpected C++ exception
 }  // namespace code
 
 class ModelError : public std::runtime_error {
@@ -36,20 +47,6 @@ class ModelError : public std::runtime_error {
  private:
   std::string code_, file_, where_, detail_;
   int64_t offset_;
-};
-
-// Load-time limits. Defaults allow every real model (CLIP ViT-L is ~1.2 GB of
-// fp32 weights) while refusing absurd sizes from corrupt files before any
-// allocation is made.
-struct LoadLimits {
-  uint64_t max_file_bytes = 8ull << 30;          // any single input file
-  uint64_t max_tensor_bytes = 4ull << 30;        // one tensor record
-  uint64_t max_total_param_bytes = 16ull << 30;  // all parameters together
-  uint32_t max_rank = 16;                        // dims per tensor
-  uint32_t max_ops = 1u << 20;                   // ops over all blocks
-  uint32_t max_values = 1u << 22;                // variables / PIR values
-  uint32_t max_blocks = 1u << 16;
-  uint32_t max_depth = 128;  // JSON / protobuf nesting
 };
 
 }  // namespace pif

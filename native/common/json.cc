@@ -1,4 +1,4 @@
-#include "format/json.h"
+#include "common/json.h"
 
 #include <charconv>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "format/error.h"
+#include "common/error.h"
 
 #include <utility>
 
