@@ -15,8 +15,8 @@ import {
   evaluateFeaturesWithStats,
   formatFixedPy,
   roundMetric,
-  searchTopK,
 } from '../lib/evaluate.js';
+import { searchTopK } from '../lib/search.js';
 import { needNative } from './helpers/native.js';
 
 // ---------------------------------------------------------------------------
