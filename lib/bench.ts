@@ -30,6 +30,7 @@ import { InvalidArgumentError, PifError } from './errors.js';
 import { exportOnnx } from './export.js';
 import { nativeBinding, packageRoot } from './native.js';
 import { loadPredictor, type PredictorOptions } from './predictor.js';
+import { seededFloats } from './rng.js';
 
 /** Work per 224×224 image, FLOP = 2 × MAC (convolutions and matrix products only). */
 export const BENCH_MODELS = {
@@ -230,20 +231,6 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | null {
 
 // ---------------------------------------------------------------------------------------
 // Inputs, outputs and their comparison
-
-/** Deterministic pseudo-random floats in [lo, hi) (mulberry32). */
-export function seededFloats(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = lo + ((hi - lo) * ((t ^ (t >>> 14)) >>> 0)) / 4294967296;
-  }
-  return out;
-}
 
 function inputFor(batch: number, seed: number): { data: Float32Array; shape: number[] } {
   const shape = [batch, 3, 224, 224];

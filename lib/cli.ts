@@ -20,6 +20,7 @@ import { formatModelInfo, inspectModel } from './inspect.js';
 import { dumpModel } from './model.js';
 import { loadPredictor } from './predictor.js';
 import { createProgress } from './progress.js';
+import { lcg32 } from './rng.js';
 import { pyJsonDumps } from './pyjson.js';
 import { registerServeCommand } from './serve/command.js';
 import { registerIndexCommands } from './vector-index/command.js';
@@ -542,11 +543,8 @@ async function runCommand(dir: string, o: RunOptions, io: CliIo): Promise<void> 
       }
       const n = shape.reduce((a, b) => a * b, 1);
       const data = new Float32Array(n);
-      let s = seed >>> 0;
-      for (let i = 0; i < n; i++) {
-        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-        data[i] = s / 2147483648 - 1;
-      }
+      const next = lcg32(seed);
+      for (let i = 0; i < n; i++) data[i] = next() / 2147483648 - 1;
       feeds[input.name] = { data, shape };
     }
     const times: number[] = [];
