@@ -120,13 +120,11 @@ export {
   evaluateFeaturesWithStats,
   evalLogLine,
   roundMetric,
-  searchTopK,
   type EvaluateFeaturesInput,
   type EvaluateFeaturesOptions,
   type RetrievalMetrics,
-  type SearchTopKOptions,
-  type SearchTopKResult,
 } from './evaluate.js';
+export { searchTopK, type SearchTopKOptions, type SearchTopKResult } from './search.js';
 export {
   evaluateDataset,
   type EvaluateDatasetOptions,

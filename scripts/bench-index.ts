@@ -19,6 +19,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { mulberry32 } from '../lib/rng.js';
 import { createIndex, INDEX_FILE, loadIndex } from '../lib/vector-index/index.js';
 import type { SearchHit, VectorIndex } from '../lib/vector-index/types.js';
 import { arg, intArg } from './bench-args.js';
@@ -48,14 +49,7 @@ const log = (s: string): void => {
 };
 
 // Seeded generator (mulberry32) and Box-Muller normals.
-let seed = 0x2545f491;
-const uniform = (): number => {
-  seed = (seed + 0x6d2b79f5) >>> 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+const uniform = mulberry32(0x2545f491);
 const normal = (): number =>
   Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 

@@ -5,7 +5,7 @@
  *                             [--max-batch 8] [--max-wait-ms 5] [--threads N (default: the serve default, CPU count up to 8)] [--no-hpi]
  *                             [--requests 10000] [--json FILE]
  *
- * The server runs as a child process (`serve` from lib/serve/command.ts) with a builder model
+ * The server runs as a child process (`serve` from lib/cli/serve.ts) with a builder model
  * (PP-ShiTuV2_rec, seeded random weights, high-performance mode unless --no-hpi), so its RSS is
  * its own (sampled from /proc every 500 ms). autocannon drives it with `--connections`
  * concurrent clients, each POSTing one 320x240 JPEG as Base64, for `--duration` seconds per mode
@@ -28,7 +28,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 
 import { buildModel } from '../lib/builder.js';
-import { DEFAULT_SERVE_THREADS } from '../lib/serve/command.js';
+import { DEFAULT_SERVE_THREADS } from '../lib/cli/serve.js';
 
 /** The part of autocannon's API used here (it ships no types). */
 interface AutocannonResult {
@@ -100,9 +100,10 @@ interface Server {
 async function startServer(modelDir: string, indexDir: string, batch: number): Promise<Server> {
   const script = [
     "import { Command } from 'commander';",
-    "import { registerServeCommand } from './lib/serve/command.ts';",
+    "import { cliContext } from './lib/cli/context.ts';",
+    "import { registerServe } from './lib/cli/serve.ts';",
     "const program = new Command('paddle-image-feature').exitOverride();",
-    'registerServeCommand(program, { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) });',
+    'registerServe(program, cliContext({ stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) }));',
     'await program.parseAsync(process.argv.slice(1), { from: "user" });',
   ].join('\n');
   const args = [

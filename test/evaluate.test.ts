@@ -15,23 +15,13 @@ import {
   evaluateFeaturesWithStats,
   formatFixedPy,
   roundMetric,
-  searchTopK,
 } from '../lib/evaluate.js';
+import { mulberry32 } from '../lib/rng.js';
+import { searchTopK } from '../lib/search.js';
 import { needNative } from './helpers/native.js';
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randInt(rnd: () => number, lo: number, hi: number): number {
   return lo + Math.floor(rnd() * (hi - lo + 1));

@@ -17,7 +17,8 @@ import { buildModel } from '../lib/builder.js';
 import { PifError } from '../lib/errors.js';
 import { createModel, type FeatureModel } from '../lib/image-feature.js';
 import { createRecognizer } from '../lib/recognize.js';
-import { registerIndexCommands } from '../lib/vector-index/command.js';
+import { cliContext } from '../lib/cli/context.js';
+import { registerIndexCommands } from '../lib/cli/index-commands.js';
 import { createIndex, loadIndex } from '../lib/vector-index/index.js';
 import { renderImage } from './helpers/dataset.js';
 import { nativeBinding } from '../lib/native.js';
@@ -56,11 +57,14 @@ function cli(): (args: string[]) => Promise<{ out: string; err: string; code: nu
       writeOut: (s) => (out += s),
       writeErr: (s) => (err += s),
     });
-    registerIndexCommands(program, {
-      stdout: (s) => (out += s),
-      stderr: (s) => (err += s),
-      isTTY: false,
-    });
+    registerIndexCommands(
+      program,
+      cliContext({
+        stdout: (s) => (out += s),
+        stderr: (s) => (err += s),
+        isTTY: false,
+      }),
+    );
     try {
       await program.parseAsync(args, { from: 'user' });
       return { out, err, code: 0 };

@@ -32,26 +32,12 @@ import { buildModel, type BuildableModel } from '../lib/builder.js';
 import { exportOnnx } from '../lib/export.js';
 import { loadPredictor } from '../lib/predictor.js';
 import { fixtureDir, needFixtures } from './helpers/fixtures.js';
+import { randomFloats } from './helpers/inputs.js';
 import { needNative } from './helpers/native.js';
 
 const REL_TOL = 1e-4;
 const GRAPH_ONLY_SEED = 11;
 const BUILD_SEED = 3;
-
-/** Deterministic pseudo-random floats in [lo, hi) (mulberry32). */
-function randomFloats(n: number, seed: number, lo: number, hi: number): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const r = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    out[i] = lo + (hi - lo) * r;
-  }
-  return out;
-}
 
 interface Diff {
   maxAbs: number;

@@ -29,22 +29,8 @@ import {
 } from '../lib/errors.js';
 import { loadPredictor } from '../lib/predictor.js';
 import { fixtureDir, needFixtures, parseSourceMd } from './helpers/fixtures.js';
+import { randomFloats } from './helpers/inputs.js';
 import { needNative } from './helpers/native.js';
-
-/** Deterministic pseudo-random floats in [lo, hi) (mulberry32). */
-function randomFloats(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const r = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    out[i] = lo + (hi - lo) * r;
-  }
-  return out;
-}
 
 function argmaxRows(data: Float32Array, cols: number): number[] {
   const rows: number[] = [];

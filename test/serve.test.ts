@@ -404,9 +404,10 @@ describe('HTTP service', () => {
   test('serve command: SIGTERM finishes the running request, then exits 0', async () => {
     const script = [
       "import { Command } from 'commander';",
-      "import { registerServeCommand } from './lib/serve/command.ts';",
+      "import { cliContext } from './lib/cli/context.ts';",
+      "import { registerServe } from './lib/cli/serve.ts';",
       "const program = new Command('paddle-image-feature').exitOverride();",
-      'registerServeCommand(program, { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) });',
+      'registerServe(program, cliContext({ stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) }));',
       'await program.parseAsync(process.argv.slice(1), { from: "user" });',
     ].join('\n');
     const child = spawn(

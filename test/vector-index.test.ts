@@ -19,7 +19,8 @@ import { parse as parseYaml } from 'yaml';
 import { buildModel } from '../lib/builder.js';
 import { IndexError, InvalidArgumentError, PifError } from '../lib/errors.js';
 import { createModel, type FeatureModel } from '../lib/image-feature.js';
-import { registerIndexCommands } from '../lib/vector-index/command.js';
+import { cliContext } from '../lib/cli/context.js';
+import { registerIndexCommands } from '../lib/cli/index-commands.js';
 import {
   createIndex,
   ID_MAP_FILE,
@@ -928,7 +929,7 @@ test('index CLI: build, info, search, remove, add', async (t) => {
       },
       isTTY: false,
     };
-    registerIndexCommands(program, io);
+    registerIndexCommands(program, cliContext(io));
     try {
       await program.parseAsync(args, { from: 'user' });
       return { out, err, code: 0 };

@@ -15,9 +15,9 @@ import { MessageChannel, type Worker } from 'node:worker_threads';
 import sharp from 'sharp';
 
 import { buildModel } from '../lib/builder.js';
-import { searchTopK } from '../lib/evaluate.js';
 import { createModel } from '../lib/image-feature.js';
 import { loadPredictor } from '../lib/predictor.js';
+import { searchTopK } from '../lib/search.js';
 import type { FeatureWorkerData } from './helpers/feature-worker.js';
 import { repoRoot } from './helpers/fixtures.js';
 import { imageLike, noiseRgb, randomFloats } from './helpers/inputs.js';

@@ -263,41 +263,63 @@ interface Route {
   handler: Handler;
 }
 
-/** Starts the service; resolves once it listens. */
-export async function startServer(options: ServerOptions): Promise<RunningServer> {
+/** The checked settings of a server. */
+interface Settings {
+  model: FeatureModel;
+  host: string;
+  port: number;
+  bodyLimit: number;
+  maxImages: number;
+  limits: ImageLimits;
+  visualizeByDefault: boolean;
+  shutdownTimeoutMs: number;
+}
+
+function checkSettings(options: ServerOptions): Settings {
   const model = options.model;
   if (typeof model !== 'object' || model === null || typeof model.predictAll !== 'function') {
     throw new InvalidArgumentError(
       'startServer: options.model must be a FeatureModel (createModel)',
     );
   }
-  const host = options.host ?? '127.0.0.1';
-  const port = checkOption(options.port ?? 8080, 'port', 0, 65535);
-  const bodyLimit = checkOption(
-    options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT,
-    'bodyLimitBytes',
-    1,
-    2 ** 40,
-  );
-  const maxImages = checkOption(
-    options.maxImagesPerRequest ?? 10_000,
-    'maxImagesPerRequest',
-    1,
-    1e9,
-  );
-  const limits: ImageLimits = {
-    maxPixels: checkOption(options.maxPixels ?? DEFAULT_MAX_PIXELS, 'maxPixels', 1, 2 ** 40),
-    maxUrlBytes: checkOption(options.maxUrlBytes ?? 20 * 2 ** 20, 'maxUrlBytes', 1, 2 ** 40),
-    urlTimeoutMs: checkOption(options.urlTimeoutMs ?? 10_000, 'urlTimeoutMs', 1, 3_600_000),
-    allowUrls: options.allowUrls ?? true,
+  return {
+    model,
+    host: options.host ?? '127.0.0.1',
+    port: checkOption(options.port ?? 8080, 'port', 0, 65535),
+    bodyLimit: checkOption(
+      options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT,
+      'bodyLimitBytes',
+      1,
+      2 ** 40,
+    ),
+    maxImages: checkOption(options.maxImagesPerRequest ?? 10_000, 'maxImagesPerRequest', 1, 1e9),
+    limits: {
+      maxPixels: checkOption(options.maxPixels ?? DEFAULT_MAX_PIXELS, 'maxPixels', 1, 2 ** 40),
+      maxUrlBytes: checkOption(options.maxUrlBytes ?? 20 * 2 ** 20, 'maxUrlBytes', 1, 2 ** 40),
+      urlTimeoutMs: checkOption(options.urlTimeoutMs ?? 10_000, 'urlTimeoutMs', 1, 3_600_000),
+      allowUrls: options.allowUrls ?? true,
+    },
+    visualizeByDefault: options.visualize ?? true,
+    shutdownTimeoutMs: checkOption(
+      options.shutdownTimeoutMs ?? 30_000,
+      'shutdownTimeoutMs',
+      0,
+      3_600_000,
+    ),
   };
-  const visualizeByDefault = options.visualize ?? true;
-  const shutdownTimeoutMs = checkOption(
-    options.shutdownTimeoutMs ?? 30_000,
-    'shutdownTimeoutMs',
-    0,
-    3_600_000,
-  );
+}
+
+/** What the routes and the request handler share: the settings, batcher, indexes, counters. */
+interface Service {
+  settings: Settings;
+  batcher: FeatureBatcher;
+  store: IndexStore;
+  counters: { closing: boolean; active: number; requests: number; errors: number };
+  stats: () => ServerStats;
+}
+
+async function openService(settings: Settings, options: ServerOptions): Promise<Service> {
+  const { model } = settings;
   const batcher = new FeatureBatcher(model, {
     ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
     ...(options.maxWaitMs === undefined ? {} : { maxWaitMs: options.maxWaitMs }),
@@ -305,16 +327,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const store = new IndexStore({ indexDir: options.indexDir, model });
   await store.init();
-  const log = options.log;
-
-  let closing = false;
-  let active = 0;
-  let requests = 0;
-  let errors = 0;
+  const counters = { closing: false, active: 0, requests: 0, errors: 0 };
   const stats = (): ServerStats => ({
-    requests,
-    errors,
-    active,
+    requests: counters.requests,
+    errors: counters.errors,
+    active: counters.active,
     batcher: batcher.stats(),
     indexesLoaded: store.loaded,
     memory: (({ rss, heapUsed, external, arrayBuffers }) => ({
@@ -324,10 +341,28 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       arrayBuffers,
     }))(process.memoryUsage()),
   });
+  return { settings, batcher, store, counters, stats };
+}
 
-  const unknownKey = (key: string) => new RequestError(404, `unknown indexKey '${key}'`);
-
+/** Features of request images through the batcher. */
+interface Features {
   /** Feature of a loaded image; a decode failure is a 422 naming the field. */
+  featureOf: (img: LoadedImage, what: string) => Promise<Float32Array>;
+  /**
+   * Features of several images, per image its feature or its error entry: fetched / decoded
+   * LOAD_CONCURRENCY at a time, then all submitted at once so that they share batches.
+   * `first` is the request position of refs[0]; `what` names a position's field.
+   */
+  featuresOf: (
+    refs: readonly string[],
+    what: (index: number) => string,
+    first?: number,
+  ) => Promise<Outcome<Float32Array>[]>;
+}
+
+function features(svc: Service): Features {
+  const { batcher } = svc;
+  const { limits } = svc.settings;
   const featureOf = async (img: LoadedImage, what: string): Promise<Float32Array> => {
     try {
       return await batcher.submit(img.data);
@@ -337,12 +372,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       throw err;
     }
   };
-
-  /**
-   * Features of several images, per image its feature or its error entry: fetched / decoded
-   * LOAD_CONCURRENCY at a time, then all submitted at once so that they share batches.
-   * `first` is the request position of refs[0]; `what` names a position's field.
-   */
   const featuresOf = async (
     refs: readonly string[],
     what: (index: number) => string,
@@ -357,56 +386,65 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ),
     );
   };
+  return { featureOf, featuresOf };
+}
 
-  /**
-   * Features (n × dim) and labels of the usable image/label pairs, a slice at a time; `positions`
-   * are their places in `pairs`, `errors` the entries of the others.
-   */
-  const pairFeatures = async (
-    pairs: readonly ImageLabelPair[],
-  ): Promise<{
-    features: Float32Array;
-    labels: string[];
-    positions: number[];
-    errors: ImageError[];
-  }> => {
-    const outcomes: Outcome<Float32Array>[] = [];
-    for (let start = 0; start < pairs.length; start += SLICE) {
-      const slice = pairs.slice(start, start + SLICE).map((p) => p.image);
-      outcomes.push(...(await featuresOf(slice, (i) => `imageLabelPairs[${i}].image`, start)));
-    }
-    const errors = imageErrors(outcomes);
-    const rows = outcomes.flatMap((o, i) => (o.ok ? [{ i, feature: o.value }] : []));
-    const dim = rows[0]?.feature.length ?? 0;
-    const features = new Float32Array(rows.length * dim);
-    rows.forEach((r, k) => {
-      features.set(r.feature, k * dim);
-    });
-    const positions = rows.map((r) => r.i);
-    return {
-      features,
-      labels: positions.map((i) => (pairs[i] as ImageLabelPair).label),
-      positions,
-      errors,
-    };
+/**
+ * Features (n × dim) and labels of the usable image/label pairs, a slice at a time; `positions`
+ * are their places in `pairs`, `errors` the entries of the others.
+ */
+async function pairFeatures(
+  f: Features,
+  pairs: readonly ImageLabelPair[],
+): Promise<{
+  features: Float32Array;
+  labels: string[];
+  positions: number[];
+  errors: ImageError[];
+}> {
+  const outcomes: Outcome<Float32Array>[] = [];
+  for (let start = 0; start < pairs.length; start += SLICE) {
+    const slice = pairs.slice(start, start + SLICE).map((p) => p.image);
+    outcomes.push(...(await f.featuresOf(slice, (i) => `imageLabelPairs[${i}].image`, start)));
+  }
+  const errors = imageErrors(outcomes);
+  const rows = outcomes.flatMap((o, i) => (o.ok ? [{ i, feature: o.value }] : []));
+  const dim = rows[0]?.feature.length ?? 0;
+  const features = new Float32Array(rows.length * dim);
+  rows.forEach((r, k) => {
+    features.set(r.feature, k * dim);
+  });
+  const positions = rows.map((r) => r.i);
+  return {
+    features,
+    labels: positions.map((i) => (pairs[i] as ImageLabelPair).label),
+    positions,
+    errors,
   };
+}
 
-  /** Per pair of the request: the id its image got, or null (see its error entry). */
-  const idsByPosition = (n: number, positions: readonly number[], ids: readonly number[]) => {
-    const out = new Array<number | null>(n).fill(null);
-    positions.forEach((p, k) => {
-      out[p] = ids[k] ?? null;
-    });
-    return out;
-  };
+/** Per pair of the request: the id its image got, or null (see its error entry). */
+function idsByPosition(n: number, positions: readonly number[], ids: readonly number[]) {
+  const out = new Array<number | null>(n).fill(null);
+  positions.forEach((p, k) => {
+    out[p] = ids[k] ?? null;
+  });
+  return out;
+}
 
-  const routes: Record<string, Route> = {
+const unknownKey = (key: string) => new RequestError(404, `unknown indexKey '${key}'`);
+
+/** /shitu-index-build, /shitu-index-add and /shitu-index-remove. */
+function indexRoutes(svc: Service, f: Features): Record<string, Route> {
+  const { store } = svc;
+  const { model, maxImages } = svc.settings;
+  return {
     '/shitu-index-build': {
       method: 'POST',
       handler: async (body) => {
         const req = parseIndexBuild(body, maxImages);
         const n = req.imageLabelPairs.length;
-        const { features, labels, positions, errors } = await pairFeatures(req.imageLabelPairs);
+        const { features, labels, positions, errors } = await pairFeatures(f, req.imageLabelPairs);
         // PaddleX's server always builds Flat / IP.
         const index = createIndex({ metric: 'IP', type: 'Flat', model });
         const ids = await index.add({ features, labels });
@@ -425,7 +463,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         const req = parseIndexAdd(body, maxImages);
         if (!(await store.has(req.indexKey))) throw unknownKey(req.indexKey);
         const n = req.imageLabelPairs.length;
-        const { features, labels, positions, errors } = await pairFeatures(req.imageLabelPairs);
+        const { features, labels, positions, errors } = await pairFeatures(f, req.imageLabelPairs);
         return store.update(req.indexKey, async (index) => {
           const ids = await index.add({ features, labels });
           return { imageCount: index.size, ids: idsByPosition(n, positions, ids), errors };
@@ -442,103 +480,144 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         });
       },
     },
-    '/shitu-infer': {
-      method: 'POST',
-      handler: async (body) => {
-        const req = parseInfer(body);
-        const key = req.indexKey;
-        if (key === undefined) {
-          throw invalid(
-            'indexKey is required: this server has no default index (build one with /shitu-index-build)',
-          );
-        }
-        if (!(await store.has(key))) throw unknownKey(key);
-        const img = await loadImage(req.image, 'image', limits);
-        const feature = await featureOf(img, 'image');
-        const [res] = await store.read(key, (index) =>
-          recognizeWithIndex(index, feature, [{ width: img.width, height: img.height }], {
-            recThreshold: req.recThreshold ?? DEFAULT_REC_THRESHOLD,
-            topk: req.topk ?? DEFAULT_REC_TOPK,
-          }),
+  };
+}
+
+/** /shitu-infer: recognition of one image over an index, with PaddleX's visualisation. */
+function inferRoute(svc: Service, f: Features): Route {
+  const { store } = svc;
+  const { limits, visualizeByDefault } = svc.settings;
+  return {
+    method: 'POST',
+    handler: async (body) => {
+      const req = parseInfer(body);
+      const key = req.indexKey;
+      if (key === undefined) {
+        throw invalid(
+          'indexKey is required: this server has no default index (build one with /shitu-index-build)',
         );
-        const boxes = res?.boxes ?? [];
-        const detectedObjects = boxes.map((b) => ({
-          bbox: b.coordinate,
-          recResults:
-            b.labels[0] === null || b.labels[0] === undefined
-              ? []
-              : b.labels.map((label, i) => ({ label, score: b.recScores[i] })),
-          score: b.detScore,
-        }));
-        if (!(req.visualize ?? visualizeByDefault)) return { detectedObjects, image: null };
-        const drawn = detectedObjects.map((o) => ({
-          bbox: o.bbox,
-          label: o.recResults[0]?.label ?? null,
-          score: o.recResults[0]?.score ?? null,
-        }));
-        let image: string;
-        try {
-          image = await renderShituImage(img.data, img.width, img.height, drawn);
-        } catch (err) {
-          throw invalid(
-            `image: cannot draw the visualisation image (${(err as Error).message}); send visualize: false to skip it`,
-          );
-        }
-        return { detectedObjects, image };
-      },
+      }
+      if (!(await store.has(key))) throw unknownKey(key);
+      const img = await loadImage(req.image, 'image', limits);
+      const feature = await f.featureOf(img, 'image');
+      const [res] = await store.read(key, (index) =>
+        recognizeWithIndex(index, feature, [{ width: img.width, height: img.height }], {
+          recThreshold: req.recThreshold ?? DEFAULT_REC_THRESHOLD,
+          topk: req.topk ?? DEFAULT_REC_TOPK,
+        }),
+      );
+      const boxes = res?.boxes ?? [];
+      const detectedObjects = boxes.map((b) => ({
+        bbox: b.coordinate,
+        recResults:
+          b.labels[0] === null || b.labels[0] === undefined
+            ? []
+            : b.labels.map((label, i) => ({ label, score: b.recScores[i] })),
+        score: b.detScore,
+      }));
+      if (!(req.visualize ?? visualizeByDefault)) return { detectedObjects, image: null };
+      const drawn = detectedObjects.map((o) => ({
+        bbox: o.bbox,
+        label: o.recResults[0]?.label ?? null,
+        score: o.recResults[0]?.score ?? null,
+      }));
+      let image: string;
+      try {
+        image = await renderShituImage(img.data, img.width, img.height, drawn);
+      } catch (err) {
+        throw invalid(
+          `image: cannot draw the visualisation image (${(err as Error).message}); send visualize: false to skip it`,
+        );
+      }
+      return { detectedObjects, image };
     },
+  };
+}
+
+/** Every route of the service. */
+function routesOf(svc: Service): Record<string, Route> {
+  const f = features(svc);
+  const { batcher } = svc;
+  const { model, maxImages } = svc.settings;
+  return {
+    ...indexRoutes(svc, f),
+    '/shitu-infer': inferRoute(svc, f),
     '/image-feature': {
       method: 'POST',
       handler: async (body) => {
         const req = parseFeature(body, maxImages);
-        const outcomes = await featuresOf(req.images, (i) =>
+        const outcomes = await f.featuresOf(req.images, (i) =>
           req.single ? 'image' : `images[${i}]`,
         );
         const errors = imageErrors(outcomes);
         const features = outcomes.map((o) => (o.ok ? Array.from(o.value) : null));
-        return { features, dim: features.find((f) => f !== null)?.length ?? 0, errors };
+        return { features, dim: features.find((x) => x !== null)?.length ?? 0, errors };
       },
     },
     '/health': {
       method: 'GET',
       handler: () =>
         Promise.resolve({
-          status: closing ? 'closing' : 'ok',
+          status: svc.counters.closing ? 'closing' : 'ok',
           model: model.modelName,
           batching: {
             maxBatch: batcher.maxBatch,
             maxWaitMs: batcher.maxWaitMs,
             maxInFlight: batcher.maxInFlight,
           },
-          stats: stats(),
+          stats: svc.stats(),
         }),
     },
   };
+}
 
-  const send = (
-    res: http.ServerResponse,
-    status: number,
-    payload: unknown,
-    headers: Record<string, string> = {},
-  ) => {
+type Send = (
+  res: http.ServerResponse,
+  status: number,
+  payload: unknown,
+  headers?: Record<string, string>,
+) => void;
+
+/** Writes a JSON answer (once; `Connection: close` while shutting down). */
+function sender(svc: Service): Send {
+  return (res, status, payload, headers = {}) => {
     const text = JSON.stringify(payload);
     if (res.headersSent || res.destroyed) return;
     res.writeHead(status, {
       'Content-Type': 'application/json; charset=utf-8',
       'Content-Length': String(Buffer.byteLength(text)),
-      ...(closing ? { Connection: 'close' } : {}),
+      ...(svc.counters.closing ? { Connection: 'close' } : {}),
       ...headers,
     });
     res.end(text);
   };
+}
 
-  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+/** The body of a POST as JSON: 413 over the limit, 400 when it does not parse. */
+async function readJsonBody(req: http.IncomingMessage, limit: number): Promise<unknown> {
+  const raw = await readBody(req, limit);
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw new RequestError(400, `the request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Answers one request: routing, body, handler, PaddleX's envelope, the log line. */
+function requestHandler(
+  svc: Service,
+  routes: Record<string, Route>,
+  send: Send,
+  log: ((line: string) => void) | undefined,
+): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> {
+  const { counters } = svc;
+  return async (req, res) => {
     const started = performance.now();
     const logId = randomUUID();
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     let status = 200;
     try {
-      if (closing) throw new RequestError(503, 'the server is shutting down');
+      if (counters.closing) throw new RequestError(503, 'the server is shutting down');
       const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
       if (route === undefined) {
         throw new RequestError(404, `no route ${path} (routes: ${Object.keys(routes).join(', ')})`);
@@ -547,24 +626,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         res.setHeader('Allow', route.method);
         throw new RequestError(405, `${path} takes ${route.method}, not ${req.method ?? '?'}`);
       }
-      let body: unknown = undefined;
-      if (route.method === 'POST') {
-        const raw = await readBody(req, bodyLimit);
-        try {
-          body = JSON.parse(raw.toString('utf8'));
-        } catch (err) {
-          throw new RequestError(
-            400,
-            `the request body is not valid JSON: ${(err as Error).message}`,
-          );
-        }
-      }
+      const body =
+        route.method === 'POST' ? await readJsonBody(req, svc.settings.bodyLimit) : undefined;
       const result = await route.handler(body);
       send(res, 200, { logId, errorCode: 0, errorMsg: 'Success', result });
     } catch (err) {
       const f = failure(err);
       status = f.status;
-      errors++;
+      counters.errors++;
       // A body left unread (413, 404, 405): drop it and close the connection after answering.
       const unread = !req.readableEnded;
       if (unread) req.resume();
@@ -575,27 +644,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         unread ? { Connection: 'close' } : {},
       );
     } finally {
-      requests++;
+      counters.requests++;
       log?.(
         `${req.method ?? '?'} ${path} ${status} ${(performance.now() - started).toFixed(1)} ms${status === 200 ? '' : ` logId=${logId}`}`,
       );
     }
   };
+}
 
-  const server = http.createServer((req, res) => {
-    active++;
-    res.on('close', () => {
-      active--;
-      if (closing) server.closeIdleConnections();
-    });
-    handle(req, res).catch((err: unknown) => {
-      // Only a bug gets here; answer if still possible and keep serving.
-      log?.(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-      send(res, 500, { logId: randomUUID(), errorCode: 500, errorMsg: 'internal error' });
-    });
-  });
-
-  await new Promise<void>((resolve, reject) => {
+/** Listens on host:port; a failure is a PifIoError. */
+function listen(server: http.Server, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       reject(
         new PifIoError(
@@ -610,13 +669,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       resolve();
     });
   });
-  const addr = server.address() as AddressInfo;
-  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+}
 
+/**
+ * The graceful shutdown (once): no new requests, idle connections closed, running requests
+ * finish (cut after shutdownTimeoutMs), then the batcher, the index writes and the model.
+ */
+function closer(svc: Service, server: http.Server, closeModel: boolean): () => Promise<void> {
   let closed: Promise<void> | null = null;
-  const close = (): Promise<void> => {
+  return () => {
     closed ??= (async () => {
-      closing = true;
+      svc.counters.closing = true;
       const done = new Promise<void>((resolve) => {
         server.close(() => {
           resolve();
@@ -625,25 +688,49 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       server.closeIdleConnections();
       const timer = setTimeout(() => {
         server.closeAllConnections();
-      }, shutdownTimeoutMs);
+      }, svc.settings.shutdownTimeoutMs);
       try {
         await done;
       } finally {
         clearTimeout(timer);
       }
-      await batcher.close();
-      await store.idle();
-      if (options.closeModel === true) model.close();
+      await svc.batcher.close();
+      await svc.store.idle();
+      if (closeModel) svc.settings.model.close();
     })();
     return closed;
   };
+}
 
+/** Starts the service; resolves once it listens. */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const settings = checkSettings(options);
+  const svc = await openService(settings, options);
+  const log = options.log;
+  const send = sender(svc);
+  const handle = requestHandler(svc, routesOf(svc), send, log);
+  const { counters } = svc;
+  const server = http.createServer((req, res) => {
+    counters.active++;
+    res.on('close', () => {
+      counters.active--;
+      if (counters.closing) server.closeIdleConnections();
+    });
+    handle(req, res).catch((err: unknown) => {
+      // Only a bug gets here; answer if still possible and keep serving.
+      log?.(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      send(res, 500, { logId: randomUUID(), errorCode: 500, errorMsg: 'internal error' });
+    });
+  });
+  await listen(server, settings.host, settings.port);
+  const addr = server.address() as AddressInfo;
+  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
     url: `http://${shownHost}:${addr.port}`,
     host: addr.address,
     port: addr.port,
     server,
-    stats,
-    close,
+    stats: svc.stats,
+    close: closer(svc, server, options.closeModel === true),
   };
 }

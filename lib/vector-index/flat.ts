@@ -7,7 +7,7 @@
  * never rewritten: `add` writes only past the live rows, and `remove` builds new arrays
  * (copy-on-write) instead of compacting in place.
  */
-import { searchTopK } from '../evaluate.js';
+import { searchTopK } from '../search.js';
 
 import type { Metric } from './types.js';
 

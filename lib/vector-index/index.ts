@@ -4,7 +4,7 @@
  * works for every type, ids are never reused, search thread counts are explicit (spec §10 row 3),
  * saves are atomic and loads verified (lib/vector-index/store.ts, spec §10 row 9).
  *
- * - Flat: exact search by the native blockwise GEMM top-k (lib/evaluate.ts `searchTopK`).
+ * - Flat: exact search by the native blockwise GEMM top-k (lib/search.ts `searchTopK`).
  * - HNSW: usearch's graph (lib/vector-index/hnsw.ts), approximate; defaults give recall@10 ≥ 0.95.
  *
  * Changes (build, add, remove, save) run one at a time in call order; searches run at any time

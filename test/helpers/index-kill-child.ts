@@ -12,16 +12,16 @@
 import { pathToFileURL } from 'node:url';
 
 import { createIndex, loadIndex } from '../../lib/vector-index/index.js';
+import { lcg32 } from '../../lib/rng.js';
 import type { VectorIndex } from '../../lib/vector-index/types.js';
 
 /** A deterministic unit vector per id. */
 export function killTestVector(id: number, dim: number): Float32Array {
-  let s = (id * 2654435761 + 12345) >>> 0;
+  const next = lcg32((id * 2654435761 + 12345) >>> 0);
   const v = new Float32Array(dim);
   let norm = 0;
   for (let d = 0; d < dim; d++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    const x = s / 4294967296 - 0.5;
+    const x = next() / 4294967296 - 0.5;
     v[d] = x;
     norm += x * x;
   }

@@ -6,20 +6,10 @@ import assert from 'node:assert/strict';
 
 import sharp from 'sharp';
 
+import { seededFloats } from '../../lib/rng.js';
+
 /** Deterministic pseudo-random floats in [lo, hi) (mulberry32). */
-export function randomFloats(n: number, seed: number, lo: number, hi: number): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const r = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    out[i] = lo + (hi - lo) * r;
-  }
-  return out;
-}
+export const randomFloats = seededFloats;
 
 /** Seeded noise pixels, w×h interleaved RGB (an LCG), for making test images with sharp. */
 export function noiseRgb(w: number, h: number, seed: number): Buffer {

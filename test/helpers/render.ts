@@ -8,21 +8,19 @@ import path from 'node:path';
 
 import sharp from 'sharp';
 
+import { mulberry32 } from '../../lib/rng.js';
+
 /** Seeded generator (mulberry32): the same seed always gives the same sequence. */
 export class Rng {
-  private state: number;
+  private readonly uniform: () => number;
 
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.uniform = mulberry32(seed);
   }
 
   /** Uniform in [0, 1). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.uniform();
   }
 
   /** Integer in [lo, hi] (both inclusive). */

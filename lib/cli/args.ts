@@ -4,8 +4,8 @@
  */
 import { InvalidArgumentError as CommanderArgError } from 'commander';
 
-import { PifError } from './errors.js';
-import { pyJsonDumps } from './pyjson.js';
+import { PifError } from '../errors.js';
+import { pyJsonDumps } from '../pyjson.js';
 
 /** An integer in [min, max]. */
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
@@ -41,7 +41,7 @@ export function numberArg(min = -Infinity, max = Infinity): (v: string) => numbe
 export async function modelNameFor(model?: string, modelDir?: string): Promise<string> {
   if (model !== undefined) return model;
   if (modelDir !== undefined) {
-    const { loadInferenceConfig } = await import('./modeldir.js');
+    const { loadInferenceConfig } = await import('../modeldir.js');
     return (await loadInferenceConfig(modelDir)).Global.model_name;
   }
   return 'PP-ShiTuV2_rec';
@@ -63,4 +63,9 @@ export function errorJsonLine(inputPath: string | null, error: Error): string {
     { res: { input_path: inputPath, page_index: null, error: { code, message: error.message } } },
     { indent: null, ensureAscii: false },
   );
+}
+
+/** Commander's collector of a repeatable option. */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }

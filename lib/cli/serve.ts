@@ -1,5 +1,5 @@
 /**
- * `paddle-image-feature serve`: the HTTP service (server.ts) from the command line. Runs until
+ * `paddle-image-feature serve`: the HTTP service (lib/serve/server.ts) from the command line. Runs until
  * SIGTERM or SIGINT, then shuts down gracefully (running requests finish) and exits 0.
  */
 import { availableParallelism } from 'node:os';
@@ -12,16 +12,12 @@ import {
   DEFAULT_MAX_PIXELS,
   startServer,
   type RunningServer,
-} from './server.js';
-import { intArg, MODEL_OPTION_HELP, modelNameFor, numberArg } from '../cli-args.js';
+} from '../serve/server.js';
+import { intArg, MODEL_OPTION_HELP, modelNameFor, numberArg } from './args.js';
+import type { CliContext, CliIo } from './context.js';
 
 /** One inference job runs at a time (the batcher), so it gets the cores; PaddleX's default is 8. */
 export const DEFAULT_SERVE_THREADS = Math.min(availableParallelism(), 8);
-
-export interface ServeIo {
-  stdout: (s: string) => void;
-  stderr: (s: string) => void;
-}
 
 interface ServeOptions {
   host: string;
@@ -40,7 +36,7 @@ interface ServeOptions {
 }
 
 /** Adds `serve` to the program. */
-export function registerServeCommand(program: Command, io: ServeIo): void {
+export function registerServe(program: Command, ctx: CliContext): void {
   program
     .command('serve')
     .description(
@@ -85,55 +81,60 @@ export function registerServeCommand(program: Command, io: ServeIo): void {
     )
     .option('--quiet', 'no per-request log lines', false)
     .action(async (o: ServeOptions) => {
-      const model = await createModel(await modelNameFor(o.model, o.modelDir), {
-        ...(o.modelDir === undefined ? {} : { modelDir: o.modelDir }),
-        cpuThreads: o.threads,
-        useHpip: o.hpi,
-      });
-      let running: RunningServer;
-      try {
-        running = await startServer({
-          model,
-          host: o.host,
-          port: o.port,
-          indexDir: o.indexDir,
-          maxBatch: o.maxBatch,
-          maxWaitMs: o.maxWaitMs,
-          bodyLimitBytes: Math.round(o.bodyLimit * 2 ** 20),
-          maxPixels: o.maxPixels,
-          visualize: o.visualize,
-          closeModel: true,
-          ...(o.quiet
-            ? {}
-            : {
-                log: (line: string) => {
-                  io.stderr(`${new Date().toISOString()} ${line}\n`);
-                },
-              }),
-        });
-      } catch (err) {
-        model.close();
-        throw err;
-      }
-      io.stdout(
-        `serving ${model.modelName} on ${running.url} (indexes in ${o.indexDir}; batching: up to ${o.maxBatch} images, ${o.maxWaitMs} ms)\n`,
-      );
-      const server = running;
-      await new Promise<void>((resolve) => {
-        const stop = (signal: NodeJS.Signals) => {
-          process.off('SIGTERM', stop);
-          process.off('SIGINT', stop);
-          io.stderr(
-            `${signal}: finishing running requests, then exiting (${signal} again to stop now)\n`,
-          );
-          server.close().then(resolve, (err: unknown) => {
-            io.stderr(`shutdown: ${err instanceof Error ? err.message : String(err)}\n`);
-            resolve();
-          });
-        };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-      });
-      io.stderr('stopped\n');
+      await serve(o, ctx.io);
     });
+}
+
+/** Serves until SIGTERM or SIGINT, then finishes the running requests. */
+async function serve(o: ServeOptions, io: CliIo): Promise<void> {
+  const model = await createModel(await modelNameFor(o.model, o.modelDir), {
+    ...(o.modelDir === undefined ? {} : { modelDir: o.modelDir }),
+    cpuThreads: o.threads,
+    useHpip: o.hpi,
+  });
+  let running: RunningServer;
+  try {
+    running = await startServer({
+      model,
+      host: o.host,
+      port: o.port,
+      indexDir: o.indexDir,
+      maxBatch: o.maxBatch,
+      maxWaitMs: o.maxWaitMs,
+      bodyLimitBytes: Math.round(o.bodyLimit * 2 ** 20),
+      maxPixels: o.maxPixels,
+      visualize: o.visualize,
+      closeModel: true,
+      ...(o.quiet
+        ? {}
+        : {
+            log: (line: string) => {
+              io.stderr(`${new Date().toISOString()} ${line}\n`);
+            },
+          }),
+    });
+  } catch (err) {
+    model.close();
+    throw err;
+  }
+  io.stdout(
+    `serving ${model.modelName} on ${running.url} (indexes in ${o.indexDir}; batching: up to ${o.maxBatch} images, ${o.maxWaitMs} ms)\n`,
+  );
+  const server = running;
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      io.stderr(
+        `${signal}: finishing running requests, then exiting (${signal} again to stop now)\n`,
+      );
+      server.close().then(resolve, (err: unknown) => {
+        io.stderr(`shutdown: ${err instanceof Error ? err.message : String(err)}\n`);
+        resolve();
+      });
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  io.stderr('stopped\n');
 }

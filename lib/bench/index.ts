@@ -17,7 +17,7 @@
  * Not a test: timings depend on the machine. `--tiny` is the CI smoke setting.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -25,11 +25,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { buildModel, builderVersion, type BuildableModel } from './builder.js';
-import { InvalidArgumentError, PifError } from './errors.js';
-import { exportOnnx } from './export.js';
-import { nativeBinding, packageRoot } from './native.js';
-import { loadPredictor, type PredictorOptions } from './predictor.js';
+import { buildModel, builderVersion, type BuildableModel } from '../builder.js';
+import { InvalidArgumentError, PifError } from '../errors.js';
+import { exportOnnx } from '../export.js';
+import { isMainModule } from '../main-module.js';
+import { nativeBinding, packageRoot } from '../native.js';
+import { loadPredictor, type PredictorOptions } from '../predictor.js';
+import { seededFloats } from '../rng.js';
 
 /** Work per 224×224 image, FLOP = 2 × MAC (convolutions and matrix products only). */
 export const BENCH_MODELS = {
@@ -230,20 +232,6 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions | null {
 
 // ---------------------------------------------------------------------------------------
 // Inputs, outputs and their comparison
-
-/** Deterministic pseudo-random floats in [lo, hi) (mulberry32). */
-export function seededFloats(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = lo + ((hi - lo) * ((t ^ (t >>> 14)) >>> 0)) / 4294967296;
-  }
-  return out;
-}
 
 function inputFor(batch: number, seed: number): { data: Float32Array; shape: number[] } {
   const shape = [batch, 3, 224, 224];
@@ -1047,17 +1035,7 @@ export async function benchMain(args: readonly string[], io: BenchIo): Promise<n
   return 0;
 }
 
-function isMainModule(): boolean {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (process.argv[2] === CHILD_FLAG && isMainModule()) {
+if (process.argv[2] === CHILD_FLAG && isMainModule(import.meta.url)) {
   childMain(process.argv[3] ?? '{}').catch((err: unknown) => {
     process.stdout.write(
       `${JSON.stringify({ maxRssKB: process.resourceUsage().maxRSS, error: errorMessage(err) })}\n`,

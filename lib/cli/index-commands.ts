@@ -24,19 +24,12 @@ import { IndexError, ModelNotFoundError, PifError } from '../errors.js';
 import { createModel, type FeatureModel } from '../image-feature.js';
 import { createProgress } from '../progress.js';
 import { pyJsonDumps, PyInt } from '../pyjson.js';
-
-import { createIndex, loadIndex, readGalleryList } from './index.js';
-import { MODEL_FILE } from './model-record.js';
-import { readRecordedModel } from './store.js';
-import type { Metric, IndexType, SearchHit, VectorIndex } from './types.js';
-import { errorJsonLine, intArg, MODEL_OPTION_HELP, modelNameFor } from '../cli-args.js';
-
-export interface IndexCommandIo {
-  stdout: (s: string) => void;
-  stderr: (s: string) => void;
-  /** Whether stderr is a terminal (progress bars). Default: detect. */
-  isTTY?: boolean;
-}
+import { createIndex, loadIndex, readGalleryList } from '../vector-index/index.js';
+import { MODEL_FILE } from '../vector-index/model-record.js';
+import { readRecordedModel } from '../vector-index/store.js';
+import type { Metric, IndexType, SearchHit, VectorIndex } from '../vector-index/types.js';
+import { errorJsonLine, intArg, MODEL_OPTION_HELP, modelNameFor } from './args.js';
+import type { CliContext } from './context.js';
 
 interface ModelOpts {
   model?: string;
@@ -140,13 +133,27 @@ async function readIdsFile(file: string): Promise<number[]> {
   return out;
 }
 
+/** Progress bars of the index commands: when stderr is a terminal (or `io.isTTY`). */
+function progressOn(ctx: CliContext): boolean {
+  return ctx.io.isTTY ?? process.stderr.isTTY;
+}
+
 /** Adds the `index` command and its subcommands to `program`. */
-export function registerIndexCommands(program: Command, io: IndexCommandIo): Command {
-  const tty = (): boolean => io.isTTY ?? process.stderr.isTTY;
+export function registerIndexCommands(program: Command, ctx: CliContext): Command {
   const index = program
     .command('index')
     .description('vector index over gallery features: build, add, remove, search, info');
+  addIndexBuild(index, ctx);
+  addIndexAdd(index, ctx);
+  addIndexRemove(index, ctx);
+  addIndexSearch(index, ctx);
+  addIndexInfo(index, ctx);
+  return index;
+}
 
+/** `index build`: an index of a gallery, saved. */
+function addIndexBuild(index: Command, ctx: CliContext): void {
+  const { io } = ctx;
   addModelOptions(
     index
       .command('build')
@@ -166,7 +173,7 @@ export function registerIndexCommands(program: Command, io: IndexCommandIo): Com
     ) => {
       const started = Date.now();
       const model = await openModel(o);
-      const bar = createProgress('index build', { enabled: tty() });
+      const bar = createProgress('index build', { enabled: progressOn(ctx) });
       try {
         const idx = createIndex({ metric: o.metric, type: o.type, model });
         await idx.build(galleryDir, labelFile, {
@@ -187,7 +194,11 @@ export function registerIndexCommands(program: Command, io: IndexCommandIo): Com
       }
     },
   );
+}
 
+/** `index add`: gallery images added to a saved index. */
+function addIndexAdd(index: Command, ctx: CliContext): void {
+  const { io } = ctx;
   addModelOptions(
     index
       .command('add')
@@ -197,7 +208,7 @@ export function registerIndexCommands(program: Command, io: IndexCommandIo): Com
       .argument('<label_file>', 'lines "path label", split on one space'),
   ).action(async (dir: string, galleryDir: string, labelFile: string, o: ModelOpts) => {
     const model = await openIndexModel(dir, o);
-    const bar = createProgress('index add', { enabled: tty() });
+    const bar = createProgress('index add', { enabled: progressOn(ctx) });
     try {
       const idx = await loadIndex(dir, { model });
       const entries = await readGalleryList(galleryDir, labelFile);
@@ -221,7 +232,11 @@ export function registerIndexCommands(program: Command, io: IndexCommandIo): Com
       model.close();
     }
   });
+}
 
+/** `index remove`: ids removed from a saved index. */
+function addIndexRemove(index: Command, ctx: CliContext): void {
+  const { io } = ctx;
   index
     .command('remove')
     .description('remove ids from a saved index (works for every index type)')
@@ -242,7 +257,11 @@ export function registerIndexCommands(program: Command, io: IndexCommandIo): Com
       if (removed > 0) await idx.save(dir);
       io.stdout(`removed ${removed} of ${ids.length} ids; now ${describe(idx)}\n`);
     });
+}
 
+/** `index search`: the nearest gallery images of each query image. */
+function addIndexSearch(index: Command, ctx: CliContext): void {
+  const { io } = ctx;
   addModelOptions(
     index
       .command('search')
@@ -299,7 +318,11 @@ export function registerIndexCommands(program: Command, io: IndexCommandIo): Com
       }
     },
   );
+}
 
+/** `index info`: what a saved index holds. */
+function addIndexInfo(index: Command, ctx: CliContext): void {
+  const { io } = ctx;
   index
     .command('info')
     .description('type, metric, size and settings of a saved index (verifies the files)')
@@ -333,6 +356,4 @@ export function registerIndexCommands(program: Command, io: IndexCommandIo): Com
       );
       io.stdout(`${lines.join('\n')}\n`);
     });
-
-  return index;
 }

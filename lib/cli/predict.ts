@@ -1,0 +1,84 @@
+/** `paddle-image-feature predict`: features of images, in input order. */
+import type { Command } from 'commander';
+
+import { createModel } from '../image-feature.js';
+import { createProgress } from '../progress.js';
+import { errorJsonLine, intArg, MODEL_OPTION_HELP, modelNameFor } from './args.js';
+import type { CliContext } from './context.js';
+
+interface PredictOptions {
+  model?: string;
+  modelDir?: string;
+  batchSize: number;
+  threads: number;
+  hpi: boolean;
+  bf16: boolean;
+  output?: string;
+  json: boolean;
+}
+
+/** Adds `predict` to the program. */
+export function registerPredict(program: Command, ctx: CliContext): void {
+  program
+    .command('predict')
+    .description('features of images (files, directories, URLs), in input order')
+    .argument('<inputs...>', 'image files, directories or http(s) URLs')
+    .option('--model <name>', MODEL_OPTION_HELP)
+    .option('--model-dir <dir>', 'an exported inference model directory')
+    .option('--batch-size <n>', 'images per inference call', intArg(1, 4096), 1)
+    .option('--threads <n>', 'CPU threads per inference call', intArg(1, 256), 1)
+    .option('--hpi', 'high-performance mode (fused oneDNN graph)', false)
+    .option('--bf16', 'bf16 precision (with --hpi; needs AVX512-BF16 or AMX)', false)
+    .option('--output <dir>', 'save <stem>_res.json per input into DIR')
+    .option('--json', 'one JSON object per line on stdout (machine-readable)', false)
+    .action(async (inputs: string[], o: PredictOptions) => {
+      ctx.state.code = await predict(inputs, o, ctx);
+    });
+}
+
+async function predict(inputs: string[], o: PredictOptions, ctx: CliContext): Promise<number> {
+  const { io } = ctx;
+  const model = await createModel(await modelNameFor(o.model, o.modelDir), {
+    ...(o.modelDir === undefined ? {} : { modelDir: o.modelDir }),
+    batchSize: o.batchSize,
+    cpuThreads: o.threads,
+    useHpip: o.hpi || o.bf16,
+    precision: o.bf16 ? 'bf16' : 'fp32',
+  });
+  // On a terminal with --output, a progress bar and a summary; otherwise one line per
+  // result (Python-style repr, or JSON with --json) that scripts can read.
+  const showBar = ctx.tty && !o.json && o.output !== undefined;
+  const bar = createProgress('predict', { enabled: showBar });
+  let done = 0;
+  let failed = 0;
+  try {
+    const results = model.predict(inputs, {
+      onResolved: (n) => {
+        bar.setTotal(n);
+      },
+    });
+    for await (const res of results) {
+      bar.update(++done);
+      if (res.error !== null) {
+        failed++;
+        io.stderr(`${res.inputPath ?? '<input>'}: ${res.error.message}\n`);
+        if (o.json) io.stdout(`${errorJsonLine(res.inputPath, res.error)}\n`);
+        continue;
+      }
+      const saved = o.output === undefined ? null : await res.saveToJson(o.output);
+      if (o.json) io.stdout(`${res.toJsonString({ indent: null })}\n`);
+      else if (!showBar) {
+        io.stdout(`${res.toString()}${saved === null ? '' : `\n  saved ${saved}`}\n`);
+      }
+    }
+  } finally {
+    bar.stop();
+    model.close();
+  }
+  if (showBar) {
+    io.stdout(
+      `${done - failed} result(s) saved to ${o.output ?? ''}${failed > 0 ? `, ${failed} failed` : ''}\n`,
+    );
+  }
+  return failed > 0 ? 1 : 0;
+}
