@@ -95,6 +95,23 @@ describe('-c/-o export mode', () => {
 });
 
 describe('export --out', () => {
+  test('--format paddle refuses the ONNX-only options instead of ignoring them', async () => {
+    const out = path.join(dir, 'cli-paddle-opset');
+    const r = await runMain([
+      'export',
+      modelDir,
+      '--format',
+      'paddle',
+      '--out',
+      out,
+      '--opset',
+      '13',
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /PIF_INVALID_ARG.*--opset apply to --format onnx only/);
+    assert.equal(existsSync(out), false, 'nothing is written');
+  });
+
   test('an existing directory receives inference.onnx', async () => {
     const out = path.join(dir, 'cli-existing');
     mkdirSync(out);

@@ -2,6 +2,7 @@
 import { Option, type Command } from 'commander';
 
 import type { ConfigMap } from '../config.js';
+import { InvalidArgumentError } from '../errors.js';
 import { exportOnnx } from '../export.js';
 import { intArg } from './args.js';
 import { runMode, type CliContext } from './context.js';
@@ -35,6 +36,16 @@ export function registerExport(program: Command, ctx: CliContext): void {
     )
     .action(async (dir: string, o: ExportOptions) => {
       if (o.format === 'paddle') {
+        // ONNX-only options with --format paddle are a mistake, not something to drop quietly.
+        const onnxOnly = [
+          ...(o.opset === undefined ? [] : ['--opset']),
+          ...(o.randomWeights === undefined ? [] : ['--random-weights']),
+        ];
+        if (onnxOnly.length > 0) {
+          throw new InvalidArgumentError(
+            `${onnxOnly.join(' and ')} apply to --format onnx only (this export is --format paddle)`,
+          );
+        }
         const config: ConfigMap = {
           Global: { mode: 'export', model: 'any', output: o.out },
           Export: { model_dir: dir },
