@@ -36,6 +36,13 @@ namespace {
 int g_failures = 0;
 bool g_print_constants = false;
 
+template <typename T>
+T load(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
 std::string tensor_str(const Tensor& t) {
   std::ostringstream s;
   s << dtype_name(t.dtype) << "[";
@@ -46,21 +53,13 @@ std::string tensor_str(const Tensor& t) {
   for (uint64_t k = 0; k < n && k < 8; ++k) {
     const uint8_t* p = t.data() + k * es;
     if (t.dtype == DType::Int64) {
-      int64_t v;
-      std::memcpy(&v, p, 8);
-      s << " " << v;
+      s << " " << load<int64_t>(p);
     } else if (t.dtype == DType::Int32) {
-      int32_t v;
-      std::memcpy(&v, p, 4);
-      s << " " << v;
+      s << " " << load<int32_t>(p);
     } else if (t.dtype == DType::Float32) {
-      float v;
-      std::memcpy(&v, p, 4);
-      s << " " << v;
+      s << " " << load<float>(p);
     } else if (t.dtype == DType::Float64) {
-      double v;
-      std::memcpy(&v, p, 8);
-      s << " " << v;
+      s << " " << load<double>(p);
     } else {
       s << " 0x" << std::hex << static_cast<int>(*p) << std::dec;
     }
