@@ -152,11 +152,13 @@ void compare_programs(const Program& a, const Program& b) {
     if (d) failf(what);
     return d;
   };
-  differs(a.format != b.format, "format differs");
-  differs(a.version != b.version || a.has_version != b.has_version, "version differs");
-  differs(a.pir_trainable != b.pir_trainable, "trainable differs");
-  differs(a.pir_region_name != b.pir_region_name, "region name differs");
-  differs(a.values.size() != b.values.size(), "value count differs");
+  const std::pair<bool, const char*> header[] = {
+      {a.format != b.format, "format differs"},
+      {a.version != b.version || a.has_version != b.has_version, "version differs"},
+      {a.pir_trainable != b.pir_trainable, "trainable differs"},
+      {a.pir_region_name != b.pir_region_name, "region name differs"},
+      {a.values.size() != b.values.size(), "value count differs"}};
+  for (const auto& h : header) differs(h.first, h.second);
   if (differs(a.blocks.size() != b.blocks.size(), "block count differs")) return;
   for (size_t bi = 0; bi < a.blocks.size(); ++bi) {
     const Block& x = a.blocks[bi];
