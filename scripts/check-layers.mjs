@@ -38,7 +38,7 @@ const LAYERS = [
   { name: 'preprocess', rank: 7, dirs: ['preprocess/'] },
   { name: 'retrieval', rank: 7, dirs: ['retrieval/'] },
   { name: 'addon', rank: 8, dirs: ['addon/'] },
-  { name: 'harness', rank: 9, dirs: ['fuzz/', 'tools/'] },
+  { name: 'harness', rank: 9, dirs: ['fuzz/', 'tests/', 'tools/'] },
 ];
 
 const SOURCE = /\.(h|hh|hpp|cc|cpp|cxx|c|inc)$/;

@@ -116,20 +116,14 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(bn_values),
                 static_cast<unsigned long long>(values - bn_values),
                 static_cast<unsigned long long>(bytes));
-    for (const IoBinding& io : p.inputs) {
-      std::printf("input   %s [", io.name.c_str());
-      const auto& d = p.values[io.value].type.dims;
-      for (size_t k = 0; k < d.size(); ++k)
-        std::printf("%s%lld", k ? "," : "", static_cast<long long>(d[k]));
-      std::printf("]\n");
-    }
-    for (const IoBinding& io : p.outputs) {
-      std::printf("output  %s [", io.name.c_str());
-      const auto& d = p.values[io.value].type.dims;
-      for (size_t k = 0; k < d.size(); ++k)
-        std::printf("%s%lld", k ? "," : "", static_cast<long long>(d[k]));
-      std::printf("]\n");
-    }
+    for (const auto* list : {&p.inputs, &p.outputs})
+      for (const IoBinding& io : *list) {
+        std::printf("%-7s %s [", list == &p.inputs ? "input" : "output", io.name.c_str());
+        const auto& d = p.values[io.value].type.dims;
+        for (size_t k = 0; k < d.size(); ++k)
+          std::printf("%s%lld", k ? "," : "", static_cast<long long>(d[k]));
+        std::printf("]\n");
+      }
 
     LoadOptions lo;
     LoadedModel back = load_model(out, lo);

@@ -17,6 +17,7 @@
 #include "format/model_dir.h"
 #include "passes/constant_fold.h"
 #include "runtime/executor.h"
+#include "tools/tool_main.h"
 
 using namespace pif;
 
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
     std::cerr << "usage: export_onnx MODEL_DIR OUT.onnx [--random-weights SEED] [--opset N]\n";
     return 2;
   }
-  try {
+  return run_tool([&] {
     LoadOptions lo;
     lo.require_params = !random;
     auto m = std::make_shared<LoadedModel>(load_model(dir, lo));
@@ -58,12 +59,6 @@ int main(int argc, char** argv) {
               << " ops";
     if (random) std::cout << ", " << bound << " random parameters";
     std::cout << ")\n";
-  } catch (const ModelError& e) {
-    std::cerr << "error " << e.code() << ": " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

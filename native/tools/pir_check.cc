@@ -1,6 +1,6 @@
 // pir_check: parses PIR inference.json files and checks the reader/writer.
 //
-//   pir_check [--no-bytes] [--mutate N] [--constants] [--selftest] FILE...
+//   pir_check [--no-bytes] [--mutate N] [--constants] FILE...
 //
 // For each file: prints op count, op census, inputs, outputs, parameter count
 // and the number of constant-folded values (--constants lists them); then writes the program back,
@@ -36,6 +36,13 @@ namespace {
 int g_failures = 0;
 bool g_print_constants = false;
 
+template <typename T>
+T load(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
 std::string tensor_str(const Tensor& t) {
   std::ostringstream s;
   s << dtype_name(t.dtype) << "[";
@@ -46,21 +53,13 @@ std::string tensor_str(const Tensor& t) {
   for (uint64_t k = 0; k < n && k < 8; ++k) {
     const uint8_t* p = t.data() + k * es;
     if (t.dtype == DType::Int64) {
-      int64_t v;
-      std::memcpy(&v, p, 8);
-      s << " " << v;
+      s << " " << load<int64_t>(p);
     } else if (t.dtype == DType::Int32) {
-      int32_t v;
-      std::memcpy(&v, p, 4);
-      s << " " << v;
+      s << " " << load<int32_t>(p);
     } else if (t.dtype == DType::Float32) {
-      float v;
-      std::memcpy(&v, p, 4);
-      s << " " << v;
+      s << " " << load<float>(p);
     } else if (t.dtype == DType::Float64) {
-      double v;
-      std::memcpy(&v, p, 8);
-      s << " " << v;
+      s << " " << load<double>(p);
     } else {
       s << " 0x" << std::hex << static_cast<int>(*p) << std::dec;
     }
@@ -149,24 +148,24 @@ bool same_slots(const Program& a, const std::vector<OpSlot>& x, const Program& b
 
 // Field-by-field comparison of two parsed programs.
 void compare_programs(const Program& a, const Program& b) {
-  if (a.format != b.format) failf("format differs");
-  if (a.version != b.version || a.has_version != b.has_version) failf("version differs");
-  if (a.pir_trainable != b.pir_trainable) failf("trainable differs");
-  if (a.pir_region_name != b.pir_region_name) failf("region name differs");
-  if (a.values.size() != b.values.size()) failf("value count differs");
-  if (a.blocks.size() != b.blocks.size()) {
-    failf("block count differs");
-    return;
-  }
+  auto differs = [](bool d, const char* what) {
+    if (d) failf(what);
+    return d;
+  };
+  const std::pair<bool, const char*> header[] = {
+      {a.format != b.format, "format differs"},
+      {a.version != b.version || a.has_version != b.has_version, "version differs"},
+      {a.pir_trainable != b.pir_trainable, "trainable differs"},
+      {a.pir_region_name != b.pir_region_name, "region name differs"},
+      {a.values.size() != b.values.size(), "value count differs"}};
+  for (const auto& h : header) differs(h.first, h.second);
+  if (differs(a.blocks.size() != b.blocks.size(), "block count differs")) return;
   for (size_t bi = 0; bi < a.blocks.size(); ++bi) {
     const Block& x = a.blocks[bi];
     const Block& y = b.blocks[bi];
-    if (x.pir_name != y.pir_name) failf("block name differs");
-    if (x.args.size() != y.args.size()) failf("block args differ");
-    if (x.ops.size() != y.ops.size()) {
-      failf("op count differs");
-      continue;
-    }
+    differs(x.pir_name != y.pir_name, "block name differs");
+    differs(x.args.size() != y.args.size(), "block args differ");
+    if (differs(x.ops.size() != y.ops.size(), "op count differs")) continue;
     for (size_t k = 0; k < x.ops.size(); ++k) {
       const Op& o = x.ops[k];
       const Op& q = y.ops[k];
@@ -359,110 +358,6 @@ void mutate_file(const std::string& path, int count) {
   std::cout << "  mutants: " << count << " (" << ok << " loaded, " << rejected << " rejected)\n";
 }
 
-void selftest() {
-  std::cout << "== selftest\n";
-  struct {
-    double v;
-    const char* s;
-  } cases[] = {
-      {0.0, "0.0"},
-      {-0.0, "-0.0"},
-      {1.0, "1.0"},
-      {0.5, "0.5"},
-      {120.0, "120.0"},
-      {static_cast<double>(0.9f), "0.8999999761581421"},
-      {static_cast<double>(1e-5f), "9.999999747378752e-06"},
-      {static_cast<double>(1e-6f), "9.999999974752427e-07"},
-      {static_cast<double>(0.1666667f), "0.16666670143604279"},
-      {1e-4, "0.0001"},
-      {1e-5, "1e-05"},
-      {1e15, "1e+15"},
-      {1e14, "100000000000000.0"},
-      {123456789012345.6, "123456789012345.6"},
-      {1.5e300, "1.5e+300"},
-      {5e-324, "5e-324"},
-      {-2.5, "-2.5"},
-      {static_cast<double>(234.8544f), "234.85440063476563"},  // Grisu2, not shortest
-      {-3.5561693938148423e-26, "-3.5561693938148423e-26"},
-  };
-  for (const auto& c : cases) {
-    std::string s;
-    write_json_double(c.v, &s);
-    if (s != c.s) failf(std::string("double ") + c.s + " written as " + s);
-  }
-  struct {
-    const char* in;
-    bool ok;
-  } docs[] = {
-      {"{\"a\":[1,-2,3.5e2,\"\\u00e9\\ud83d\\ude00\"],\"a\":null}", true},
-      {"9223372036854775807", true},
-      {"-9223372036854775808", true},
-      {"1e999", true},
-      {"[1,]", false},
-      {"\"\\ud800\"", false},
-      {"\"\xc0\xaf\"", false},
-      {"\"\xed\xa0\x80\"", false},
-      {"01", false},
-      {"[\"\x01\"]", false},
-      {"{\"a\" 1}", false},
-      {"tru", false},
-      {"", false},
-  };
-  for (const auto& d : docs) {
-    JsonValue v;
-    JsonParseError err;
-    JsonParseOptions o;
-    bool ok = parse_json(d.in, std::strlen(d.in), o, &v, &err);
-    if (ok != d.ok)
-      failf(std::string("json parse of ") + d.in + ": expected " + (d.ok ? "ok" : "error"));
-    if (ok) {
-      std::string w;
-      write_json(v, &w);
-      JsonValue v2;
-      if (!parse_json(w.data(), w.size(), o, &v2, &err)) failf("json rewrite does not parse: " + w);
-      std::string w2;
-      write_json(v2, &w2);
-      if (w != w2) failf("json rewrite not stable: " + w);
-    }
-  }
-  {
-    JsonValue v;
-    JsonParseError err;
-    JsonParseOptions o;
-    const char* s = "[9223372036854775807,-9223372036854775808,9223372036854775808]";
-    if (!parse_json(s, std::strlen(s), o, &v, &err) || !v.items[0].is_int() ||
-        v.items[0].i != INT64_MAX || !v.items[1].is_int() || v.items[1].i != INT64_MIN ||
-        v.items[2].is_int()) {
-      failf("int64 limits");
-    }
-    std::string deep(200, '[');
-    deep += std::string(200, ']');
-    o.max_depth = 128;
-    if (parse_json(deep.data(), deep.size(), o, &v, &err)) failf("depth limit not enforced");
-    const char* u = "\"\\u00e9\\ud83d\\ude00\"";
-    if (!parse_json(u, std::strlen(u), o, &v, &err) || v.s != "\xc3\xa9\xf0\x9f\x98\x80") {
-      failf("unicode escapes");
-    }
-  }
-  // Random doubles must round-trip through the formatter.
-  std::mt19937_64 rng(7);
-  for (int k = 0; k < 200000; ++k) {
-    uint64_t bits = rng();
-    double d;
-    std::memcpy(&d, &bits, sizeof d);
-    if (!std::isfinite(d)) continue;
-    std::string s;
-    write_json_double(d, &s);
-    JsonValue v;
-    JsonParseError err;
-    if (!parse_json(s.data(), s.size(), JsonParseOptions(), &v, &err) ||
-        std::memcmp(&v.d, &d, sizeof d) != 0) {
-      failf("double does not round-trip: " + s);
-      break;
-    }
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -477,8 +372,6 @@ int main(int argc, char** argv) {
       mutate = std::atoi(argv[++k]);
     } else if (a == "--constants") {
       g_print_constants = true;
-    } else if (a == "--selftest") {
-      selftest();
     } else {
       files.push_back(a);
     }

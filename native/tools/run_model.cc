@@ -23,6 +23,7 @@
 #include "format/model_dir.h"
 #include "passes/constant_fold.h"
 #include "runtime/executor.h"
+#include "tools/tool_main.h"
 
 using namespace pif;
 
@@ -84,7 +85,7 @@ int main(int argc, char** argv) {
            "[--random-weights SEED] [--threads N] [--input-range LO,HI] [--input-file RAW_F32]\n";
     return 2;
   }
-  try {
+  return run_tool([&] {
     LoadOptions lo;
     lo.require_params = !random;
     auto m = std::make_shared<LoadedModel>(load_model(dir, lo));
@@ -128,12 +129,6 @@ int main(int argc, char** argv) {
     js += "]}\n";
     std::ofstream(prefix + ".json") << js;
     std::cout << js;
-  } catch (const ModelError& e) {
-    std::cerr << "error " << e.code() << ": " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }
