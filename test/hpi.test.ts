@@ -33,7 +33,7 @@ import {
 } from '../lib/predictor.js';
 import type { Tensor } from '../lib/tensor.js';
 import { fixtureDir, needFixtures } from './helpers/fixtures.js';
-import { count, imageLike, randomFloats, renderedText } from './helpers/inputs.js';
+import { count, fixtureCaseInput, imageLike, RUNNABLE_FIXTURE_CASES } from './helpers/inputs.js';
 import { needNative } from './helpers/native.js';
 
 const COS_MIN = 0.99999;
@@ -388,33 +388,7 @@ describe('hpi fp32 agrees with normal mode', () => {
 
   describe('runnable fixtures (real weights)', () => {
     // The same fixtures, shapes and input generators as onnx-oracle.test.ts.
-    const cases: {
-      name: string;
-      shape: number[];
-      input?: (shape: number[]) => Float32Array | Promise<Float32Array>;
-      note?: string;
-    }[] = [
-      {
-        name: 'mnist_mlp_legacy_separate',
-        shape: [2, 1, 28, 28],
-        input: (s) => randomFloats(count(s), 101, -1, 1),
-      },
-      { name: 'mobilenetv3_small_x0_35_meter_legacy', shape: [2, 3, 224, 224] },
-      { name: 'pplcnet_x0_25_textline_ori_pir', shape: [2, 3, 80, 160] },
-      {
-        name: 'en_ppocrv3_det_legacy',
-        shape: [1, 3, 320, 320],
-        input: () => renderedText(320),
-        note: 'rendered text input',
-      },
-      {
-        name: 'nafnet_bdpan_legacy',
-        shape: [1, 3, 1024, 1024],
-        input: (s) => randomFloats(count(s), 105, 0, 1),
-        note: 'input in [0,1] as the author feeds it',
-      },
-    ];
-    for (const [i, c] of cases.entries()) {
+    for (const [i, c] of RUNNABLE_FIXTURE_CASES.entries()) {
       test(`${c.name} ${JSON.stringify(c.shape)}${c.note ? ` (${c.note})` : ''}`, async (t) => {
         const root = needFixtures(t);
         if (root === null || needNative(t) === null) return;
@@ -422,7 +396,7 @@ describe('hpi fp32 agrees with normal mode', () => {
           label: c.name,
           dir: fixtureDir(root, c.name),
           shape: c.shape,
-          input: c.input ? await c.input(c.shape) : imageLike(c.shape, 100 + i),
+          input: await fixtureCaseInput(c, i),
           key: c.name,
         });
       });

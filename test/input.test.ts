@@ -3,16 +3,8 @@
 // opencv-doc photo (JPEG and PNG, incl. a grey JPEG with an ICC profile) and on EXIF-rotated copies
 // with all eight orientations; plus PaddleX's path / directory rules and pixel-array semantics.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -21,20 +13,12 @@ import sharp from 'sharp';
 
 import { decodeItem, itemPath, resolveInputs, type InputItem } from '../lib/input.js';
 import { requireFixtures } from './helpers/fixtures.js';
+import { findPythonCv2, listPhotos, PHOTOS } from './helpers/opencv.js';
 
-const PHOTOS = process.env['PIF_PHOTOS'] ?? '/usr/share/doc/opencv-doc/examples/data';
 const dir = mkdtempSync(path.join(tmpdir(), 'pif-input-'));
 after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-function findPython(): string | null {
-  for (const py of [process.env['PIF_PYTHON_CV2'], '/usr/bin/python3', 'python3']) {
-    if (py === undefined) continue;
-    if (spawnSync(py, ['-c', 'import cv2, numpy'], { encoding: 'utf8' }).status === 0) return py;
-  }
-  return null;
-}
 
 const IMREAD = `
 import json, sys, cv2
@@ -45,16 +29,8 @@ for f, out in json.load(open(sys.argv[1])):
 `;
 
 test('decoding equals cv2.imread (EXIF orientation applied, ICC ignored, grey replicated)', async (t) => {
-  const py = findPython();
-  let photos: string[];
-  try {
-    photos = readdirSync(PHOTOS)
-      .filter((f) => /\.(jpe?g|png)$/i.test(f))
-      .sort()
-      .map((f) => path.join(PHOTOS, f));
-  } catch {
-    photos = [];
-  }
+  const py = findPythonCv2();
+  const photos = listPhotos();
   const missing =
     py === null
       ? 'no python3 with cv2 (install the Debian package python3-opencv)'

@@ -4,8 +4,8 @@
 // pipeline, on every photo of Debian's opencv-doc (JPEG and PNG, many sizes and aspect ratios)
 // at several target sizes, plus synthetic edge cases (1 and 4 channels, tiny and extreme shapes).
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -14,21 +14,7 @@ import sharp from 'sharp';
 
 import { preprocessImage, type RawImage } from '../lib/preprocess.js';
 import { requireFixtures } from './helpers/fixtures.js';
-
-const PHOTOS = process.env['PIF_PHOTOS'] ?? '/usr/share/doc/opencv-doc/examples/data';
-
-/** A Python with cv2 and numpy (Debian's python3-opencv), or null. */
-function findPython(): string | null {
-  const candidates = [process.env['PIF_PYTHON_CV2'], '/usr/bin/python3', 'python3'];
-  for (const py of candidates) {
-    if (py === undefined) continue;
-    const r = spawnSync(py, ['-c', 'import cv2, numpy; print(cv2.__version__)'], {
-      encoding: 'utf8',
-    });
-    if (r.status === 0) return py;
-  }
-  return null;
-}
+import { findPythonCv2, listPhotos, PHOTOS } from './helpers/opencv.js';
 
 const ORACLE = `
 import json, sys
@@ -69,16 +55,8 @@ function synthetic(w: number, h: number, c: number, seed: number): RawImage {
 }
 
 test('resize equals cv2.resize INTER_LINEAR and the tensor matches OpenCV + NumPy', async (t) => {
-  const py = findPython();
-  let photos: string[];
-  try {
-    photos = readdirSync(PHOTOS)
-      .filter((f) => /\.(jpe?g|png)$/i.test(f))
-      .sort()
-      .map((f) => path.join(PHOTOS, f));
-  } catch {
-    photos = [];
-  }
+  const py = findPythonCv2();
+  const photos = listPhotos();
   const missing =
     py === null
       ? 'no python3 with cv2 + numpy (install the Debian package python3-opencv)'
