@@ -12,8 +12,7 @@ import { after, test } from 'node:test';
 import sharp from 'sharp';
 
 import { decodeItem, itemPath, resolveInputs, type InputItem } from '../lib/input.js';
-import { requireFixtures } from './helpers/fixtures.js';
-import { findPythonCv2, listPhotos, PHOTOS } from './helpers/opencv.js';
+import { needOpencvOracle } from './helpers/opencv.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pif-input-'));
 after(() => {
@@ -29,19 +28,9 @@ for f, out in json.load(open(sys.argv[1])):
 `;
 
 test('decoding equals cv2.imread (EXIF orientation applied, ICC ignored, grey replicated)', async (t) => {
-  const py = findPythonCv2();
-  const photos = listPhotos();
-  const missing =
-    py === null
-      ? 'no python3 with cv2 (install the Debian package python3-opencv)'
-      : photos.length < 30
-        ? `fewer than 30 photos in ${PHOTOS}`
-        : null;
-  if (missing !== null) {
-    if (requireFixtures) assert.fail(`PIF_REQUIRE_FIXTURES=1 but ${missing}`);
-    t.skip(missing);
-    return;
-  }
+  const oracle = needOpencvOracle(t);
+  if (oracle === null) return;
+  const { py, photos } = oracle;
   // EXIF-rotated copies: the same pixels with each orientation tag (1-8), including mirrors.
   const base = photos.find((p) => p.endsWith('baboon.jpg')) ?? photos[0];
   for (let o = 1; o <= 8; o++) {
@@ -55,7 +44,7 @@ test('decoding equals cv2.imread (EXIF orientation applied, ICC ignored, grey re
   }
   const jobs = photos.map((f, k) => [f, path.join(dir, `${k}.rgb`)] as const);
   writeFileSync(path.join(dir, 'jobs.json'), JSON.stringify(jobs));
-  execFileSync(py as string, ['-c', IMREAD, path.join(dir, 'jobs.json')]);
+  execFileSync(py, ['-c', IMREAD, path.join(dir, 'jobs.json')]);
   let values = 0;
   let exact = 0;
   for (const [f, out] of jobs) {

@@ -13,8 +13,7 @@ import { after, test } from 'node:test';
 import sharp from 'sharp';
 
 import { preprocessImage, type RawImage } from '../lib/preprocess.js';
-import { requireFixtures } from './helpers/fixtures.js';
-import { findPythonCv2, listPhotos, PHOTOS } from './helpers/opencv.js';
+import { needOpencvOracle } from './helpers/opencv.js';
 
 const ORACLE = `
 import json, sys
@@ -55,19 +54,9 @@ function synthetic(w: number, h: number, c: number, seed: number): RawImage {
 }
 
 test('resize equals cv2.resize INTER_LINEAR and the tensor matches OpenCV + NumPy', async (t) => {
-  const py = findPythonCv2();
-  const photos = listPhotos();
-  const missing =
-    py === null
-      ? 'no python3 with cv2 + numpy (install the Debian package python3-opencv)'
-      : photos.length < 30
-        ? `fewer than 30 photos in ${PHOTOS} (install opencv-doc or set PIF_PHOTOS)`
-        : null;
-  if (missing !== null) {
-    if (requireFixtures) assert.fail(`PIF_REQUIRE_FIXTURES=1 but ${missing}`);
-    t.skip(missing);
-    return;
-  }
+  const oracle = needOpencvOracle(t);
+  if (oracle === null) return;
+  const { py, photos } = oracle;
   const jobs: Job[] = [];
   for (const f of photos) {
     const { data, info } = await sharp(f, { failOn: 'none' })
@@ -122,7 +111,7 @@ test('resize equals cv2.resize INTER_LINEAR and the tensor matches OpenCV + NumP
     }),
   };
   writeFileSync(path.join(dir, 'jobs.json'), JSON.stringify(manifest));
-  execFileSync(py as string, ['-c', ORACLE, path.join(dir, 'jobs.json')], { stdio: 'inherit' });
+  execFileSync(py, ['-c', ORACLE, path.join(dir, 'jobs.json')], { stdio: 'inherit' });
 
   let values = 0;
   let exact = 0;
