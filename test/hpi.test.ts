@@ -35,6 +35,7 @@ import type { Tensor } from '../lib/tensor.js';
 import { fixtureDir, needFixtures } from './helpers/fixtures.js';
 import { count, fixtureCaseInput, imageLike, RUNNABLE_FIXTURE_CASES } from './helpers/inputs.js';
 import { needNative } from './helpers/native.js';
+import { printTable } from './helpers/table.js';
 
 const COS_MIN = 0.99999;
 const ABS_TOL = 1e-4;
@@ -157,7 +158,7 @@ function record(t: TestContext, row: Row): void {
   );
 }
 
-function printTable(): void {
+function printRows(): void {
   if (rows.length === 0) return;
   const head = ['model', 'check', 'worst cosine', 'max |Δ|', 'max|ref|', 'ref ms', 'test ms'];
   const body = rows.map((r) => [
@@ -169,15 +170,10 @@ function printTable(): void {
     fmtMs(r.normalMs),
     fmtMs(r.hpiMs),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
-  console.log(
-    [
-      `hpi / graph passes vs normal mode (tolerance: cosine ≥ ${COS_MIN}, max |Δ| ≤ ${ABS_TOL}·max(1, max|ref|))`,
-      line(head),
-      widths.map((w) => '-'.repeat(w)).join('-|-'),
-      ...body.map(line),
-    ].join('\n'),
+  printTable(
+    `hpi / graph passes vs normal mode (tolerance: cosine ≥ ${COS_MIN}, max |Δ| ≤ ${ABS_TOL}·max(1, max|ref|))`,
+    head,
+    body,
   );
 }
 
@@ -191,7 +187,7 @@ before(async () => {
 });
 
 after(async () => {
-  printTable();
+  printRows();
   if (tmp !== '') await rm(tmp, { recursive: true, force: true });
 });
 

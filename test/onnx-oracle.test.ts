@@ -33,6 +33,7 @@ import { loadPredictor } from '../lib/predictor.js';
 import { fixtureDir, needFixtures } from './helpers/fixtures.js';
 import { fixtureCaseInput, imageLike, RUNNABLE_FIXTURE_CASES } from './helpers/inputs.js';
 import { needNative } from './helpers/native.js';
+import { printTable } from './helpers/table.js';
 
 const REL_TOL = 1e-4;
 const GRAPH_ONLY_SEED = 11;
@@ -85,7 +86,7 @@ function fmt(x: number): string {
   return x === 0 ? '0' : x.toExponential(2);
 }
 
-function printTable(): void {
+function printRows(): void {
   if (rows.length === 0) return;
   const head = [
     'case',
@@ -109,15 +110,10 @@ function printTable(): void {
     Number.isNaN(r.oursMs) ? '-' : r.oursMs.toFixed(0),
     Number.isNaN(r.ortMs) ? '-' : r.ortMs.toFixed(0),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
-  console.log(
-    [
-      `our run vs ONNX Runtime on our export (rel err = max|Δ| / max|ort|, tolerance ${REL_TOL})`,
-      line(head),
-      widths.map((w) => '-'.repeat(w)).join('-|-'),
-      ...body.map(line),
-    ].join('\n'),
+  printTable(
+    `our run vs ONNX Runtime on our export (rel err = max|Δ| / max|ort|, tolerance ${REL_TOL})`,
+    head,
+    body,
   );
 }
 
@@ -128,7 +124,7 @@ before(async () => {
 });
 
 after(async () => {
-  printTable();
+  printRows();
   if (tmp !== '') await rm(tmp, { recursive: true, force: true });
 });
 
