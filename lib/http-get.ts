@@ -108,18 +108,19 @@ function getOnce(
   deadline: number | undefined,
 ): Promise<HttpGetResult | string> {
   const { parsed, lib } = transport(url);
-  const maxBytes = options.maxBytes ?? Infinity;
   const signal =
     deadline === undefined ? undefined : AbortSignal.timeout(Math.max(1, deadline - Date.now()));
   return new Promise((resolve, reject) => {
-    const timedOut = (): HttpGetError =>
-      new HttpGetError('timeout', `no complete answer within ${options.totalTimeoutMs} ms`, {
-        file: url,
-      });
-    const failWith = (err: Error, reason: HttpGetFailure = 'network'): void => {
-      if (signal?.aborted === true) reject(timedOut());
-      else if (err instanceof HttpGetError) reject(err);
-      else reject(new HttpGetError(reason, err.message, { file: url, cause: err }));
+    // Any failure: the time limit when it ran out, else the error as an HttpGetError.
+    const failWith = (err: unknown): void => {
+      if (signal?.aborted === true) {
+        reject(
+          new HttpGetError('timeout', `no complete answer within ${options.totalTimeoutMs} ms`, {
+            file: url,
+          }),
+        );
+      } else if (err instanceof HttpGetError) reject(err);
+      else reject(new HttpGetError('network', (err as Error).message, { file: url, cause: err }));
     };
     const req = lib.get(parsed, signal === undefined ? {} : { signal }, (res) => {
       const status = res.statusCode ?? 0;
@@ -134,66 +135,7 @@ function getOnce(
         reject(new HttpGetError('status', `HTTP ${status}`, { file: url, status }));
         return;
       }
-      const lenHeader = res.headers['content-length'];
-      const declared = lenHeader === undefined ? null : Number(lenHeader);
-      if (declared !== null && declared > maxBytes) {
-        res.destroy();
-        reject(
-          new HttpGetError(
-            'too-large',
-            `it is ${declared} bytes, more than the limit of ${maxBytes}`,
-            { file: url, declared },
-          ),
-        );
-        return;
-      }
-      const out = options.file === undefined ? null : createWriteStream(options.file);
-      const chunks: Buffer[] = [];
-      let done = 0;
-      const bad = (err: Error): void => {
-        out?.destroy();
-        failWith(err);
-      };
-      res.on('data', (chunk: Buffer) => {
-        done += chunk.length;
-        if (done > maxBytes) {
-          res.destroy();
-          bad(
-            new HttpGetError('too-large', `it is more than the limit of ${maxBytes} bytes`, {
-              file: url,
-              declared,
-              bytes: done,
-            }),
-          );
-          return;
-        }
-        if (out === null) chunks.push(chunk);
-        options.onChunk?.(chunk, done, declared);
-      });
-      res.on('error', bad);
-      res.on('aborted', () => {
-        bad(new HttpGetError('closed', 'connection closed early', { file: url, bytes: done }));
-      });
-      const finish = (): void => {
-        if (declared !== null && done !== declared) {
-          reject(
-            new HttpGetError('truncated', `truncated: ${done} of ${declared} bytes`, {
-              file: url,
-              declared,
-              bytes: done,
-            }),
-          );
-          return;
-        }
-        resolve({ body: Buffer.concat(chunks), bytes: done, url });
-      };
-      if (out === null) {
-        res.on('end', finish);
-      } else {
-        out.on('error', bad);
-        out.on('finish', finish);
-        res.pipe(out);
-      }
+      receive(res, url, options).then(resolve, failWith);
     });
     if (options.idleTimeoutMs !== undefined) {
       const ms = options.idleTimeoutMs;
@@ -201,8 +143,80 @@ function getOnce(
         req.destroy(new HttpGetError('timeout', `no data for ${ms} ms`, { file: url }));
       });
     }
-    req.on('error', (err) => {
-      failWith(err);
+    req.on('error', failWith);
+  });
+}
+
+/** The body of a 200 answer: within `maxBytes` and its Content-Length, to memory or a file. */
+function receive(
+  res: http.IncomingMessage,
+  url: string,
+  options: HttpGetOptions,
+): Promise<HttpGetResult> {
+  const maxBytes = options.maxBytes ?? Infinity;
+  const lenHeader = res.headers['content-length'];
+  const declared = lenHeader === undefined ? null : Number(lenHeader);
+  return new Promise((resolve, reject) => {
+    if (declared !== null && declared > maxBytes) {
+      res.destroy();
+      reject(
+        new HttpGetError(
+          'too-large',
+          `it is ${declared} bytes, more than the limit of ${maxBytes}`,
+          {
+            file: url,
+            declared,
+          },
+        ),
+      );
+      return;
+    }
+    const out = options.file === undefined ? null : createWriteStream(options.file);
+    const chunks: Buffer[] = [];
+    let done = 0;
+    const bad = (err: Error): void => {
+      out?.destroy();
+      reject(err);
+    };
+    res.on('data', (chunk: Buffer) => {
+      done += chunk.length;
+      if (done > maxBytes) {
+        res.destroy();
+        bad(
+          new HttpGetError('too-large', `it is more than the limit of ${maxBytes} bytes`, {
+            file: url,
+            declared,
+            bytes: done,
+          }),
+        );
+        return;
+      }
+      if (out === null) chunks.push(chunk);
+      options.onChunk?.(chunk, done, declared);
     });
+    res.on('error', bad);
+    res.on('aborted', () => {
+      bad(new HttpGetError('closed', 'connection closed early', { file: url, bytes: done }));
+    });
+    const finish = (): void => {
+      if (declared !== null && done !== declared) {
+        reject(
+          new HttpGetError('truncated', `truncated: ${done} of ${declared} bytes`, {
+            file: url,
+            declared,
+            bytes: done,
+          }),
+        );
+        return;
+      }
+      resolve({ body: Buffer.concat(chunks), bytes: done, url });
+    };
+    if (out === null) {
+      res.on('end', finish);
+    } else {
+      out.on('error', bad);
+      out.on('finish', finish);
+      res.pipe(out);
+    }
   });
 }
