@@ -32,8 +32,8 @@ import {
   type PredictorOptions,
 } from '../lib/predictor.js';
 import type { Tensor } from '../lib/tensor.js';
-import { fixtureDir, needFixtures } from './helpers/fixtures.js';
 import { count, fixtureCaseInput, imageLike, RUNNABLE_FIXTURE_CASES } from './helpers/inputs.js';
+import { testEachFixture } from './helpers/fixture-tests.js';
 import { needNative } from './helpers/native.js';
 import { printTable } from './helpers/table.js';
 
@@ -384,19 +384,18 @@ describe('hpi fp32 agrees with normal mode', () => {
 
   describe('runnable fixtures (real weights)', () => {
     // The same fixtures, shapes and input generators as onnx-oracle.test.ts.
-    for (const [i, c] of RUNNABLE_FIXTURE_CASES.entries()) {
-      test(`${c.name} ${JSON.stringify(c.shape)}${c.note ? ` (${c.note})` : ''}`, async (t) => {
-        const root = needFixtures(t);
-        if (root === null || needNative(t) === null) return;
-        await hpiVsNormal(t, {
+    testEachFixture(
+      RUNNABLE_FIXTURE_CASES,
+      (c) => `${c.name} ${JSON.stringify(c.shape)}${c.note ? ` (${c.note})` : ''}`,
+      async (t, dir, c, i) =>
+        hpiVsNormal(t, {
           label: c.name,
-          dir: fixtureDir(root, c.name),
+          dir,
           shape: c.shape,
           input: await fixtureCaseInput(c, i),
           key: c.name,
-        });
-      });
-    }
+        }),
+    );
   });
 
   describe(`graph-only fixtures (random weights, seed ${GRAPH_ONLY_SEED})`, () => {
@@ -405,20 +404,19 @@ describe('hpi fp32 agrees with normal mode', () => {
       { name: 'ppocrv5_server_rec_pir_graphonly', shape: [2, 3, 48, 320] },
       { name: 'ppocrv5_server_det_pir_v3_graphonly', shape: [1, 3, 320, 320] },
     ];
-    for (const [i, c] of cases.entries()) {
-      test(`${c.name} ${JSON.stringify(c.shape)}`, async (t) => {
-        const root = needFixtures(t);
-        if (root === null || needNative(t) === null) return;
-        await hpiVsNormal(t, {
+    testEachFixture(
+      cases,
+      (c) => `${c.name} ${JSON.stringify(c.shape)}`,
+      (t, dir, c, i) =>
+        hpiVsNormal(t, {
           label: c.name,
-          dir: fixtureDir(root, c.name),
+          dir,
           shape: c.shape,
           input: imageLike(c.shape, 200 + i),
           key: c.name,
           extra: { randomWeights: GRAPH_ONLY_SEED },
-        });
-      });
-    }
+        }),
+    );
   });
 });
 

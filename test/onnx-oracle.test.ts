@@ -30,8 +30,8 @@ import * as ort from 'onnxruntime-node';
 import { buildModel, type BuildableModel } from '../lib/builder.js';
 import { exportOnnx } from '../lib/export.js';
 import { loadPredictor } from '../lib/predictor.js';
-import { fixtureDir, needFixtures } from './helpers/fixtures.js';
 import { fixtureCaseInput, imageLike, RUNNABLE_FIXTURE_CASES } from './helpers/inputs.js';
+import { testEachFixture } from './helpers/fixture-tests.js';
 import { needNative } from './helpers/native.js';
 import { printTable } from './helpers/table.js';
 
@@ -214,18 +214,13 @@ async function oracle(t: TestContext, c: OracleCase): Promise<Record<string, Flo
 
 describe('our run vs ONNX Runtime on our own ONNX export', () => {
   describe('runnable fixtures (real weights)', () => {
-    for (const [i, c] of RUNNABLE_FIXTURE_CASES.entries()) {
-      test(`${c.name} ${JSON.stringify(c.shape)}${c.note ? ` (${c.note})` : ''}: rel err ≤ ${REL_TOL}`, async (t) => {
-        const root = needFixtures(t);
-        if (root === null || needNative(t) === null) return;
-        await oracle(t, {
-          label: c.name,
-          dir: fixtureDir(root, c.name),
-          shape: c.shape,
-          input: await fixtureCaseInput(c, i),
-        });
-      });
-    }
+    testEachFixture(
+      RUNNABLE_FIXTURE_CASES,
+      (c) =>
+        `${c.name} ${JSON.stringify(c.shape)}${c.note ? ` (${c.note})` : ''}: rel err ≤ ${REL_TOL}`,
+      async (t, dir, c, i) =>
+        oracle(t, { label: c.name, dir, shape: c.shape, input: await fixtureCaseInput(c, i) }),
+    );
   });
 
   describe(`graph-only fixtures (random weights, seed ${GRAPH_ONLY_SEED})`, () => {
@@ -234,19 +229,18 @@ describe('our run vs ONNX Runtime on our own ONNX export', () => {
       { name: 'ppocrv5_server_rec_pir_graphonly', shape: [1, 3, 48, 320] },
       { name: 'ppocrv5_server_det_pir_v3_graphonly', shape: [1, 3, 320, 320] },
     ];
-    for (const [i, c] of cases.entries()) {
-      test(`${c.name} ${JSON.stringify(c.shape)}: rel err ≤ ${REL_TOL}`, async (t) => {
-        const root = needFixtures(t);
-        if (root === null || needNative(t) === null) return;
-        await oracle(t, {
+    testEachFixture(
+      cases,
+      (c) => `${c.name} ${JSON.stringify(c.shape)}: rel err ≤ ${REL_TOL}`,
+      (t, dir, c, i) =>
+        oracle(t, {
           label: c.name,
-          dir: fixtureDir(root, c.name),
+          dir,
           shape: c.shape,
           input: imageLike(c.shape, 200 + i),
           randomWeights: GRAPH_ONLY_SEED,
-        });
-      });
-    }
+        }),
+    );
   });
 
   describe(`built target models (seed ${BUILD_SEED})`, () => {
