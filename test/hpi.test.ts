@@ -17,10 +17,9 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 
 import { buildModel, type BuildableModel } from '../lib/builder.js';
 import { InvalidArgumentError, UnsupportedError, type PifError } from '../lib/errors.js';
@@ -33,7 +32,7 @@ import {
 } from '../lib/predictor.js';
 import type { Tensor } from '../lib/tensor.js';
 import { count, fixtureCaseInput, imageLike, RUNNABLE_FIXTURE_CASES } from './helpers/inputs.js';
-import { testEachFixture } from './helpers/fixture-tests.js';
+import { fileTempDir, testEachFixture } from './helpers/fixture-tests.js';
 import { needNative } from './helpers/native.js';
 import { printTable } from './helpers/table.js';
 
@@ -180,16 +179,7 @@ function printRows(): void {
 // ---------------------------------------------------------------------------------------
 // Models and runs
 
-let tmp = '';
-
-before(async () => {
-  tmp = await mkdtemp(path.join(os.tmpdir(), 'pif-hpi-'));
-});
-
-after(async () => {
-  printRows();
-  if (tmp !== '') await rm(tmp, { recursive: true, force: true });
-});
+const tmpDir = fileTempDir('pif-hpi-', printRows);
 
 const builtDirs = new Map<string, Promise<string>>();
 
@@ -198,7 +188,7 @@ function built(model: BuildableModel, format: 'pir' | 'legacy' = 'pir'): Promise
   const key = `${model}-${format}`;
   let dir = builtDirs.get(key);
   if (dir === undefined) {
-    const d = path.join(tmp, key);
+    const d = path.join(tmpDir(), key);
     dir = buildModel(model, d, { format, seed: BUILD_SEED }).then(() => d);
     builtDirs.set(key, dir);
   }
@@ -365,7 +355,7 @@ describe('hpi fp32 agrees with normal mode', () => {
         return;
       }
       if (needNative(t) === null) return;
-      const dir = path.join(tmp, `${VIT_L}-pir`);
+      const dir = path.join(tmpDir(), `${VIT_L}-pir`);
       try {
         await buildModel(VIT_L, dir, { seed: BUILD_SEED });
         const shape = [1, 3, 224, 224];
@@ -420,15 +410,22 @@ describe('hpi fp32 agrees with normal mode', () => {
   });
 });
 
+/** The normal-mode engine summary of `dir` (that predictor closed), then `dir` loaded in hpi mode. */
+async function normalEngineThenHpi(
+  dir: string,
+): Promise<{ base: Predictor['engine']; p: Predictor }> {
+  const normal = await loadPredictor(dir);
+  const base = normal.engine;
+  normal.close();
+  return { base, p: await loadPredictor(dir, { runMode: 'hpi' }) };
+}
+
 describe('hpi takes the fast path', () => {
   for (const format of ['pir', 'legacy'] as const) {
     test(`${SHITU} ${format}: convolutions on oneDNN, batch norms folded, activations fused`, async (t) => {
       if (needNative(t) === null) return;
       const dir = await built(SHITU, format);
-      const normal = await loadPredictor(dir);
-      const base = normal.engine;
-      normal.close();
-      const p = await loadPredictor(dir, { runMode: 'hpi' });
+      const { base, p } = await normalEngineThenHpi(dir);
       try {
         const e = p.engine;
         t.diagnostic(`${SHITU} ${format} hpi engine: ${JSON.stringify(e)}`);
@@ -453,10 +450,7 @@ describe('hpi takes the fast path', () => {
   test(`${VIT_B}: matmuls on oneDNN with folded transposes, fused bias and residuals`, async (t) => {
     if (needNative(t) === null) return;
     const dir = await built(VIT_B);
-    const normal = await loadPredictor(dir);
-    const base = normal.engine;
-    normal.close();
-    const p = await loadPredictor(dir, { runMode: 'hpi' });
+    const { base, p } = await normalEngineThenHpi(dir);
     try {
       const e = p.engine;
       t.diagnostic(`${VIT_B} hpi engine: ${JSON.stringify(e)}`);

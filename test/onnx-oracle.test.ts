@@ -20,10 +20,9 @@
  * a minute here; set PIF_TEST_VIT_LARGE=0 to skip it.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 
 import * as ort from 'onnxruntime-node';
 
@@ -31,7 +30,7 @@ import { buildModel, type BuildableModel } from '../lib/builder.js';
 import { exportOnnx } from '../lib/export.js';
 import { loadPredictor } from '../lib/predictor.js';
 import { fixtureCaseInput, imageLike, RUNNABLE_FIXTURE_CASES } from './helpers/inputs.js';
-import { testEachFixture } from './helpers/fixture-tests.js';
+import { fileTempDir, testEachFixture } from './helpers/fixture-tests.js';
 import { needNative } from './helpers/native.js';
 import { printTable } from './helpers/table.js';
 
@@ -117,16 +116,7 @@ function printRows(): void {
   );
 }
 
-let tmp = '';
-
-before(async () => {
-  tmp = await mkdtemp(path.join(os.tmpdir(), 'pif-onnx-oracle-'));
-});
-
-after(async () => {
-  printRows();
-  if (tmp !== '') await rm(tmp, { recursive: true, force: true });
-});
+const tmpDir = fileTempDir('pif-onnx-oracle-', printRows);
 
 interface OracleCase {
   /** Row label in the table. */
@@ -144,7 +134,7 @@ interface OracleCase {
  * returns our outputs by name.
  */
 async function oracle(t: TestContext, c: OracleCase): Promise<Record<string, Float32Array>> {
-  const onnxFile = path.join(tmp, `${c.label.replace(/[^\w.-]+/g, '_')}.onnx`);
+  const onnxFile = path.join(tmpDir(), `${c.label.replace(/[^\w.-]+/g, '_')}.onnx`);
   const rw = c.randomWeights === undefined ? {} : { randomWeights: c.randomWeights };
   try {
     await exportOnnx(c.dir, onnxFile, rw);
@@ -256,7 +246,7 @@ describe('our run vs ONNX Runtime on our own ONNX export', () => {
       const input = imageLike(shape, seed);
       const outs: Partial<Record<'pir' | 'legacy', Record<string, Float32Array>>> = {};
       for (const format of formats) {
-        const dir = path.join(tmp, `${model}-${format}`);
+        const dir = path.join(tmpDir(), `${model}-${format}`);
         try {
           await buildModel(model, dir, { format, seed: BUILD_SEED });
           const out = await oracle(t, { label: `${model} ${format}`, dir, shape, input });

@@ -1,5 +1,8 @@
 /** Tests over lists of fixture models. */
-import { test, type TestContext } from 'node:test';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test, type TestContext } from 'node:test';
 
 import { fixtureDir, needFixtures } from './fixtures.js';
 import { needNative } from './native.js';
@@ -20,4 +23,20 @@ export function testEachFixture<C extends { name: string }>(
       await run(t, fixtureDir(root, c.name), c, i);
     });
   }
+}
+
+/**
+ * A temporary directory for a file's tests: made before them, removed after them (after
+ * `atEnd`, such as printing the file's summary table). Returns a getter of its path.
+ */
+export function fileTempDir(prefix: string, atEnd: () => void = () => undefined): () => string {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  });
+  after(async () => {
+    atEnd();
+    if (dir !== '') await rm(dir, { recursive: true, force: true });
+  });
+  return () => dir;
 }
