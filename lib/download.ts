@@ -9,14 +9,12 @@
  * instead of a download).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
 import { homedir } from 'node:os';
 import path from 'node:path';
 
 import { DownloadError } from './errors.js';
+import { httpGet, HttpGetError } from './http-get.js';
 
 export const DEFAULT_MODEL_BASE_URL =
   'https://paddle-model-ecology.bj.bcebos.com/paddlex/official_inference_model/paddle3.0.0';
@@ -61,77 +59,49 @@ function ttyProgress(name: string): (done: number, total: number | null) => void
   };
 }
 
+/** The download's wording of a failed GET: each message names the URL. */
+function downloadMessage(err: HttpGetError, url: string): string {
+  const at = err.file ?? url;
+  switch (err.reason) {
+    case 'url':
+    case 'protocol':
+      return `unsupported URL ${url} (http or https only)`;
+    case 'redirects':
+      return `too many redirects: ${at}`;
+    case 'status':
+      return `HTTP ${err.status} for ${at}`;
+    case 'truncated':
+      return `download of ${at} is truncated: ${err.bytes} of ${err.declared} bytes`;
+    default:
+      return `download of ${at} failed: ${err.message}`;
+  }
+}
+
 /** GETs `url` into `file`; follows up to 5 redirects. Throws DownloadError. */
 export async function fetchTo(
   url: string,
   file: string,
   timeoutMs: number,
   onProgress: (done: number, total: number | null) => void,
-  redirects = 0,
 ): Promise<{ bytes: number; sha256: string }> {
-  const lib = url.startsWith('https:') ? https : url.startsWith('http:') ? http : null;
-  if (lib === null) fail(`unsupported URL ${url} (http or https only)`, url);
-  return new Promise((resolve, reject) => {
-    const req = lib.get(url, (res) => {
-      const status = res.statusCode ?? 0;
-      if (status >= 300 && status < 400 && res.headers.location !== undefined) {
-        res.resume();
-        if (redirects >= 5) {
-          reject(new DownloadError(`too many redirects: ${url}`, { file: url }));
-          return;
-        }
-        const next = new URL(res.headers.location, url).toString();
-        fetchTo(next, file, timeoutMs, onProgress, redirects + 1).then(resolve, reject);
-        return;
-      }
-      if (status !== 200) {
-        res.resume();
-        reject(new DownloadError(`HTTP ${status} for ${url}`, { file: url }));
-        return;
-      }
-      const lenHeader = res.headers['content-length'];
-      const total = lenHeader === undefined ? null : Number(lenHeader);
-      const hash = createHash('sha256');
-      const out = createWriteStream(file);
-      let done = 0;
-      res.on('data', (chunk: Buffer) => {
-        done += chunk.length;
+  const hash = createHash('sha256');
+  try {
+    const got = await httpGet(url, {
+      file,
+      idleTimeoutMs: timeoutMs,
+      maxRedirects: 5,
+      onChunk: (chunk, done, total) => {
         hash.update(chunk);
         onProgress(done, total);
-      });
-      const bad = (err: Error) => {
-        out.destroy();
-        reject(
-          new DownloadError(`download of ${url} failed: ${err.message}`, { file: url, cause: err }),
-        );
-      };
-      res.on('error', bad);
-      res.on('aborted', () => {
-        bad(new Error('connection closed early'));
-      });
-      out.on('error', bad);
-      out.on('finish', () => {
-        if (total !== null && done !== total) {
-          reject(
-            new DownloadError(`download of ${url} is truncated: ${done} of ${total} bytes`, {
-              file: url,
-            }),
-          );
-          return;
-        }
-        resolve({ bytes: done, sha256: hash.digest('hex') });
-      });
-      res.pipe(out);
+      },
     });
-    req.setTimeout(timeoutMs, () => {
-      req.destroy(new Error(`no data for ${timeoutMs} ms`));
-    });
-    req.on('error', (err) => {
-      reject(
-        new DownloadError(`download of ${url} failed: ${err.message}`, { file: url, cause: err }),
-      );
-    });
-  });
+    return { bytes: got.bytes, sha256: hash.digest('hex') };
+  } catch (err) {
+    if (!(err instanceof HttpGetError)) throw err;
+    const plain = ['url', 'protocol', 'redirects', 'status', 'truncated'].includes(err.reason);
+    const cause = plain ? undefined : (err.cause ?? err);
+    fail(downloadMessage(err, url), err.file ?? url, cause);
+  }
 }
 
 function octal(buf: Buffer, off: number, len: number): number {

@@ -8,6 +8,7 @@
 import { copyFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 
+import { FailedInputs } from './cli/failures.js';
 import { configGet, type ConfigMap, type ConfigValue } from './config.js';
 import { ConfigError, PifError, UnsupportedError } from './errors.js';
 import { exportOnnx, ONNX_FILE_NAME } from './export.js';
@@ -268,14 +269,11 @@ async function predictMode(config: ConfigMap, io: ModeIo): Promise<ResultObject>
     runMode: optStr(config, 'Predict.kernel_option.run_mode'),
   });
   const saved: PyJsonValue[] = [];
-  let failed = 0;
-  let first: { path: string | null; error: Error } | null = null;
+  const failed = new FailedInputs(io);
   try {
     for await (const res of model.predict(inputs)) {
       if (res.error !== null) {
-        failed++;
-        first ??= { path: res.inputPath, error: res.error };
-        io.stderr(`${res.inputPath ?? '<input>'}: ${res.error.message}\n`);
+        failed.report(res.inputPath, res.error);
         continue;
       }
       io.stdout(`${res.toString()}\n`);
@@ -284,15 +282,11 @@ async function predictMode(config: ConfigMap, io: ModeIo): Promise<ResultObject>
   } finally {
     model.close();
   }
-  if (first !== null) {
-    // The first failure's code (a missing file is PIF_INPUT_NOT_FOUND, not a decode error).
-    const code = first.error instanceof PifError ? first.error.code : 'PIF_INPUT_DECODE';
-    throw new PifError(
-      code,
-      `${failed} input(s) could not be processed, the others were saved; the first: ` +
-        `${first.path ?? '<input>'}: ${first.error.message}`,
-    );
-  }
+  failed.throwIfAny(
+    (n, first) =>
+      `${n} input(s) could not be processed, the others were saved; the first: ` +
+      `${first.path ?? '<input>'}: ${first.error.message}`,
+  );
   return { num_results: new PyInt(saved.length), saved };
 }
 

@@ -254,6 +254,7 @@ async function imageSize(item: InputItem): Promise<{ width: number; height: numb
   }
 }
 
+/** Every value of an async iterable, in order. */
 async function collect<T>(results: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const r of results) out.push(r);
@@ -281,33 +282,47 @@ function infoOf(index: VectorIndex): { dir: string | null; model: IndexModelReco
   return { dir: dir ?? null, model: model ?? null };
 }
 
-/** The name and preprocessing check, which needs no file reads (createRecognizer). */
-function checkModelNow(index: VectorIndex, model: FeatureModel): void {
-  const expected = indexModel(index, model);
-  if (expected === null || typeof model.fingerprint !== 'function') return;
-  const preprocess = (m: FeatureModel | IndexModelRecord): string =>
-    'preprocessSpec' in m ? m.preprocess : preprocessFingerprint(preprocessRecord(m.preprocess));
-  const differences: string[] = [];
-  if (expected.modelName !== model.modelName) differences.push('model name');
-  if (preprocess(expected) !== preprocess(model)) differences.push('preprocessing');
-  refuseModel(index, expected, model, differences);
+/**
+ * A model's record without reading files: name, directory and preprocessing; its `weights`
+ * (a fingerprint of the files) is left empty, checked by checkModel.
+ */
+function recordNow(m: FeatureModel, dim: number): IndexModelRecord {
+  const preprocessSpec = preprocessRecord(m.preprocess);
+  const preprocess = preprocessFingerprint(preprocessSpec);
+  return {
+    modelName: m.modelName,
+    modelDir: m.modelDir,
+    dim,
+    weights: '',
+    preprocess,
+    preprocessSpec,
+  };
 }
 
-/** Throws the PIF_INDEX error when there are differences. */
+/** Throws the PIF_INDEX error when `found` is not the index's model `expected`. */
 function refuseModel(
   index: VectorIndex,
-  expected: { modelName: string; modelDir: string },
-  model: { modelName: string; modelDir: string },
-  differences: readonly string[],
+  expected: IndexModelRecord,
+  found: Omit<IndexModelRecord, 'dim'>,
 ): void {
+  const differences = modelDifferences(expected, { ...found, dim: null });
   if (differences.length === 0) return;
   throw modelMismatchError(
     infoOf(index).dir,
     expected,
-    model,
+    found,
     differences,
     "the recognizer's model",
   );
+}
+
+/** The name and preprocessing check, which needs no file reads (createRecognizer). */
+function checkModelNow(index: VectorIndex, model: FeatureModel): void {
+  const own = indexModel(index, model);
+  if (own === null || typeof model.fingerprint !== 'function') return;
+  const expected = 'preprocessSpec' in own ? own : recordNow(own, index.dim);
+  // The weights are compared by checkModel, at the first predict().
+  refuseModel(index, expected, { ...recordNow(model, 0), weights: expected.weights });
 }
 
 /** The whole check (weights too; the first predict() waits for it). */
@@ -315,8 +330,7 @@ async function checkModel(index: VectorIndex, model: FeatureModel): Promise<void
   const own = indexModel(index, model);
   if (own === null || typeof model.fingerprint !== 'function') return;
   const expected = 'preprocessSpec' in own ? own : recordOf(await own.fingerprint(), index.dim);
-  const fp = await model.fingerprint();
-  refuseModel(index, expected, fp, modelDifferences(expected, { ...fp, dim: null }));
+  refuseModel(index, expected, await model.fingerprint());
 }
 
 export class Recognizer {
@@ -425,9 +439,7 @@ export class Recognizer {
 
   /** All results of predict() in an array. */
   async predictAll(input: PredictInput, options?: RecognizeOptions): Promise<RecognitionResult[]> {
-    const out: RecognitionResult[] = [];
-    for await (const r of this.predict(input, options)) out.push(r);
-    return out;
+    return await collect(this.predict(input, options));
   }
 }
 

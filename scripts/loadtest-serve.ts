@@ -98,20 +98,10 @@ interface Server {
 }
 
 async function startServer(modelDir: string, indexDir: string, batch: number): Promise<Server> {
-  const script = [
-    "import { Command } from 'commander';",
-    "import { cliContext } from './lib/cli/context.ts';",
-    "import { registerServe } from './lib/cli/serve.ts';",
-    "const program = new Command('paddle-image-feature').exitOverride();",
-    'registerServe(program, cliContext({ stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) }));',
-    'await program.parseAsync(process.argv.slice(1), { from: "user" });',
-  ].join('\n');
   const args = [
     '--import',
     'tsx',
-    '--input-type=module',
-    '-e',
-    script,
+    path.join(root, 'test', 'helpers', 'serve-child.ts'),
     'serve',
     '--port',
     '0',

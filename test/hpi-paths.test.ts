@@ -12,7 +12,6 @@
  * capped to SSE4.1 (ONEDNN_MAX_CPU_ISA) shows the engine on a CPU without AVX2.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,9 +20,10 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { buildModel } from '../lib/builder.js';
 import type { NativeEngineInfo } from '../lib/native.js';
 import { loadPredictor, type PredictorOptions } from '../lib/predictor.js';
-import { fixtureDir, needFixtures, repoRoot } from './helpers/fixtures.js';
+import { fixtureDir, needFixtures } from './helpers/fixtures.js';
 import { count, imageLike } from './helpers/inputs.js';
 import { needNative } from './helpers/native.js';
+import { helperScript, resultOf, runTsx } from './helpers/tsx-child.js';
 
 const REL_TOL = 1e-5;
 const SHAPE = [2, 3, 224, 224];
@@ -176,23 +176,14 @@ describe('a CPU without AVX2 (oneDNN capped to SSE4.1)', () => {
     if (needNative(t) === null) return;
     const dir = path.join(tmp, 'shitu-sse41');
     await buildModel('PP-ShiTuV2_rec', dir, { format: 'pir', seed: 9 });
-    const child = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', path.join(repoRoot, 'test', 'helpers', 'isa-child.ts'), dir, '1'],
-      {
-        cwd: repoRoot,
-        encoding: 'utf8',
-        maxBuffer: 64 << 20,
-        env: { ...process.env, ONEDNN_MAX_CPU_ISA: 'SSE41', ONEDNN_VERBOSE: '1' },
-      },
-    );
+    const child = runTsx(helperScript('isa-child.ts'), [dir, '1'], {
+      env: { ...process.env, ONEDNN_MAX_CPU_ISA: 'SSE41', ONEDNN_VERBOSE: '1' },
+    });
     assert.equal(child.status, 0, `child failed: ${child.stderr}`);
     // oneDNN says which instruction set it dispatched to.
     assert.match(child.stdout, /onednn_verbose,info,cpu,isa:Intel SSE4\.1/);
     assert.doesNotMatch(child.stdout, /avx/i);
-    const line = child.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-    assert.ok(line !== undefined, child.stdout.slice(-2000));
-    const r = JSON.parse(line.slice('RESULT '.length)) as {
+    const r = resultOf(child.stdout) as {
       maxAbs: number;
       maxRef: number;
       elements: number;

@@ -17,10 +17,9 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 
 import { buildModel, type BuildableModel } from '../lib/builder.js';
 import { InvalidArgumentError, UnsupportedError, type PifError } from '../lib/errors.js';
@@ -32,9 +31,10 @@ import {
   type PredictorOptions,
 } from '../lib/predictor.js';
 import type { Tensor } from '../lib/tensor.js';
-import { fixtureDir, needFixtures } from './helpers/fixtures.js';
-import { count, imageLike, randomFloats, renderedText } from './helpers/inputs.js';
+import { count, fixtureCaseInput, imageLike, RUNNABLE_FIXTURE_CASES } from './helpers/inputs.js';
+import { fileTempDir, testEachFixture } from './helpers/fixture-tests.js';
 import { needNative } from './helpers/native.js';
+import { printTable } from './helpers/table.js';
 
 const COS_MIN = 0.99999;
 const ABS_TOL = 1e-4;
@@ -157,7 +157,7 @@ function record(t: TestContext, row: Row): void {
   );
 }
 
-function printTable(): void {
+function printRows(): void {
   if (rows.length === 0) return;
   const head = ['model', 'check', 'worst cosine', 'max |Δ|', 'max|ref|', 'ref ms', 'test ms'];
   const body = rows.map((r) => [
@@ -169,31 +169,17 @@ function printTable(): void {
     fmtMs(r.normalMs),
     fmtMs(r.hpiMs),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
-  console.log(
-    [
-      `hpi / graph passes vs normal mode (tolerance: cosine ≥ ${COS_MIN}, max |Δ| ≤ ${ABS_TOL}·max(1, max|ref|))`,
-      line(head),
-      widths.map((w) => '-'.repeat(w)).join('-|-'),
-      ...body.map(line),
-    ].join('\n'),
+  printTable(
+    `hpi / graph passes vs normal mode (tolerance: cosine ≥ ${COS_MIN}, max |Δ| ≤ ${ABS_TOL}·max(1, max|ref|))`,
+    head,
+    body,
   );
 }
 
 // ---------------------------------------------------------------------------------------
 // Models and runs
 
-let tmp = '';
-
-before(async () => {
-  tmp = await mkdtemp(path.join(os.tmpdir(), 'pif-hpi-'));
-});
-
-after(async () => {
-  printTable();
-  if (tmp !== '') await rm(tmp, { recursive: true, force: true });
-});
+const tmpDir = fileTempDir('pif-hpi-', printRows);
 
 const builtDirs = new Map<string, Promise<string>>();
 
@@ -202,7 +188,7 @@ function built(model: BuildableModel, format: 'pir' | 'legacy' = 'pir'): Promise
   const key = `${model}-${format}`;
   let dir = builtDirs.get(key);
   if (dir === undefined) {
-    const d = path.join(tmp, key);
+    const d = path.join(tmpDir(), key);
     dir = buildModel(model, d, { format, seed: BUILD_SEED }).then(() => d);
     builtDirs.set(key, dir);
   }
@@ -369,7 +355,7 @@ describe('hpi fp32 agrees with normal mode', () => {
         return;
       }
       if (needNative(t) === null) return;
-      const dir = path.join(tmp, `${VIT_L}-pir`);
+      const dir = path.join(tmpDir(), `${VIT_L}-pir`);
       try {
         await buildModel(VIT_L, dir, { seed: BUILD_SEED });
         const shape = [1, 3, 224, 224];
@@ -388,45 +374,18 @@ describe('hpi fp32 agrees with normal mode', () => {
 
   describe('runnable fixtures (real weights)', () => {
     // The same fixtures, shapes and input generators as onnx-oracle.test.ts.
-    const cases: {
-      name: string;
-      shape: number[];
-      input?: (shape: number[]) => Float32Array | Promise<Float32Array>;
-      note?: string;
-    }[] = [
-      {
-        name: 'mnist_mlp_legacy_separate',
-        shape: [2, 1, 28, 28],
-        input: (s) => randomFloats(count(s), 101, -1, 1),
-      },
-      { name: 'mobilenetv3_small_x0_35_meter_legacy', shape: [2, 3, 224, 224] },
-      { name: 'pplcnet_x0_25_textline_ori_pir', shape: [2, 3, 80, 160] },
-      {
-        name: 'en_ppocrv3_det_legacy',
-        shape: [1, 3, 320, 320],
-        input: () => renderedText(320),
-        note: 'rendered text input',
-      },
-      {
-        name: 'nafnet_bdpan_legacy',
-        shape: [1, 3, 1024, 1024],
-        input: (s) => randomFloats(count(s), 105, 0, 1),
-        note: 'input in [0,1] as the author feeds it',
-      },
-    ];
-    for (const [i, c] of cases.entries()) {
-      test(`${c.name} ${JSON.stringify(c.shape)}${c.note ? ` (${c.note})` : ''}`, async (t) => {
-        const root = needFixtures(t);
-        if (root === null || needNative(t) === null) return;
-        await hpiVsNormal(t, {
+    testEachFixture(
+      RUNNABLE_FIXTURE_CASES,
+      (c) => `${c.name} ${JSON.stringify(c.shape)}${c.note ? ` (${c.note})` : ''}`,
+      async (t, dir, c, i) =>
+        hpiVsNormal(t, {
           label: c.name,
-          dir: fixtureDir(root, c.name),
+          dir,
           shape: c.shape,
-          input: c.input ? await c.input(c.shape) : imageLike(c.shape, 100 + i),
+          input: await fixtureCaseInput(c, i),
           key: c.name,
-        });
-      });
-    }
+        }),
+    );
   });
 
   describe(`graph-only fixtures (random weights, seed ${GRAPH_ONLY_SEED})`, () => {
@@ -435,32 +394,38 @@ describe('hpi fp32 agrees with normal mode', () => {
       { name: 'ppocrv5_server_rec_pir_graphonly', shape: [2, 3, 48, 320] },
       { name: 'ppocrv5_server_det_pir_v3_graphonly', shape: [1, 3, 320, 320] },
     ];
-    for (const [i, c] of cases.entries()) {
-      test(`${c.name} ${JSON.stringify(c.shape)}`, async (t) => {
-        const root = needFixtures(t);
-        if (root === null || needNative(t) === null) return;
-        await hpiVsNormal(t, {
+    testEachFixture(
+      cases,
+      (c) => `${c.name} ${JSON.stringify(c.shape)}`,
+      (t, dir, c, i) =>
+        hpiVsNormal(t, {
           label: c.name,
-          dir: fixtureDir(root, c.name),
+          dir,
           shape: c.shape,
           input: imageLike(c.shape, 200 + i),
           key: c.name,
           extra: { randomWeights: GRAPH_ONLY_SEED },
-        });
-      });
-    }
+        }),
+    );
   });
 });
+
+/** The normal-mode engine summary of `dir` (that predictor closed), then `dir` loaded in hpi mode. */
+async function normalEngineThenHpi(
+  dir: string,
+): Promise<{ base: Predictor['engine']; p: Predictor }> {
+  const normal = await loadPredictor(dir);
+  const base = normal.engine;
+  normal.close();
+  return { base, p: await loadPredictor(dir, { runMode: 'hpi' }) };
+}
 
 describe('hpi takes the fast path', () => {
   for (const format of ['pir', 'legacy'] as const) {
     test(`${SHITU} ${format}: convolutions on oneDNN, batch norms folded, activations fused`, async (t) => {
       if (needNative(t) === null) return;
       const dir = await built(SHITU, format);
-      const normal = await loadPredictor(dir);
-      const base = normal.engine;
-      normal.close();
-      const p = await loadPredictor(dir, { runMode: 'hpi' });
+      const { base, p } = await normalEngineThenHpi(dir);
       try {
         const e = p.engine;
         t.diagnostic(`${SHITU} ${format} hpi engine: ${JSON.stringify(e)}`);
@@ -485,10 +450,7 @@ describe('hpi takes the fast path', () => {
   test(`${VIT_B}: matmuls on oneDNN with folded transposes, fused bias and residuals`, async (t) => {
     if (needNative(t) === null) return;
     const dir = await built(VIT_B);
-    const normal = await loadPredictor(dir);
-    const base = normal.engine;
-    normal.close();
-    const p = await loadPredictor(dir, { runMode: 'hpi' });
+    const { base, p } = await normalEngineThenHpi(dir);
     try {
       const e = p.engine;
       t.diagnostic(`${VIT_B} hpi engine: ${JSON.stringify(e)}`);

@@ -3,16 +3,8 @@
 // opencv-doc photo (JPEG and PNG, incl. a grey JPEG with an ICC profile) and on EXIF-rotated copies
 // with all eight orientations; plus PaddleX's path / directory rules and pixel-array semantics.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -20,21 +12,12 @@ import { after, test } from 'node:test';
 import sharp from 'sharp';
 
 import { decodeItem, itemPath, resolveInputs, type InputItem } from '../lib/input.js';
-import { requireFixtures } from './helpers/fixtures.js';
+import { needOpencvOracle } from './helpers/opencv.js';
 
-const PHOTOS = process.env['PIF_PHOTOS'] ?? '/usr/share/doc/opencv-doc/examples/data';
 const dir = mkdtempSync(path.join(tmpdir(), 'pif-input-'));
 after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-function findPython(): string | null {
-  for (const py of [process.env['PIF_PYTHON_CV2'], '/usr/bin/python3', 'python3']) {
-    if (py === undefined) continue;
-    if (spawnSync(py, ['-c', 'import cv2, numpy'], { encoding: 'utf8' }).status === 0) return py;
-  }
-  return null;
-}
 
 const IMREAD = `
 import json, sys, cv2
@@ -45,27 +28,9 @@ for f, out in json.load(open(sys.argv[1])):
 `;
 
 test('decoding equals cv2.imread (EXIF orientation applied, ICC ignored, grey replicated)', async (t) => {
-  const py = findPython();
-  let photos: string[];
-  try {
-    photos = readdirSync(PHOTOS)
-      .filter((f) => /\.(jpe?g|png)$/i.test(f))
-      .sort()
-      .map((f) => path.join(PHOTOS, f));
-  } catch {
-    photos = [];
-  }
-  const missing =
-    py === null
-      ? 'no python3 with cv2 (install the Debian package python3-opencv)'
-      : photos.length < 30
-        ? `fewer than 30 photos in ${PHOTOS}`
-        : null;
-  if (missing !== null) {
-    if (requireFixtures) assert.fail(`PIF_REQUIRE_FIXTURES=1 but ${missing}`);
-    t.skip(missing);
-    return;
-  }
+  const oracle = needOpencvOracle(t);
+  if (oracle === null) return;
+  const { py, photos } = oracle;
   // EXIF-rotated copies: the same pixels with each orientation tag (1-8), including mirrors.
   const base = photos.find((p) => p.endsWith('baboon.jpg')) ?? photos[0];
   for (let o = 1; o <= 8; o++) {
@@ -79,7 +44,7 @@ test('decoding equals cv2.imread (EXIF orientation applied, ICC ignored, grey re
   }
   const jobs = photos.map((f, k) => [f, path.join(dir, `${k}.rgb`)] as const);
   writeFileSync(path.join(dir, 'jobs.json'), JSON.stringify(jobs));
-  execFileSync(py as string, ['-c', IMREAD, path.join(dir, 'jobs.json')]);
+  execFileSync(py, ['-c', IMREAD, path.join(dir, 'jobs.json')]);
   let values = 0;
   let exact = 0;
   for (const [f, out] of jobs) {

@@ -20,20 +20,19 @@
  * a minute here; set PIF_TEST_VIT_LARGE=0 to skip it.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 
 import * as ort from 'onnxruntime-node';
-import sharp from 'sharp';
 
 import { buildModel, type BuildableModel } from '../lib/builder.js';
 import { exportOnnx } from '../lib/export.js';
 import { loadPredictor } from '../lib/predictor.js';
-import { fixtureDir, needFixtures } from './helpers/fixtures.js';
-import { randomFloats } from './helpers/inputs.js';
+import { fixtureCaseInput, imageLike, RUNNABLE_FIXTURE_CASES } from './helpers/inputs.js';
+import { fileTempDir, testEachFixture } from './helpers/fixture-tests.js';
 import { needNative } from './helpers/native.js';
+import { printTable } from './helpers/table.js';
 
 const REL_TOL = 1e-4;
 const GRAPH_ONLY_SEED = 11;
@@ -86,7 +85,7 @@ function fmt(x: number): string {
   return x === 0 ? '0' : x.toExponential(2);
 }
 
-function printTable(): void {
+function printRows(): void {
   if (rows.length === 0) return;
   const head = [
     'case',
@@ -110,28 +109,14 @@ function printTable(): void {
     Number.isNaN(r.oursMs) ? '-' : r.oursMs.toFixed(0),
     Number.isNaN(r.ortMs) ? '-' : r.ortMs.toFixed(0),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
-  console.log(
-    [
-      `our run vs ONNX Runtime on our export (rel err = max|Δ| / max|ort|, tolerance ${REL_TOL})`,
-      line(head),
-      widths.map((w) => '-'.repeat(w)).join('-|-'),
-      ...body.map(line),
-    ].join('\n'),
+  printTable(
+    `our run vs ONNX Runtime on our export (rel err = max|Δ| / max|ort|, tolerance ${REL_TOL})`,
+    head,
+    body,
   );
 }
 
-let tmp = '';
-
-before(async () => {
-  tmp = await mkdtemp(path.join(os.tmpdir(), 'pif-onnx-oracle-'));
-});
-
-after(async () => {
-  printTable();
-  if (tmp !== '') await rm(tmp, { recursive: true, force: true });
-});
+const tmpDir = fileTempDir('pif-onnx-oracle-', printRows);
 
 interface OracleCase {
   /** Row label in the table. */
@@ -149,7 +134,7 @@ interface OracleCase {
  * returns our outputs by name.
  */
 async function oracle(t: TestContext, c: OracleCase): Promise<Record<string, Float32Array>> {
-  const onnxFile = path.join(tmp, `${c.label.replace(/[^\w.-]+/g, '_')}.onnx`);
+  const onnxFile = path.join(tmpDir(), `${c.label.replace(/[^\w.-]+/g, '_')}.onnx`);
   const rw = c.randomWeights === undefined ? {} : { randomWeights: c.randomWeights };
   try {
     await exportOnnx(c.dir, onnxFile, rw);
@@ -217,88 +202,15 @@ async function oracle(t: TestContext, c: OracleCase): Promise<Record<string, Flo
   }
 }
 
-const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-
-/** Normalised-image-like values: ImageNet mean/std maps [0,255] to about [-2.1, 2.6]. */
-function imageLike(shape: number[], seed: number): Float32Array {
-  return randomFloats(count(shape), seed, -2.1, 2.6);
-}
-
-/**
- * A rendered 320×320 document-like image (words in several fonts, sizes and colours),
- * normalised as PaddleOCR's det preprocessing does (BGR, /255, ImageNet mean/std). Random
- * noise drives en_PP-OCRv3_det's probability map to ≈ 0 everywhere (max ≈ 1e-10), which
- * would make a relative comparison meaningless; on text it spans 0…1. This model is the
- * worst-conditioned case (max abs ≈ 3e-5 near p ≈ 0.6, i.e. ≈ 1.3e-4 on the pre-sigmoid
- * logit): ORT alone differs from itself by about as much between graphOptimizationLevel
- * 'all' and 'disabled', so that is float32 rounding, amplified by the DB head, not a kernel bug.
- */
-async function renderedText(size: number): Promise<Float32Array> {
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}">
-  <rect width="${size}" height="${size}" fill="#f4f1ea"/>
-  <rect x="180" y="220" width="120" height="70" fill="#c8dcf0"/>
-  <text x="16" y="56" font-family="DejaVu Sans" font-size="34" fill="#111">Invoice 2024</text>
-  <text x="24" y="120" font-family="DejaVu Serif" font-size="26" fill="#202a60">Total: 1,234.56</text>
-  <text x="12" y="180" font-family="DejaVu Sans Mono" font-size="20" fill="#000">paddle image feature</text>
-  <text x="20" y="262" font-family="DejaVu Sans" font-weight="bold" font-size="40" fill="#502010">HELLO</text>
-  <text x="190" y="265" font-family="DejaVu Serif" font-size="22" fill="#103010">world</text>
-</svg>`;
-  const rgb = await sharp(Buffer.from(svg)).removeAlpha().raw().toBuffer();
-  assert.equal(rgb.length, size * size * 3);
-  const mean = [0.485, 0.456, 0.406];
-  const std = [0.229, 0.224, 0.225];
-  const out = new Float32Array(3 * size * size);
-  for (let c = 0; c < 3; c++) {
-    const src = 2 - c; // BGR channel order, as PaddleOCR feeds cv2 images
-    for (let i = 0; i < size * size; i++) {
-      out[c * size * size + i] = (rgb[i * 3 + src]! / 255 - mean[c]!) / std[c]!;
-    }
-  }
-  return out;
-}
-
 describe('our run vs ONNX Runtime on our own ONNX export', () => {
   describe('runnable fixtures (real weights)', () => {
-    const cases: {
-      name: string;
-      shape: number[];
-      input?: (shape: number[]) => Float32Array | Promise<Float32Array>;
-      note?: string;
-    }[] = [
-      {
-        name: 'mnist_mlp_legacy_separate',
-        shape: [2, 1, 28, 28],
-        // The author's preprocessing maps pixels to x/255*2-1.
-        input: (s) => randomFloats(count(s), 101, -1, 1),
-      },
-      { name: 'mobilenetv3_small_x0_35_meter_legacy', shape: [2, 3, 224, 224] },
-      { name: 'pplcnet_x0_25_textline_ori_pir', shape: [2, 3, 80, 160] },
-      {
-        name: 'en_ppocrv3_det_legacy',
-        shape: [1, 3, 320, 320],
-        input: () => renderedText(320),
-        note: 'rendered text input',
-      },
-      {
-        name: 'nafnet_bdpan_legacy',
-        shape: [1, 3, 1024, 1024],
-        // The author feeds BGR/255, i.e. [0, 1].
-        input: (s) => randomFloats(count(s), 105, 0, 1),
-        note: 'input in [0,1] as the author feeds it',
-      },
-    ];
-    for (const [i, c] of cases.entries()) {
-      test(`${c.name} ${JSON.stringify(c.shape)}${c.note ? ` (${c.note})` : ''}: rel err ≤ ${REL_TOL}`, async (t) => {
-        const root = needFixtures(t);
-        if (root === null || needNative(t) === null) return;
-        await oracle(t, {
-          label: c.name,
-          dir: fixtureDir(root, c.name),
-          shape: c.shape,
-          input: c.input ? await c.input(c.shape) : imageLike(c.shape, 100 + i),
-        });
-      });
-    }
+    testEachFixture(
+      RUNNABLE_FIXTURE_CASES,
+      (c) =>
+        `${c.name} ${JSON.stringify(c.shape)}${c.note ? ` (${c.note})` : ''}: rel err ≤ ${REL_TOL}`,
+      async (t, dir, c, i) =>
+        oracle(t, { label: c.name, dir, shape: c.shape, input: await fixtureCaseInput(c, i) }),
+    );
   });
 
   describe(`graph-only fixtures (random weights, seed ${GRAPH_ONLY_SEED})`, () => {
@@ -307,19 +219,18 @@ describe('our run vs ONNX Runtime on our own ONNX export', () => {
       { name: 'ppocrv5_server_rec_pir_graphonly', shape: [1, 3, 48, 320] },
       { name: 'ppocrv5_server_det_pir_v3_graphonly', shape: [1, 3, 320, 320] },
     ];
-    for (const [i, c] of cases.entries()) {
-      test(`${c.name} ${JSON.stringify(c.shape)}: rel err ≤ ${REL_TOL}`, async (t) => {
-        const root = needFixtures(t);
-        if (root === null || needNative(t) === null) return;
-        await oracle(t, {
+    testEachFixture(
+      cases,
+      (c) => `${c.name} ${JSON.stringify(c.shape)}: rel err ≤ ${REL_TOL}`,
+      (t, dir, c, i) =>
+        oracle(t, {
           label: c.name,
-          dir: fixtureDir(root, c.name),
+          dir,
           shape: c.shape,
           input: imageLike(c.shape, 200 + i),
           randomWeights: GRAPH_ONLY_SEED,
-        });
-      });
-    }
+        }),
+    );
   });
 
   describe(`built target models (seed ${BUILD_SEED})`, () => {
@@ -335,7 +246,7 @@ describe('our run vs ONNX Runtime on our own ONNX export', () => {
       const input = imageLike(shape, seed);
       const outs: Partial<Record<'pir' | 'legacy', Record<string, Float32Array>>> = {};
       for (const format of formats) {
-        const dir = path.join(tmp, `${model}-${format}`);
+        const dir = path.join(tmpDir(), `${model}-${format}`);
         try {
           await buildModel(model, dir, { format, seed: BUILD_SEED });
           const out = await oracle(t, { label: `${model} ${format}`, dir, shape, input });

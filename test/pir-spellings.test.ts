@@ -50,6 +50,40 @@ function program(ops: unknown[]): string {
   });
 }
 
+/**
+ * x → matmul(x, parameter 1) → relu → fetch, in one spelling: value ids under `id` (`%`
+ * released, `#` pre-release), op names after `prefix` (`1.` released, `pd_op.` pre-release).
+ */
+function linearOps(id: '%' | '#', prefix: string): unknown[] {
+  const v = (n: number, dims?: number[]) => ({ [id]: n, ...(dims ? { TT: tt(dims) } : {}) });
+  return [
+    {
+      '#': `${prefix}data`,
+      A: [
+        attr('name', '0.a_str', 'x'),
+        attr('shape', '1.a_intarray', [-1, 4]),
+        attr('dtype', '1.a_dtype', 'float32'),
+        attr('place', '1.a_place', [0, 0, '']),
+      ],
+      I: [],
+      O: [v(2, [-1, 4])],
+    },
+    {
+      '#': `${prefix}matmul`,
+      A: [attr('transpose_x', '0.a_bool', false), attr('transpose_y', '0.a_bool', false)],
+      I: [v(2), v(1)],
+      O: [v(3, [-1, 3])],
+    },
+    { '#': `${prefix}relu`, A: [], I: [v(3)], O: [v(4, [-1, 3])] },
+    {
+      '#': `${prefix}fetch`,
+      A: [attr('name', '0.a_str', 'fetch_name_0'), attr('col', '0.a_i32', 0)],
+      I: [v(4)],
+      O: [v(5, [-1, 3])],
+    },
+  ];
+}
+
 function compressed(): string {
   return program([
     {
@@ -60,30 +94,7 @@ function compressed(): string {
       OA: [1, 0, 1],
       QA: [],
     },
-    {
-      '#': '1.data',
-      A: [
-        attr('name', '0.a_str', 'x'),
-        attr('shape', '1.a_intarray', [-1, 4]),
-        attr('dtype', '1.a_dtype', 'float32'),
-        attr('place', '1.a_place', [0, 0, '']),
-      ],
-      I: [],
-      O: [{ '%': 2, TT: tt([-1, 4]) }],
-    },
-    {
-      '#': '1.matmul',
-      A: [attr('transpose_x', '0.a_bool', false), attr('transpose_y', '0.a_bool', false)],
-      I: [{ '%': 2 }, { '%': 1 }],
-      O: [{ '%': 3, TT: tt([-1, 3]) }],
-    },
-    { '#': '1.relu', A: [], I: [{ '%': 3 }], O: [{ '%': 4, TT: tt([-1, 3]) }] },
-    {
-      '#': '1.fetch',
-      A: [attr('name', '0.a_str', 'fetch_name_0'), attr('col', '0.a_i32', 0)],
-      I: [{ '%': 4 }],
-      O: [{ '%': 5, TT: tt([-1, 3]) }],
-    },
+    ...linearOps('%', '1.'),
   ]);
 }
 
@@ -106,30 +117,7 @@ function preRelease(): string {
         { N: 'trainable', AT: boolArray(true) },
       ],
     },
-    {
-      '#': 'pd_op.data',
-      A: [
-        attr('name', '0.a_str', 'x'),
-        attr('shape', '1.a_intarray', [-1, 4]),
-        attr('dtype', '1.a_dtype', 'float32'),
-        attr('place', '1.a_place', [0, 0, '']),
-      ],
-      I: [],
-      O: [{ '#': 2, TT: tt([-1, 4]) }],
-    },
-    {
-      '#': 'pd_op.matmul',
-      A: [attr('transpose_x', '0.a_bool', false), attr('transpose_y', '0.a_bool', false)],
-      I: [{ '#': 2 }, { '#': 1 }],
-      O: [{ '#': 3, TT: tt([-1, 3]) }],
-    },
-    { '#': 'pd_op.relu', A: [], I: [{ '#': 3 }], O: [{ '#': 4, TT: tt([-1, 3]) }] },
-    {
-      '#': 'pd_op.fetch',
-      A: [attr('name', '0.a_str', 'fetch_name_0'), attr('col', '0.a_i32', 0)],
-      I: [{ '#': 4 }],
-      O: [{ '#': 5, TT: tt([-1, 3]) }],
-    },
+    ...linearOps('#', 'pd_op.'),
   ]);
   return JSON.stringify(JSON.parse(text), null, 4);
 }

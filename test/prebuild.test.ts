@@ -17,6 +17,7 @@ import { loadPredictor } from '../lib/predictor.js';
 import { repoRoot } from './helpers/fixtures.js';
 import { imageLike } from './helpers/inputs.js';
 import { needNative } from './helpers/native.js';
+import { helperScript, resultOf, runTsx } from './helpers/tsx-child.js';
 
 const script = path.join(repoRoot, 'scripts', 'package-prebuild.mjs');
 const built = path.join(repoRoot, 'build', 'Release', 'paddle_image_feature.node');
@@ -107,21 +108,9 @@ describe('prebuilt binary', { skip: process.platform !== 'linux' && 'Linux only'
     await buildModel('PP-ShiTuV2_rec', model, { format: 'pir', seed: 4 });
     const env = { ...process.env };
     delete env['PIF_NATIVE_PATH'];
-    const child = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        path.join(repoRoot, 'test', 'helpers', 'prebuild-child.ts'),
-        pkgRoot,
-        model,
-      ],
-      { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 << 20, env },
-    );
+    const child = runTsx(helperScript('prebuild-child.ts'), [pkgRoot, model], { env });
     assert.equal(child.status, 0, `child failed: ${child.stderr}`);
-    const line = child.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-    assert.ok(line, child.stdout);
-    const got = JSON.parse(line.slice(7)) as {
+    const got = resultOf(child.stdout) as {
       loaded: string;
       maps: string[];
       outputs: Record<string, number[]>;

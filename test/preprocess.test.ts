@@ -4,8 +4,8 @@
 // pipeline, on every photo of Debian's opencv-doc (JPEG and PNG, many sizes and aspect ratios)
 // at several target sizes, plus synthetic edge cases (1 and 4 channels, tiny and extreme shapes).
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -13,22 +13,7 @@ import { after, test } from 'node:test';
 import sharp from 'sharp';
 
 import { preprocessImage, type RawImage } from '../lib/preprocess.js';
-import { requireFixtures } from './helpers/fixtures.js';
-
-const PHOTOS = process.env['PIF_PHOTOS'] ?? '/usr/share/doc/opencv-doc/examples/data';
-
-/** A Python with cv2 and numpy (Debian's python3-opencv), or null. */
-function findPython(): string | null {
-  const candidates = [process.env['PIF_PYTHON_CV2'], '/usr/bin/python3', 'python3'];
-  for (const py of candidates) {
-    if (py === undefined) continue;
-    const r = spawnSync(py, ['-c', 'import cv2, numpy; print(cv2.__version__)'], {
-      encoding: 'utf8',
-    });
-    if (r.status === 0) return py;
-  }
-  return null;
-}
+import { needOpencvOracle } from './helpers/opencv.js';
 
 const ORACLE = `
 import json, sys
@@ -69,27 +54,9 @@ function synthetic(w: number, h: number, c: number, seed: number): RawImage {
 }
 
 test('resize equals cv2.resize INTER_LINEAR and the tensor matches OpenCV + NumPy', async (t) => {
-  const py = findPython();
-  let photos: string[];
-  try {
-    photos = readdirSync(PHOTOS)
-      .filter((f) => /\.(jpe?g|png)$/i.test(f))
-      .sort()
-      .map((f) => path.join(PHOTOS, f));
-  } catch {
-    photos = [];
-  }
-  const missing =
-    py === null
-      ? 'no python3 with cv2 + numpy (install the Debian package python3-opencv)'
-      : photos.length < 30
-        ? `fewer than 30 photos in ${PHOTOS} (install opencv-doc or set PIF_PHOTOS)`
-        : null;
-  if (missing !== null) {
-    if (requireFixtures) assert.fail(`PIF_REQUIRE_FIXTURES=1 but ${missing}`);
-    t.skip(missing);
-    return;
-  }
+  const oracle = needOpencvOracle(t);
+  if (oracle === null) return;
+  const { py, photos } = oracle;
   const jobs: Job[] = [];
   for (const f of photos) {
     const { data, info } = await sharp(f, { failOn: 'none' })
@@ -144,7 +111,7 @@ test('resize equals cv2.resize INTER_LINEAR and the tensor matches OpenCV + NumP
     }),
   };
   writeFileSync(path.join(dir, 'jobs.json'), JSON.stringify(manifest));
-  execFileSync(py as string, ['-c', ORACLE, path.join(dir, 'jobs.json')], { stdio: 'inherit' });
+  execFileSync(py, ['-c', ORACLE, path.join(dir, 'jobs.json')], { stdio: 'inherit' });
 
   let values = 0;
   let exact = 0;

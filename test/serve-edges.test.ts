@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 
 import { startServer, type RunningServer } from '../lib/serve/server.js';
+import { createIndex } from '../lib/vector-index/index.js';
 import { runMain } from './helpers/cli.js';
 import {
   fails,
@@ -271,6 +272,23 @@ describe('HTTP service edges', () => {
     // Nothing usable: 422 and no index.
     await fails(server.url, '/shitu-index-build', 422, /imageLabelPairs\[0\]\.image is neither/, {
       imageLabelPairs: [{ image: 'not base64!', label: 'x' }],
+    });
+  });
+
+  test('an index of another model is a conflict (409, PIF_INDEX), not an internal error', async () => {
+    const other = await seededModel('pif-serve-other-', 6);
+    try {
+      const index = createIndex({ metric: 'IP', type: 'Flat', model: other.model });
+      const [res] = await other.model.predictAll(img.pngs[0]!);
+      await index.add({ features: res!.feature, labels: ['a'] });
+      await index.save(path.join(fx.dir, 'indexes', 'other-model'));
+    } finally {
+      await other.dispose();
+    }
+    await fails(server.url, '/shitu-infer', 409, /^PIF_INDEX: .*differ in weights/, {
+      image: img.b64[0],
+      indexKey: 'other-model',
+      visualize: false,
     });
   });
 });

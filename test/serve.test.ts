@@ -2,7 +2,6 @@
 // with clear messages while the server keeps serving, dynamic batching (fewer native calls than
 // requests), indexes surviving a restart, and graceful shutdown finishing running requests.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -15,6 +14,7 @@ import { FeatureBatcher } from '../lib/serve/batcher.js';
 import { decodeBase64 } from '../lib/serve/images.js';
 import { startServer, type RunningServer, type ServerOptions } from '../lib/serve/server.js';
 import { call, fails, makePngs, ok, seededModel, startImageHost, UUID } from './helpers/serve.js';
+import { helperScript, spawnTsx } from './helpers/tsx-child.js';
 
 /** A PNG whose header claims w x h (the pixel data is a tiny image's: only the header is read). */
 async function pngClaiming(w: number, h: number): Promise<Buffer> {
@@ -402,33 +402,16 @@ describe('HTTP service', () => {
   });
 
   test('serve command: SIGTERM finishes the running request, then exits 0', async () => {
-    const script = [
-      "import { Command } from 'commander';",
-      "import { cliContext } from './lib/cli/context.ts';",
-      "import { registerServe } from './lib/cli/serve.ts';",
-      "const program = new Command('paddle-image-feature').exitOverride();",
-      'registerServe(program, cliContext({ stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) }));',
-      'await program.parseAsync(process.argv.slice(1), { from: "user" });',
-    ].join('\n');
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        script,
-        'serve',
-        '--port',
-        '0',
-        '--model-dir',
-        path.join(dir, 'model'),
-        '--index-dir',
-        path.join(dir, 'cli-indexes'),
-        '--quiet',
-      ],
-      { cwd: path.resolve(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawnTsx(helperScript('serve-child.ts'), [
+      'serve',
+      '--port',
+      '0',
+      '--model-dir',
+      path.join(dir, 'model'),
+      '--index-dir',
+      path.join(dir, 'cli-indexes'),
+      '--quiet',
+    ]);
     let stdout = '';
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -5,13 +5,11 @@
  * self-retrieval are asserted), plus the `index` CLI commands.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { copyFile, mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
@@ -33,9 +31,7 @@ import { renderImage, tempDir } from './helpers/dataset.js';
 import { killTestVector } from './helpers/index-kill-child.js';
 import { needNative } from './helpers/native.js';
 import { Rng } from './helpers/render.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const KILL_CHILD = path.join(here, 'helpers', 'index-kill-child.ts');
+import { helperScript, spawnTsx } from './helpers/tsx-child.js';
 
 // ---------------------------------------------------------------------------------------------
 // Data
@@ -701,11 +697,7 @@ async function runAndKill(
   dim: number,
   delayMs: number,
 ): Promise<ChildLog> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', KILL_CHILD, dir, type, String(n), String(dim)],
-    { stdio: ['ignore', 'pipe', 'pipe'], cwd: path.resolve(here, '..') },
-  );
+  const child = spawnTsx(helperScript('index-kill-child.ts'), [dir, type, String(n), String(dim)]);
   const log: ChildLog = { saved: -1, begun: -1, lines: '' };
   let err = '';
   let firstSave: () => void = () => undefined;

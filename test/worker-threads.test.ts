@@ -5,7 +5,6 @@
 // in JS-owned ArrayBuffers (the Electron memory cage forbids external ones), which a
 // transfer list can detach, so a worker's output can move to the main thread without a copy.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -23,6 +22,7 @@ import { repoRoot } from './helpers/fixtures.js';
 import { imageLike, noiseRgb, randomFloats } from './helpers/inputs.js';
 import { needNative } from './helpers/native.js';
 import { tsWorker } from './helpers/ts-worker.js';
+import { helperScript, resultOf, runTsx } from './helpers/tsx-child.js';
 
 const MODEL = 'PP-ShiTuV2_rec';
 const dir = mkdtempSync(path.join(tmpdir(), 'pif-workers-'));
@@ -205,23 +205,15 @@ describe('worker_threads', () => {
 
   test('workers ended with native work in flight crash nothing; the process exits cleanly', (t) => {
     if (needNative(t) === null) return;
-    const child = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        path.join(repoRoot, 'test', 'helpers', 'worker-terminate-child.ts'),
-        modelDir,
-        ...images.slice(0, 2),
-      ],
-      { cwd: repoRoot, encoding: 'utf8', timeout: 120_000, maxBuffer: 16 << 20 },
+    const child = runTsx(
+      helperScript('worker-terminate-child.ts'),
+      [modelDir, ...images.slice(0, 2)],
+      { timeout: 120_000 },
     );
     assert.equal(child.signal, null, `child killed by ${child.signal}: ${child.stderr}`);
     assert.doesNotMatch(child.stderr, /Abort|Segmentation|FATAL|terminate called/i);
     assert.equal(child.status, 0, `child failed: ${child.stderr}`);
-    const line = child.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-    assert.ok(line !== undefined, child.stdout.slice(-2000));
-    const r = JSON.parse(line.slice('RESULT '.length)) as {
+    const r = resultOf(child.stdout) as {
       ended: { phase: string; how: string; delay: number; code: number }[];
       mainRuns: number;
       mainDiffer: number;

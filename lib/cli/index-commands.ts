@@ -20,7 +20,7 @@ import path from 'node:path';
 
 import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
 
-import { IndexError, ModelNotFoundError, PifError } from '../errors.js';
+import { IndexError, ModelNotFoundError } from '../errors.js';
 import { createModel, type FeatureModel } from '../image-feature.js';
 import { createProgress } from '../progress.js';
 import { pyJsonDumps, PyInt } from '../pyjson.js';
@@ -30,6 +30,7 @@ import { readRecordedModel } from '../vector-index/store.js';
 import type { Metric, IndexType, SearchHit, VectorIndex } from '../vector-index/types.js';
 import { errorJsonLine, intArg, MODEL_OPTION_HELP, modelNameFor } from './args.js';
 import type { CliContext } from './context.js';
+import { FailedInputs } from './failures.js';
 
 interface ModelOpts {
   model?: string;
@@ -294,25 +295,17 @@ function addIndexSearch(index: Command, ctx: CliContext): void {
         });
         const hits = ok.length > 0 ? await idx.search(q, o.topk) : [];
         const hitsOf = new Map(ok.map((r, i) => [r, hits[i] ?? []]));
-        let firstError: Error | null = null;
+        const failed = new FailedInputs(io);
         results.forEach((r, i) => {
           const h = hitsOf.get(r);
           if (h === undefined) {
             const err = r.error as Error;
-            firstError ??= err;
-            io.stderr(`${r.inputPath ?? `<input ${i}>`}: ${err.message}\n`);
+            failed.report(r.inputPath, err, `<input ${i}>`);
             if (o.json) io.stdout(`${errorJsonLine(r.inputPath, err)}\n`);
           } else if (o.json) io.stdout(`${hitsJson(r.inputPath, idx.metric, h)}\n`);
           else io.stdout(`${r.inputPath ?? `<input ${i}>`}\n${formatHits(h, idx.metric)}`);
         });
-        if (firstError !== null) {
-          const failed = results.length - ok.length;
-          const e: Error = firstError;
-          throw new PifError(
-            e instanceof PifError ? e.code : 'PIF_INPUT_DECODE',
-            `${failed} of ${results.length} queries could not be read (see above)`,
-          );
-        }
+        failed.throwIfAny((n) => `${n} of ${results.length} queries could not be read (see above)`);
       } finally {
         model.close();
       }

@@ -5,6 +5,7 @@ import { createModel } from '../image-feature.js';
 import { createProgress } from '../progress.js';
 import { errorJsonLine, intArg, MODEL_OPTION_HELP, modelNameFor } from './args.js';
 import type { CliContext } from './context.js';
+import { FailedInputs } from './failures.js';
 
 interface PredictOptions {
   model?: string;
@@ -50,7 +51,7 @@ async function predict(inputs: string[], o: PredictOptions, ctx: CliContext): Pr
   const showBar = ctx.tty && !o.json && o.output !== undefined;
   const bar = createProgress('predict', { enabled: showBar });
   let done = 0;
-  let failed = 0;
+  const failed = new FailedInputs(io);
   try {
     const results = model.predict(inputs, {
       onResolved: (n) => {
@@ -60,8 +61,7 @@ async function predict(inputs: string[], o: PredictOptions, ctx: CliContext): Pr
     for await (const res of results) {
       bar.update(++done);
       if (res.error !== null) {
-        failed++;
-        io.stderr(`${res.inputPath ?? '<input>'}: ${res.error.message}\n`);
+        failed.report(res.inputPath, res.error);
         if (o.json) io.stdout(`${errorJsonLine(res.inputPath, res.error)}\n`);
         continue;
       }
@@ -77,8 +77,8 @@ async function predict(inputs: string[], o: PredictOptions, ctx: CliContext): Pr
   }
   if (showBar) {
     io.stdout(
-      `${done - failed} result(s) saved to ${o.output ?? ''}${failed > 0 ? `, ${failed} failed` : ''}\n`,
+      `${done - failed.count} result(s) saved to ${o.output ?? ''}${failed.count > 0 ? `, ${failed.count} failed` : ''}\n`,
     );
   }
-  return failed > 0 ? 1 : 0;
+  return failed.count > 0 ? 1 : 0;
 }

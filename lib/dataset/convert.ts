@@ -48,6 +48,8 @@ import {
   type ListCounts,
   type ListFilePlan,
   cutByPercents,
+  listCounts,
+  listErrorOf,
   listFileText,
   replaceListFiles,
 } from './cut.js';
@@ -172,14 +174,10 @@ export async function convertLabelMe(
     if (await sameContent(target, text)) continue;
     plans.push({ tag, text, backup: true });
   }
-  const { backups } = await replaceListFiles(
-    root,
-    plans,
-    (message, file, cause) => new DatasetConvertError(message, { file, cause }),
-  );
+  const { backups } = await replaceListFiles(root, plans, listErrorOf(DatasetConvertError));
   return {
     root,
-    counts: { train: train.length, gallery: gallery.length, query: query.length },
+    counts: listCounts(parts),
     lines: lines.length,
     annotations: names.length,
     backups,

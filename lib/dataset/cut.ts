@@ -78,6 +78,20 @@ export function cutByPercents<T>(
   return [items.slice(a[0], a[1]), items.slice(b[0], b[1]), items.slice(c[0], c[1])];
 }
 
+/** How many lines each list got. */
+export function listCounts(
+  parts: Readonly<Record<ListTag, readonly string[]>>,
+): Record<ListTag, number> {
+  return { train: parts.train.length, gallery: parts.gallery.length, query: parts.query.length };
+}
+
+/** replaceListFiles' `makeError` for a dataset error class (DatasetConvertError, ...). */
+export function listErrorOf(
+  E: new (message: string, details: { file?: string | undefined; cause?: unknown }) => Error,
+): (message: string, file: string | undefined, cause: unknown) => Error {
+  return (message, file, cause) => new E(message, { file, cause });
+}
+
 /** The text of a list file holding `lines` (each ended by `\n`; empty file for no lines). */
 export function listFileText(lines: readonly string[]): string {
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;

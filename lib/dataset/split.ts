@@ -35,6 +35,8 @@ import {
   type ListCounts,
   type ListFilePlan,
   cutByPercents,
+  listCounts,
+  listErrorOf,
   listFileText,
   replaceListFiles,
 } from './cut.js';
@@ -106,14 +108,10 @@ export async function splitDataset(
     text: listFileText(parts[tag]),
     backup: true,
   }));
-  const { backups } = await replaceListFiles(
-    root,
-    plans,
-    (message, file, cause) => new DatasetSplitError(message, { file, cause }),
-  );
+  const { backups } = await replaceListFiles(root, plans, listErrorOf(DatasetSplitError));
   return {
     root,
-    counts: { train: train.length, gallery: gallery.length, query: query.length },
+    counts: listCounts(parts),
     backups,
   };
 }

@@ -5,11 +5,9 @@
  * anything is decoded; a body that is not an image is refused here too. Every failure is a
  * RequestError 422 naming the field.
  */
-import http from 'node:http';
-import https from 'node:https';
-
 import sharp, { type Metadata } from 'sharp';
 
+import { httpGet, HttpGetError } from '../http-get.js';
 import { invalid, RequestError } from './schemas.js';
 
 export interface ImageLimits {
@@ -46,77 +44,20 @@ export function decodeBase64(s: string, what: string): Buffer {
 }
 
 /** GETs a URL into memory: at most `maxBytes`, within `timeoutMs` in all, up to 3 redirects. */
-export function fetchBounded(
+export async function fetchBounded(
   url: string,
   maxBytes: number,
   timeoutMs: number,
-  redirects = 3,
-  deadline = Date.now() + timeoutMs,
 ): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      reject(new Error('not a valid URL'));
-      return;
+  try {
+    return (await httpGet(url, { maxBytes, totalTimeoutMs: timeoutMs, maxRedirects: 3 })).body;
+  } catch (err) {
+    // The service's wording (the field and URL are named by the caller).
+    if (err instanceof HttpGetError && err.reason === 'closed') {
+      throw new Error('the connection closed early', { cause: err });
     }
-    const lib = parsed.protocol === 'https:' ? https : parsed.protocol === 'http:' ? http : null;
-    if (lib === null) {
-      reject(new Error('only http and https URLs are supported'));
-      return;
-    }
-    const signal = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
-    const req = lib.get(parsed, { signal }, (res) => {
-      const status = res.statusCode ?? 0;
-      const location = res.headers.location;
-      if (status >= 300 && status < 400 && location !== undefined) {
-        res.resume();
-        if (redirects <= 0) {
-          reject(new Error('too many redirects'));
-          return;
-        }
-        const next = new URL(location, parsed).toString();
-        fetchBounded(next, maxBytes, timeoutMs, redirects - 1, deadline).then(resolve, reject);
-        return;
-      }
-      if (status !== 200) {
-        res.resume();
-        reject(new Error(`HTTP ${status}`));
-        return;
-      }
-      const declared = Number(res.headers['content-length'] ?? NaN);
-      if (declared > maxBytes) {
-        res.destroy();
-        reject(new Error(`it is ${declared} bytes, more than the limit of ${maxBytes}`));
-        return;
-      }
-      const fail = (err: Error) => {
-        reject(signal.aborted ? new Error(`no complete answer within ${timeoutMs} ms`) : err);
-      };
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > maxBytes) {
-          res.destroy();
-          reject(new Error(`it is more than the limit of ${maxBytes} bytes`));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      res.on('end', () => {
-        resolve(Buffer.concat(chunks));
-      });
-      res.on('error', fail);
-      res.on('aborted', () => {
-        fail(new Error('the connection closed early'));
-      });
-    });
-    req.on('error', (err) => {
-      reject(signal.aborted ? new Error(`no complete answer within ${timeoutMs} ms`) : err);
-    });
-  });
+    throw err;
+  }
 }
 
 /** Reads an image field: Base64 or URL -> bytes, then its header (size, pixel limit). */

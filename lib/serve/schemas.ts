@@ -4,15 +4,19 @@
  * field (`imageLabelPairs[2].label must be a string, got 7`). Unknown fields are ignored, as
  * pydantic ignores them; optional fields may be null.
  */
+import { PifError } from '../errors.js';
 import { describeValue, isPlainObject } from '../limits.js';
 
-/** An error answered with an HTTP status (422 validation, 404 unknown, 413 too large, ...). */
-export class RequestError extends Error {
+/**
+ * An error answered with an HTTP status (422 validation, 404 unknown, 413 too large, ...): a
+ * PifError whose code is PIF_CLOSED for 503 (shutting down) and PIF_INVALID_ARG for the rest (the
+ * request is at fault).
+ */
+export class RequestError extends PifError {
   readonly status: number;
 
   constructor(status: number, message: string) {
-    super(message);
-    this.name = 'RequestError';
+    super(status === 503 ? 'PIF_CLOSED' : 'PIF_INVALID_ARG', message);
     this.status = status;
   }
 }

@@ -22,6 +22,7 @@ import { checkKnownKeys, describeValue, isPlainObject } from '../limits.js';
 import { FlatStore } from './flat.js';
 import { defaultAddThreads, HNSW_DEFAULTS, HnswStore, usearch, type HnswSettings } from './hnsw.js';
 import {
+  IndexConflictError,
   modelDifferences,
   modelMismatchError,
   recordOf,
@@ -50,7 +51,7 @@ import type {
 
 export type * from './types.js';
 export { FORMAT_VERSION, ID_MAP_FILE, INDEX_FILE, readRecordedModel } from './store.js';
-export { MODEL_FILE, type IndexModelRecord } from './model-record.js';
+export { IndexConflictError, MODEL_FILE, type IndexModelRecord } from './model-record.js';
 export { HNSW_DEFAULTS } from './hnsw.js';
 
 const MAX_DIM = 16777216;
@@ -349,7 +350,7 @@ class Index implements VectorIndex {
       const msg = fromModel
         ? `the model ${this.#model?.modelName ?? ''} gives ${dim}-dim features but the index holds ${this.#dim}-dim vectors`
         : `${what} have dim ${dim} but the index has dim ${this.#dim}`;
-      throw fromModel ? new IndexError(msg) : new InvalidArgumentError(msg);
+      throw fromModel ? new IndexConflictError(msg) : new InvalidArgumentError(msg);
     }
   }
 
@@ -752,7 +753,7 @@ export async function loadIndex(dir: string, options: LoadIndexOptions = {}): Pr
     const modelDim = await probeModelDim(model);
     if (modelDim !== loaded.dim) {
       const file = path.join(path.resolve(dir), INDEX_FILE);
-      throw new IndexError(
+      throw new IndexConflictError(
         `${file}: the index holds ${loaded.dim}-dim vectors but the model ${model.modelName} gives ${modelDim}-dim features`,
         { file },
       );

@@ -28,7 +28,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { IndexError } from '../errors.js';
+import { IndexError, type PifErrorDetails } from '../errors.js';
 import { isPlainObject } from '../limits.js';
 import type { ModelFingerprint, PreprocessRecord } from '../model-fingerprint.js';
 
@@ -78,6 +78,18 @@ export function modelDifferences(
 }
 
 /**
+ * A PIF_INDEX error that is a conflict, not damage: the index and the model it is used with do
+ * not belong together (other weights, preprocessing or feature size). Its name stays
+ * `IndexError` (PaddleX-style `err_type` and messages are unchanged); the service answers 409.
+ */
+export class IndexConflictError extends IndexError {
+  constructor(message: string, details?: PifErrorDetails) {
+    super(message, details);
+    this.name = 'IndexError';
+  }
+}
+
+/**
  * The PIF_INDEX error for a model that is not the index's: names both models, what differs,
  * the index directory and what to pass instead.
  */
@@ -87,14 +99,14 @@ export function modelMismatchError(
   found: { modelName: string; modelDir: string },
   differences: readonly string[],
   what = 'the model given',
-): IndexError {
+): IndexConflictError {
   const file = indexDir === null ? undefined : path.join(indexDir, MODEL_FILE);
   const hint =
     found.modelDir === expected.modelDir
       ? `the model in ${expected.modelDir} changed since the index was built: pass --model-dir ` +
         'with the model that built it, or build the index again'
       : `use the model that built it (--model-dir ${expected.modelDir}) or build the index again`;
-  return new IndexError(
+  return new IndexConflictError(
     `${indexDir ?? 'an unsaved index'}: the index was built with the model ${expected.modelName} (${expected.modelDir}) ` +
       `but ${what} is ${found.modelName} (${found.modelDir}); they differ in ` +
       `${differences.join(', ')}; ${hint}`,
