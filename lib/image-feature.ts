@@ -2,9 +2,9 @@
  * The image-feature module as PaddleX users know it (../shared/spec/paddlex-behaviour.md §1, §2,
  * §4): `createModel(name, options)` and `model.predict(input)`, an async iterable of
  * FeatureResults in input order. Pipeline per batch: resolve inputs -> decode (sharp, as
- * cv2.imread) -> OpenCV-exact resize + normalise (native) -> one inference call -> L2 normalise.
- * Decoding and preprocessing of the next batch overlap inference of the current one; every
- * heavy step runs off the main thread.
+ * cv2.imread, on libuv's pool) -> one native call (NativeModel.runImages): OpenCV-exact resize +
+ * normalise, inference, L2 normalise, only the features back. Decoding of the next batch
+ * overlaps inference of the current one; every heavy step runs off the main thread.
  */
 import path from 'node:path';
 

@@ -3,9 +3,10 @@
  *
  * A PaddleX model directory holds `inference.json` (PIR, Paddle 3.x) or `inference.pdmodel`
  * (legacy ProgramDesc), plus `inference.pdiparams` and `inference.yml`; the JSON program is
- * preferred when both exist. Older exports use `model.pdmodel`/`model.pdiparams` or
- * `__model__` with `__params__`/`params` or one file per parameter. The native reader does
- * the same resolution; this module does it for early, clear errors and to find the yml.
+ * preferred when both exist. Older exports use `model.json` or `model.pdmodel` with
+ * `model.pdiparams`, or `__model__` with `__params__`/`params` or one file per parameter. The
+ * native reader does the same resolution (native/format/model_dir.cc, in the same order); this
+ * module does it for early, clear errors and to find the yml.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -17,10 +18,11 @@ import { isPlainObject } from './limits.js';
 
 export type ModelFormat = 'pir' | 'pdmodel';
 
-/** Program file names in PaddleX's order of preference. */
+/** Program file names in PaddleX's order of preference (native/format/model_dir.cc's order). */
 export const PROGRAM_FILES: readonly { name: string; format: ModelFormat }[] = [
   { name: 'inference.json', format: 'pir' },
   { name: 'inference.pdmodel', format: 'pdmodel' },
+  { name: 'model.json', format: 'pir' },
   { name: 'model.pdmodel', format: 'pdmodel' },
   { name: '__model__', format: 'pdmodel' },
 ];
