@@ -134,6 +134,7 @@ Napi::Value outputs_to_js(Napi::Env env, const std::vector<NamedTensor>& outputs
 
 // runImages' arguments, copied on the main thread.
 struct ImageBatch {
+  std::string dir;    // the model directory, for messages
   std::string input;  // the model's one input
   std::vector<BatchImage> images;
   Normalization norm;
@@ -185,7 +186,7 @@ std::vector<float> run_images(Executor& ex, const ImageBatch& b) {
     std::vector<NamedTensor> out = ex.run(in, b.threads);
     if (out.empty() || out[0].dtype != DType::Float32)
       throw ModelError(code::kInvalidArg, "", -1, "",
-                       "the model's first output is not a float32 tensor");
+                       b.dir + ": the model's first output is not a float32 tensor");
     const int64_t rows = static_cast<int64_t>(j - i);
     const int64_t n = static_cast<int64_t>(out[0].data.size() / sizeof(float));
     if (n % rows != 0 || (dim >= 0 && n / rows != dim))
@@ -271,6 +272,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       throw_arg(env, "runImages(images, norm, options): bad arguments");
     ImageBatch b;
     b.input = info_.inputs[0].name;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (loaded_.model) b.dir = loaded_.model->dir;
+    }
     Napi::Array arr = info[0].As<Napi::Array>();
     for (uint32_t k = 0; k < arr.Length(); ++k) b.images.push_back(image_arg(env, arr.Get(k), k));
     const int cn = b.images.empty() ? 3 : b.images[0].channels;
