@@ -8,18 +8,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { NativeLoadError } from './errors.js';
+import type { LoadLimits } from './limits.js';
 
-/** Load-time limits understood by the native readers (all optional). */
-export interface NativeLimits {
-  maxFileBytes?: number;
-  maxTensorBytes?: number;
-  maxTotalParamBytes?: number;
-  maxRank?: number;
-  maxOps?: number;
-  maxValues?: number;
-  maxBlocks?: number;
-  maxDepth?: number;
-}
+/** Load-time limits understood by the native readers (all optional): lib/limits.ts LoadLimits. */
+export type NativeLimits = LoadLimits;
 
 export interface NativeTensorInfo {
   name: string;
