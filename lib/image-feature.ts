@@ -2,34 +2,33 @@
  * The image-feature module as PaddleX users know it (../shared/spec/paddlex-behaviour.md §1, §2,
  * §4): `createModel(name, options)` and `model.predict(input)`, an async iterable of
  * FeatureResults in input order. Pipeline per batch: resolve inputs -> decode (sharp, as
- * cv2.imread) -> OpenCV-exact resize + normalise (native) -> one inference call -> L2 normalise.
- * Decoding and preprocessing of the next batch overlap inference of the current one; every
- * heavy step runs off the main thread.
+ * cv2.imread, on libuv's pool) -> one native call (NativeModel.runImages): OpenCV-exact resize +
+ * normalise, inference, L2 normalise, only the features back. Decoding of the next batch
+ * overlaps inference of the current one; every heavy step runs off the main thread.
  */
 import path from 'node:path';
-import { stat } from 'node:fs/promises';
 
 import {
   captureCaller,
   ClosedError,
   InvalidArgumentError,
   ModelConfigError,
-  ModelNotFoundError,
   UnsupportedError,
 } from './errors.js';
 import { downloadOfficialModel, paddlexCacheDir, type DownloadOptions } from './download.js';
 import { decodeItem, itemPath, resolveInputs, type InputItem, type PredictInput } from './input.js';
 import { modelFingerprint, type ModelFingerprint } from './model-fingerprint.js';
-import { loadInferenceConfig, type InferenceConfig } from './modeldir.js';
+import { readInferenceConfig, resolveModelDir, type InferenceConfig } from './modeldir.js';
 import {
-  loadPredictor,
-  MAX_CPU_THREADS,
+  openPredictor,
+  validatePredictorOptions,
   type Precision,
   type Predictor,
+  type ResolvedPredictorOptions,
   type RunMode,
 } from './predictor.js';
-import type { NativeEngineInfo } from './native.js';
-import { preprocessImage, type PreprocessSpec } from './preprocess.js';
+import type { NativeEngineInfo, NativeImage } from './native.js';
+import { checkSpec, type Normalization, type PreprocessSpec } from './preprocess.js';
 import { FeatureResult } from './result.js';
 
 /** The official model names (downloaded from Baidu's model host by PaddleX). */
@@ -169,11 +168,10 @@ export function normalizeRows(data: Float32Array, dim: number): void {
   }
 }
 
+/** An item decoded for its batch: the image with its target size, or why it failed. */
 interface Prepared {
   item: InputItem;
-  tensor: Float32Array | null;
-  width: number;
-  height: number;
+  image: NativeImage | null;
   error: Error | null;
 }
 
@@ -185,6 +183,9 @@ export class FeatureModel {
   /** Cache root (URL inputs go to `<cacheDir>/predict_input/`). */
   readonly cacheDir: string;
   #predictor: Predictor | null;
+  // The normalisation, checked once (3 channels: decoded images are RGB); null when the spec
+  // is invalid, and then every image fails with the reason in #prepare.
+  readonly #norm: Normalization | null = null;
 
   /** @internal Use createModel(). */
   constructor(
@@ -201,6 +202,12 @@ export class FeatureModel {
     this.preprocess = Object.freeze({ ...spec });
     this.cacheDir = cacheDir;
     this.#predictor = predictor;
+    try {
+      const { scale, mean, std } = checkSpec({ ...spec, width: 1, height: 1 }, 3);
+      this.#norm = { scale, mean, std };
+    } catch {
+      // Reported per image, as before.
+    }
   }
 
   /**
@@ -226,16 +233,26 @@ export class FeatureModel {
     return this.#predictor;
   }
 
+  // Decodes a batch (sharp, on libuv's pool) and sizes each image; nothing else crosses into
+  // native code before the batch's one runImages call.
   async #prepare(items: InputItem[]): Promise<Prepared[]> {
     return Promise.all(
       items.map(async (item) => {
         try {
           const img = await decodeItem(item);
           const [width, height] = targetSize(this.preprocess, img.width, img.height);
-          const { tensor } = await preprocessImage(img, { ...this.preprocess, width, height });
-          return { item, tensor, width, height, error: null };
+          checkSpec({ ...this.preprocess, width, height }, img.channels);
+          const image: NativeImage = {
+            data: img.data,
+            width: img.width,
+            height: img.height,
+            channels: img.channels,
+            targetWidth: width,
+            targetHeight: height,
+          };
+          return { item, image, error: null };
         } catch (err) {
-          return { item, tensor: null, width: 0, height: 0, error: err as Error };
+          return { item, image: null, error: err as Error };
         }
       }),
     );
@@ -275,36 +292,19 @@ export class FeatureModel {
       const prepared = await (next as Promise<Prepared[]>);
       // Overlap: decode the next batch while this one runs.
       next = b + 1 < batches.length ? this.#prepare(batches[b + 1] as InputItem[]) : null;
-      // One inference call per run of equal image sizes (all of the batch for a fixed-size
-      // model; resize_short models may give different sizes).
+      // One native call for the batch: preprocessing, inference (one run per stretch of equal
+      // target sizes: all of the batch for a fixed-size model) and L2 normalisation.
+      const ok = prepared.filter((p) => p.image !== null);
       const features = new Map<Prepared, Float32Array>();
-      const ok = prepared.filter((p) => p.tensor !== null);
-      for (let i = 0; i < ok.length;) {
-        const first = ok[i] as Prepared;
-        let j = i + 1;
-        while (j < ok.length && ok[j]?.width === first.width && ok[j]?.height === first.height) j++;
-        const group = ok.slice(i, j);
-        const per = (first.tensor as Float32Array).length;
-        const data = new Float32Array(per * group.length);
-        group.forEach((p, k) => {
-          data.set(p.tensor as Float32Array, k * per);
+      if (ok.length > 0) {
+        const rows = await predictor.runImages(
+          ok.map((p) => p.image as NativeImage),
+          this.#norm as Normalization,
+        );
+        const dim = rows.length / ok.length;
+        ok.forEach((p, k) => {
+          features.set(p, rows.slice(k * dim, (k + 1) * dim));
         });
-        const out = await predictor.run({
-          data,
-          shape: [group.length, 3, first.height, first.width],
-        });
-        const o = Object.values(out)[0]?.data;
-        if (!(o instanceof Float32Array)) {
-          throw new InvalidArgumentError(
-            `${this.modelDir}: the model's first output is not a float32 tensor`,
-          );
-        }
-        const dim = o.length / group.length;
-        normalizeRows(o, dim);
-        group.forEach((p, k) => {
-          features.set(p, o.slice(k * dim, (k + 1) * dim));
-        });
-        i = j;
       }
       for (const p of prepared) {
         const inputPath = itemPath(p.item);
@@ -408,23 +408,21 @@ export async function createModel(
     throw new InvalidArgumentError(`createModel: unknown device '${device}' (use 'cpu')`);
   }
   const batchSize = checkBatch(options.batchSize ?? 1, 'batchSize');
-  const cpuThreads = options.cpuThreads ?? 1;
-  if (!Number.isInteger(cpuThreads) || cpuThreads < 1 || cpuThreads > MAX_CPU_THREADS) {
-    throw new InvalidArgumentError(
-      `createModel: cpuThreads must be an integer from 1 to ${MAX_CPU_THREADS}`,
-    );
+  let opts: ResolvedPredictorOptions;
+  try {
+    opts = validatePredictorOptions({
+      runMode: options.useHpip === true ? 'hpi' : 'normal',
+      precision: options.precision ?? 'fp32',
+      cpuThreads: options.cpuThreads ?? 1,
+    });
+  } catch (err) {
+    (err as Error).message = `createModel: ${(err as Error).message}`;
+    throw convert(err);
   }
   const cache = paddlexCacheDir(options.cacheDir);
   let dir: string;
   if (options.modelDir !== undefined) {
     dir = path.resolve(options.modelDir);
-    if ((await stat(dir).catch(() => null)) === null) {
-      throw convert(
-        new ModelNotFoundError(`${dir} is not exists! (model directory not found)`, {
-          file: dir,
-        }),
-      );
-    }
   } else {
     try {
       dir = await officialModelDir(nameOrOptions as string, {
@@ -436,7 +434,12 @@ export async function createModel(
     }
   }
   try {
-    const cfg = await loadInferenceConfig(dir);
+    // The one check of the directory here (the native reader resolves it again as it loads).
+    const resolved = await resolveModelDir(
+      dir,
+      (abs) => `${abs} is not exists! (model directory not found)`,
+    );
+    const cfg = await readInferenceConfig(resolved.configFile, resolved.dir);
     const found = cfg.Global.model_name;
     const modelName = named ? nameOrOptions : found;
     if (found !== modelName) {
@@ -448,11 +451,7 @@ export async function createModel(
       );
     }
     const spec = preprocessFromConfig(cfg);
-    const predictor = await loadPredictor(dir, {
-      runMode: options.useHpip === true ? 'hpi' : 'normal',
-      precision: options.precision ?? 'fp32',
-      cpuThreads,
-    });
+    const predictor = await openPredictor(dir, resolved, opts, convert);
     return new FeatureModel(modelName, dir, batchSize, spec, predictor, cache);
   } catch (err) {
     throw convert(err);

@@ -3,9 +3,10 @@
  *
  * A PaddleX model directory holds `inference.json` (PIR, Paddle 3.x) or `inference.pdmodel`
  * (legacy ProgramDesc), plus `inference.pdiparams` and `inference.yml`; the JSON program is
- * preferred when both exist. Older exports use `model.pdmodel`/`model.pdiparams` or
- * `__model__` with `__params__`/`params` or one file per parameter. The native reader does
- * the same resolution; this module does it for early, clear errors and to find the yml.
+ * preferred when both exist. Older exports use `model.json` or `model.pdmodel` with
+ * `model.pdiparams`, or `__model__` with `__params__`/`params` or one file per parameter. The
+ * native reader does the same resolution (native/format/model_dir.cc, in the same order); this
+ * module does it for early, clear errors and to find the yml.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -17,10 +18,11 @@ import { isPlainObject } from './limits.js';
 
 export type ModelFormat = 'pir' | 'pdmodel';
 
-/** Program file names in PaddleX's order of preference. */
+/** Program file names in PaddleX's order of preference (native/format/model_dir.cc's order). */
 export const PROGRAM_FILES: readonly { name: string; format: ModelFormat }[] = [
   { name: 'inference.json', format: 'pir' },
   { name: 'inference.pdmodel', format: 'pdmodel' },
+  { name: 'model.json', format: 'pir' },
   { name: 'model.pdmodel', format: 'pdmodel' },
   { name: '__model__', format: 'pdmodel' },
 ];
@@ -55,14 +57,19 @@ function formatOfFile(file: string): ModelFormat {
 }
 
 /**
- * Resolves a model directory (or a program file inside one). Throws ModelNotFoundError
- * (PIF_MODEL_NOT_FOUND) when the path does not exist or holds no program file.
+ * Resolves a model directory (or a program file inside one): the one check of a model path in
+ * lib/ (the native reader resolves it again when it loads). Throws ModelNotFoundError
+ * (PIF_MODEL_NOT_FOUND) when the path does not exist (`missing` words that message) or holds
+ * no program file.
  */
-export async function resolveModelDir(modelPath: string): Promise<ResolvedModelDir> {
+export async function resolveModelDir(
+  modelPath: string,
+  missing: (abs: string) => string = (abs) => `model directory not found: ${abs}`,
+): Promise<ResolvedModelDir> {
   const abs = path.resolve(modelPath);
   const st = await statOrNull(abs);
   if (st === null) {
-    throw new ModelNotFoundError(`model directory not found: ${abs}`, { file: abs });
+    throw new ModelNotFoundError(missing(abs), { file: abs });
   }
   let dir: string;
   let programFile: string | undefined;
@@ -225,9 +232,24 @@ export async function loadInferenceConfig(modelDirOrFile: string): Promise<Infer
   const st = await statOrNull(abs);
   if (st === null) throw new ModelNotFoundError(`model directory not found: ${abs}`, { file: abs });
   const file = st.isDirectory() ? path.join(abs, INFERENCE_CONFIG_FILE) : abs;
-  const fst = st.isDirectory() ? await statOrNull(file) : st;
-  if (fst === null || !fst.isFile()) {
-    throw new ModelNotFoundError(`${INFERENCE_CONFIG_FILE} not found in ${abs}`, { file });
+  return readInferenceConfig(file, abs, st.isDirectory() ? undefined : st);
+}
+
+/**
+ * Reads the inference.yml `file` of the model directory `dir` (as resolveModelDir found it, or
+ * null when it found none). Throws ModelNotFoundError when it is missing, ModelConfigError
+ * when it is malformed.
+ */
+export async function readInferenceConfig(
+  file: string | null,
+  dir: string,
+  known?: import('node:fs').Stats,
+): Promise<InferenceConfig> {
+  const fst = file === null ? null : (known ?? (await statOrNull(file)));
+  if (file === null || fst === null || !fst.isFile()) {
+    throw new ModelNotFoundError(`${INFERENCE_CONFIG_FILE} not found in ${dir}`, {
+      file: file ?? path.join(dir, INFERENCE_CONFIG_FILE),
+    });
   }
   if (fst.size > MAX_CONFIG_BYTES) {
     throw new ModelConfigError(

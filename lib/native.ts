@@ -8,18 +8,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { NativeLoadError } from './errors.js';
+import type { LoadLimits } from './limits.js';
 
-/** Load-time limits understood by the native readers (all optional). */
-export interface NativeLimits {
-  maxFileBytes?: number;
-  maxTensorBytes?: number;
-  maxTotalParamBytes?: number;
-  maxRank?: number;
-  maxOps?: number;
-  maxValues?: number;
-  maxBlocks?: number;
-  maxDepth?: number;
-}
+/** Load-time limits understood by the native readers (all optional): lib/limits.ts LoadLimits. */
+export type NativeLimits = LoadLimits;
 
 export interface NativeTensorInfo {
   name: string;
@@ -84,6 +76,16 @@ export interface NativeTensor {
   data: ArrayBufferView | ArrayBuffer;
 }
 
+/** A decoded image (HWC uint8) and the size the model wants it at. */
+export interface NativeImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: number;
+  targetWidth: number;
+  targetHeight: number;
+}
+
 export interface NativeOutputTensor {
   name: string;
   dtype: string;
@@ -100,6 +102,16 @@ export interface NativeModel {
   close(): void;
   /** Runs the graph off the main thread; rejects with PIF_INPUT / PIF_RUN errors. */
   run(inputs: NativeTensor[], opts: { threads: number }): Promise<NativeOutputTensor[]>;
+  /**
+   * The image-feature batch in one job: each decoded image resized (OpenCV-exact) and normalised
+   * into the model's one input, consecutive images of one target size run together, and the
+   * first output's rows scaled to unit length. Resolves images.length rows, in order.
+   */
+  runImages(
+    images: NativeImage[],
+    norm: { scale: number; mean: number[]; std: number[] },
+    opts: { threads: number },
+  ): Promise<Float32Array>;
   /** How the executor runs the model (null for inspection-only loads). */
   engine(): NativeEngineInfo | null;
   readonly closed: boolean;
@@ -449,9 +461,44 @@ const APT_PACKAGE_FOR_LIB: Readonly<Record<string, string>> = {
 };
 
 let cached: NativeBinding | undefined;
+let traced: NativeBinding | undefined;
+let onCall: ((name: string) => void) | null = null;
 
 /** The addon, loaded on first use. Throws NativeLoadError when it cannot be loaded. */
 export function nativeBinding(): NativeBinding {
   cached ??= loadAddon();
-  return cached;
+  if (onCall === null) return cached;
+  traced ??= traceCalls(cached, '');
+  return traced;
+}
+
+/**
+ * @internal For tests: `listener(name)` hears every call into the addon ('loadModel',
+ * 'NativeModel.runImages', ...) made through nativeBinding() or a model loaded while it is
+ * installed, until the returned function uninstalls it.
+ */
+export function traceNativeCalls(listener: (name: string) => void): () => void {
+  onCall = listener;
+  return () => {
+    if (onCall === listener) onCall = null;
+  };
+}
+
+// A view of `target` whose function properties report each call (while a listener is
+// installed) and run on `target` itself (native methods need their own receiver). Models that
+// loadModel resolves are traced too.
+function traceCalls<T extends object>(target: T, prefix: string): T {
+  return new Proxy(target, {
+    get(t, key) {
+      const v: unknown = Reflect.get(t, key);
+      if (typeof v !== 'function' || typeof key !== 'string' || key === 'NativeModel') return v;
+      const fn = v as (...args: unknown[]) => unknown;
+      return (...args: unknown[]) => {
+        onCall?.(prefix + key);
+        const r = fn.apply(t, args);
+        if (key !== 'loadModel' || !(r instanceof Promise)) return r;
+        return r.then((m: object) => traceCalls(m, 'NativeModel.'));
+      };
+    },
+  });
 }

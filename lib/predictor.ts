@@ -22,14 +22,16 @@ import {
   type LoadLimits,
 } from './limits.js';
 import { checkPath, freezeInfo, type ModelInfo, type TensorInfo } from './model.js';
-import { resolveModelDir } from './modeldir.js';
+import { resolveModelDir, type ResolvedModelDir } from './modeldir.js';
 import {
   nativeBinding,
   type NativeEngineInfo,
+  type NativeImage,
   type NativeLimits,
   type NativeModel,
   type NativeTensor,
 } from './native.js';
+import type { Normalization } from './preprocess.js';
 import { checkTensorInput, toTensor, type Tensor, type TensorInput } from './tensor.js';
 
 export type RunMode = 'normal' | 'hpi';
@@ -277,6 +279,22 @@ export class Predictor {
     return result;
   }
 
+  /**
+   * @internal The image-feature batch of FeatureModel in one native job: decoded images, each
+   * with its target size, and a checked normalisation (preprocess.ts checkSpec) in; the model's
+   * first output out, one unit-length row per image, in order.
+   */
+  async runImages(images: readonly NativeImage[], norm: Normalization): Promise<Float32Array> {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- only its identity is used
+    const convert = captureCaller(Predictor.prototype.runImages);
+    const model = this.#check('run');
+    try {
+      return await model.runImages([...images], norm, { threads: this.options.cpuThreads });
+    } catch (err) {
+      throw convert(err);
+    }
+  }
+
   /** Frees the native model. Safe to call more than once. */
   close(): void {
     const m = this.#model;
@@ -305,9 +323,22 @@ export async function loadPredictor(
   const p = checkPath(modelDir, 'modelDir');
   const opts = validatePredictorOptions(options);
   const resolved = await resolveModelDir(p).catch((err: unknown) => Promise.reject(convert(err)));
+  return openPredictor(path.resolve(p), resolved, opts, convert);
+}
+
+/**
+ * @internal Loads a model path that resolveModelDir has resolved, with validated options:
+ * loadPredictor, and createModel (which has done both itself).
+ */
+export async function openPredictor(
+  modelPath: string,
+  resolved: ResolvedModelDir,
+  opts: ResolvedPredictorOptions,
+  convert: (err: unknown) => Error,
+): Promise<Predictor> {
   let model: NativeModel;
   try {
-    model = await nativeBinding().loadModel(path.resolve(p), {
+    model = await nativeBinding().loadModel(modelPath, {
       requireParams: true,
       executable: true,
       limits: { ...opts.limits },

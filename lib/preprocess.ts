@@ -44,6 +44,41 @@ function checkDim(v: unknown, what: string, max: number): number {
   return v;
 }
 
+/** The normalisation of a spec with its defaults, checked for `channels` channels. */
+export interface Normalization {
+  scale: number;
+  mean: number[];
+  std: number[];
+}
+
+/**
+ * The one check of a preprocessing spec: the target size (1 to 16384 each way) and the
+ * normalisation for `channels` channels, defaults applied. Throws InvalidArgumentError.
+ */
+export function checkSpec(
+  spec: PreprocessSpec,
+  channels: number,
+): { width: number; height: number } & Normalization {
+  const width = checkDim(spec.width, 'spec.width', 16384);
+  const height = checkDim(spec.height, 'spec.height', 16384);
+  const mean = spec.mean ?? (channels === 3 ? IMAGENET_MEAN : new Array<number>(channels).fill(0));
+  const std = spec.std ?? (channels === 3 ? IMAGENET_STD : new Array<number>(channels).fill(1));
+  for (const [name, v] of [
+    ['mean', mean],
+    ['std', std],
+  ] as const) {
+    if (v.length !== channels || v.some((x) => typeof x !== 'number' || !Number.isFinite(x))) {
+      throw new InvalidArgumentError(`spec.${name} must hold ${channels} finite numbers`);
+    }
+  }
+  if (std.some((x) => x === 0)) throw new InvalidArgumentError('spec.std must not contain 0');
+  const scale = spec.scale ?? 1 / 255;
+  if (typeof scale !== 'number' || !Number.isFinite(scale)) {
+    throw new InvalidArgumentError('spec.scale must be a finite number');
+  }
+  return { width, height, scale, mean: [...mean], std: [...std] };
+}
+
 /** Resizes (OpenCV INTER_LINEAR, exact) and normalises one image. */
 export async function preprocessImage(
   image: RawImage,
@@ -61,28 +96,12 @@ export async function preprocessImage(
       `image.data has ${image.data.length} bytes; width * height * channels is ${width * height * channels}`,
     );
   }
-  const tw = checkDim(spec.width, 'spec.width', 16384);
-  const th = checkDim(spec.height, 'spec.height', 16384);
-  const mean = spec.mean ?? (channels === 3 ? IMAGENET_MEAN : new Array<number>(channels).fill(0));
-  const std = spec.std ?? (channels === 3 ? IMAGENET_STD : new Array<number>(channels).fill(1));
-  for (const [name, v] of [
-    ['mean', mean],
-    ['std', std],
-  ] as const) {
-    if (v.length !== channels || v.some((x) => typeof x !== 'number' || !Number.isFinite(x))) {
-      throw new InvalidArgumentError(`spec.${name} must hold ${channels} finite numbers`);
-    }
-  }
-  if (std.some((x) => x === 0)) throw new InvalidArgumentError('spec.std must not contain 0');
-  const scale = spec.scale ?? 1 / 255;
-  if (typeof scale !== 'number' || !Number.isFinite(scale)) {
-    throw new InvalidArgumentError('spec.scale must be a finite number');
-  }
+  const { width: tw, height: th, ...norm } = checkSpec(spec, channels);
   try {
     const r = await nativeBinding().preprocessImage(
       image.data,
       { width, height, channels },
-      { width: tw, height: th, scale, mean: [...mean], std: [...std] },
+      { width: tw, height: th, ...norm },
     );
     return { resized: { data: r.resized, width: tw, height: th, channels }, tensor: r.tensor };
   } catch (err) {

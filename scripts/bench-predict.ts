@@ -4,7 +4,8 @@
 //
 // Builds the PP-ShiTuV2_rec test model, writes N JPEG photos-like images of about 1000x750,
 // then in one run: (1) pure inference: the same preprocessed batches through Predictor.run
-// only; (2) predictAll() over the files (decode + OpenCV-exact preprocessing + inference + L2);
+// only; (2) predictAll() over the files (sharp decode, then one native call per batch:
+// OpenCV-exact preprocessing + inference + L2);
 // both after a warm-up, interleaved 3 times, medians reported. During (2) the event-loop delay
 // is sampled with perf_hooks.monitorEventLoopDelay (p50/p99/max). A script, not a test.
 import { mkdtempSync, rmSync } from 'node:fs';

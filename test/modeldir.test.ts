@@ -6,7 +6,12 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 
 import { ModelConfigError, PifError } from '../lib/errors.js';
-import { loadInferenceConfig, parseInferenceConfig, resolveModelDir } from '../lib/modeldir.js';
+import {
+  loadInferenceConfig,
+  parseInferenceConfig,
+  PROGRAM_FILES,
+  resolveModelDir,
+} from '../lib/modeldir.js';
 import { fixtureDir, needFixtures } from './helpers/fixtures.js';
 
 const tmpRoot = mkdtempSync(path.join(tmpdir(), 'pif-modeldir-'));
@@ -50,6 +55,30 @@ describe('resolveModelDir', () => {
       assert.equal(r.format, 'pdmodel');
       assert.equal(r.configFile, null);
     }
+  });
+
+  test('model.json is a PIR program, in the native order (after inference.pdmodel)', async () => {
+    assert.deepEqual(
+      PROGRAM_FILES.map((f) => f.name),
+      ['inference.json', 'inference.pdmodel', 'model.json', 'model.pdmodel', '__model__'],
+    );
+    const dir = makeDir('only-model.json', { 'model.json': '{}' });
+    const r = await resolveModelDir(dir);
+    assert.equal(r.programFile, path.join(dir, 'model.json'));
+    assert.equal(r.format, 'pir');
+    writeFileSync(path.join(dir, 'inference.pdmodel'), 'x');
+    assert.equal((await resolveModelDir(dir)).format, 'pdmodel');
+  });
+
+  test('a missing directory: the caller may word the message', async () => {
+    const gone = path.join(tmpRoot, 'gone');
+    await assert.rejects(
+      resolveModelDir(gone, (abs) => `${abs} is gone`),
+      {
+        code: 'PIF_MODEL_NOT_FOUND',
+        message: `${gone} is gone`,
+      },
+    );
   });
 
   test('accepts a program file path', async () => {

@@ -27,6 +27,59 @@ std::string nonempty_string_arg(const Napi::CallbackInfo& info, size_t index, co
   return s;
 }
 
+int int_field(Napi::Env env, const Napi::Object& o, const char* key, int lo, int hi) {
+  int64_t n = 0;
+  if (!integer_in(o.Get(key), lo, hi, &n))
+    throw_arg(env, std::string(key) + " must be an integer from " + std::to_string(lo) + " to " +
+                       std::to_string(hi));
+  return static_cast<int>(n);
+}
+
+std::vector<float> floats_field(Napi::Env env, const Napi::Object& o, const char* key, int n,
+                                float def) {
+  std::vector<float> v(static_cast<size_t>(n), def);
+  Napi::Value a = o.Get(key);
+  if (a.IsUndefined()) return v;
+  if (!a.IsArray() || a.As<Napi::Array>().Length() != static_cast<uint32_t>(n))
+    throw_arg(env, std::string(key) + " must be an array of one number per channel");
+  for (uint32_t i = 0; i < static_cast<uint32_t>(n); ++i) {
+    Napi::Value x = a.As<Napi::Array>().Get(i);
+    if (!x.IsNumber()) throw_arg(env, std::string(key) + " must hold numbers");
+    v[i] = x.As<Napi::Number>().FloatValue();
+  }
+  return v;
+}
+
+const uint8_t* u8_bytes(const Napi::Value& v, size_t* len) {
+  if (!v.IsTypedArray()) return nullptr;
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_uint8_array && ta.TypedArrayType() != napi_uint8_clamped_array)
+    return nullptr;
+  *len = ta.ByteLength();
+  return static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+}
+
+BatchImage image_dims(Napi::Env env, const Napi::Object& src, const Napi::Object& dst,
+                      const char* tw, const char* th) {
+  BatchImage img;
+  img.width = int_field(env, src, "width", 1, 1 << 16);
+  img.height = int_field(env, src, "height", 1, 1 << 16);
+  img.channels = int_field(env, src, "channels", 1, 4);
+  img.target_width = int_field(env, dst, tw, 1, 1 << 14);
+  img.target_height = int_field(env, dst, th, 1, 1 << 14);
+  return img;
+}
+
+Normalization norm_fields(Napi::Env env, const Napi::Object& o, int cn) {
+  Normalization norm;
+  if (o.Get("scale").IsNumber()) norm.scale = o.Get("scale").As<Napi::Number>().FloatValue();
+  norm.mean = floats_field(env, o, "mean", cn, 0.f);
+  norm.std = floats_field(env, o, "std", cn, 1.f);
+  for (float s : norm.std)
+    if (s == 0.f) throw_arg(env, "std must not contain 0");
+  return norm;
+}
+
 namespace {
 
 uint64_t limit_value(Napi::Env env, const Napi::Object& o, const char* key, uint64_t def) {

@@ -7,10 +7,12 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "addon/job.h"
 #include "addon/napi_include.h"
 #include "format/model_dir.h"
+#include "preprocess/batch.h"
 #include "runtime/executor.h"
 
 namespace pif {
@@ -36,6 +38,27 @@ T choice(Napi::Env env, const Napi::Value& v,
     if (s == c.first) return c.second;
   throw_arg(env, msg);
 }
+
+// o[key] as an integer in [lo, hi]; otherwise throws PIF_INVALID_ARG naming `key`.
+int int_field(Napi::Env env, const Napi::Object& o, const char* key, int lo, int hi);
+
+// o[key] as `n` numbers (float32), each `def` when o[key] is undefined; otherwise throws
+// PIF_INVALID_ARG naming `key`.
+std::vector<float> floats_field(Napi::Env env, const Napi::Object& o, const char* key, int n,
+                                float def);
+
+// The bytes of a Uint8Array (or Uint8ClampedArray) `v`, viewed in place (valid while `v`
+// lives), or null when `v` is neither; *len receives the length.
+const uint8_t* u8_bytes(const Napi::Value& v, size_t* len);
+
+// An image's { width, height, channels } from `src` and its target size from dst[tw], dst[th],
+// checked (sides up to 65536, targets up to 16384, 1 to 4 channels); no pixels yet.
+BatchImage image_dims(Napi::Env env, const Napi::Object& src, const Napi::Object& dst,
+                      const char* tw, const char* th);
+
+// { scale, mean, std } for `cn` channels: scale 1/255 unless a number, mean 0 and std 1 per
+// channel when absent; a std of 0 throws PIF_INVALID_ARG.
+Normalization norm_fields(Napi::Env env, const Napi::Object& o, int cn);
 
 // info[index] as a non-empty string; otherwise throws PIF_INVALID_ARG with `msg`.
 std::string nonempty_string_arg(const Napi::CallbackInfo& info, size_t index, const char* msg);

@@ -1,5 +1,6 @@
 // The predictor: loadModel() and the NativeModel it resolves, a loaded model held in native
-// memory until close(), with info(), engine() and run().
+// memory until close(), with info(), engine(), run() (tensors) and runImages() (the
+// image-feature batch: preprocess, run, unit-length rows, all in one job).
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include "addon/args.h"
 #include "addon/job.h"
 #include "addon/model_info.h"
+#include "preprocess/batch.h"
 #include "runtime/executor.h"
 
 namespace pif {
@@ -130,6 +132,80 @@ Napi::Value outputs_to_js(Napi::Env env, const std::vector<NamedTensor>& outputs
   return a;
 }
 
+// runImages' arguments, copied on the main thread.
+struct ImageBatch {
+  std::string dir;    // the model directory, for messages
+  std::string input;  // the model's one input
+  std::vector<BatchImage> images;
+  Normalization norm;
+  int threads = 1;
+};
+
+// One decoded image: { data: Uint8Array (HWC), width, height, channels, targetWidth,
+// targetHeight }. Its pixels are read in place: runImages keeps the images alive until its job
+// is done, and lib/ hands over buffers only it holds (decoded by sharp or converted).
+BatchImage image_arg(Napi::Env env, const Napi::Value& v, uint32_t k) {
+  std::string where = "image " + std::to_string(k) + ": ";
+  if (!v.IsObject()) throw_arg(env, where + "must be an object");
+  Napi::Object o = v.As<Napi::Object>();
+  BatchImage img = image_dims(env, o, o, "targetWidth", "targetHeight");
+  size_t len = 0;
+  const uint8_t* p = u8_bytes(o.Get("data"), &len);
+  size_t need = static_cast<size_t>(img.width) * img.height * img.channels;
+  if (p == nullptr || len != need)
+    throw_arg(env, where + "data must be a Uint8Array of width * height * channels bytes");
+  img.pixels = p;
+  return img;
+}
+
+// Consecutive images of one size run as one input (all of a batch for a fixed-size model);
+// the first output's rows come back in image order, each of unit length.
+std::vector<float> run_images(Executor& ex, const ImageBatch& b) {
+  std::vector<float> features;
+  std::vector<uint8_t> scratch;
+  int64_t dim = -1;
+  for (size_t i = 0; i < b.images.size();) {
+    const BatchImage& first = b.images[i];
+    size_t j = i + 1;
+    while (j < b.images.size() && b.images[j].target_width == first.target_width &&
+           b.images[j].target_height == first.target_height &&
+           b.images[j].channels == first.channels)
+      ++j;
+    const size_t per = static_cast<size_t>(first.channels) * first.target_height *
+                       static_cast<size_t>(first.target_width);
+    std::vector<NamedTensor> in(1);
+    in[0].name = b.input;
+    in[0].dtype = DType::Float32;
+    in[0].dims = {static_cast<int64_t>(j - i), first.channels, first.target_height,
+                  first.target_width};
+    in[0].data.resize((j - i) * per * sizeof(float));
+    float* dst = reinterpret_cast<float*>(in[0].data.data());
+    for (size_t k = i; k < j; ++k) {
+      preprocess_into(b.images[k], b.norm, &scratch, dst + (k - i) * per);
+    }
+    std::vector<NamedTensor> out = ex.run(in, b.threads);
+    if (out.empty() || out[0].dtype != DType::Float32)
+      throw ModelError(code::kInvalidArg, "", -1, "",
+                       b.dir + ": the model's first output is not a float32 tensor");
+    const int64_t rows = static_cast<int64_t>(j - i);
+    const int64_t n = static_cast<int64_t>(out[0].data.size() / sizeof(float));
+    if (n % rows != 0 || (dim >= 0 && n / rows != dim))
+      throw ModelError(code::kRun, "", -1, "", "the model's first output has no row per image");
+    dim = n / rows;
+    float* o = reinterpret_cast<float*>(out[0].data.data());
+    unit_rows(o, rows, dim);
+    features.insert(features.end(), o, o + n);
+    i = j;
+  }
+  return features;
+}
+
+Napi::Value floats_to_js(Napi::Env env, const std::vector<float>& v) {
+  Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
+  if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * sizeof(float));
+  return a;
+}
+
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -137,6 +213,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         env, "NativeModel",
         {InstanceMethod("info", &NativeModel::Info), InstanceMethod("close", &NativeModel::Close),
          InstanceMethod("run", &NativeModel::Run), InstanceMethod("engine", &NativeModel::Engine),
+         InstanceMethod("runImages", &NativeModel::RunImages),
          InstanceAccessor("closed", &NativeModel::Closed, nullptr)});
   }
   explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
@@ -169,29 +246,64 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   // run(inputs, { threads }): inputs are copied on the main thread.
   Napi::Value Run(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    check_open(env);
-    std::shared_ptr<Executor> ex = executor();
-    if (!ex)
-      throw_arg(env, "this model was loaded for inspection only; use loadPredictor() to run it");
+    std::shared_ptr<Executor> ex = runnable(env);
     if (info.Length() < 1 || !info[0].IsArray())
       throw_arg(env, "inputs must be an array of tensors");
     Napi::Array arr = info[0].As<Napi::Array>();
     std::vector<NamedTensor> inputs;
     for (uint32_t k = 0; k < arr.Length(); ++k) inputs.push_back(tensor_arg(env, arr.Get(k), k));
-    int64_t threads = 1;
-    if (info.Length() > 1 && info[1].IsObject()) {
-      Napi::Value tv = info[1].As<Napi::Object>().Get("threads");
-      if (!tv.IsUndefined() && !integer_in(tv, 1, 1024, &threads))
-        throw_arg(env, "threads must be an integer between 1 and 1024");
-    }
+    const int threads = threads_arg(env, info, 1);
     return start_job(
         env,
         [ex = std::move(ex), inputs = std::move(inputs), threads]() mutable {
-          std::vector<NamedTensor> outputs = ex->run(inputs, static_cast<int>(threads));
+          std::vector<NamedTensor> outputs = ex->run(inputs, threads);
           std::vector<NamedTensor>().swap(inputs);
           return outputs;
         },
         outputs_to_js);
+  }
+  // runImages(images, { scale, mean, std }, { threads }): see ImageBatch and run_images.
+  // Resolves one Float32Array of images.length rows.
+  Napi::Value RunImages(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<Executor> ex = runnable(env);
+    if (info_.inputs.size() != 1) throw_arg(env, "runImages: the model must have one input");
+    if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsObject())
+      throw_arg(env, "runImages(images, norm, options): bad arguments");
+    ImageBatch b;
+    b.input = info_.inputs[0].name;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (loaded_.model) b.dir = loaded_.model->dir;
+    }
+    Napi::Array arr = info[0].As<Napi::Array>();
+    for (uint32_t k = 0; k < arr.Length(); ++k) b.images.push_back(image_arg(env, arr.Get(k), k));
+    const int cn = b.images.empty() ? 3 : b.images[0].channels;
+    for (const BatchImage& img : b.images)
+      if (img.channels != cn) throw_arg(env, "runImages: every image must have one channel count");
+    b.norm = norm_fields(env, info[1].As<Napi::Object>(), cn);
+    b.threads = threads_arg(env, info, 2);
+    return start_job(
+        env, [ex = std::move(ex), b = std::move(b)]() { return run_images(*ex, b); }, floats_to_js,
+        arr);
+  }
+  // The executor of an open predictor; throws otherwise.
+  std::shared_ptr<Executor> runnable(Napi::Env env) {
+    check_open(env);
+    std::shared_ptr<Executor> ex = executor();
+    if (!ex)
+      throw_arg(env, "this model was loaded for inspection only; use loadPredictor() to run it");
+    return ex;
+  }
+  // info[index].threads: 1 when absent.
+  static int threads_arg(Napi::Env env, const Napi::CallbackInfo& info, size_t index) {
+    int64_t threads = 1;
+    if (info.Length() > index && info[index].IsObject()) {
+      Napi::Value tv = info[index].As<Napi::Object>().Get("threads");
+      if (!tv.IsUndefined() && !integer_in(tv, 1, 1024, &threads))
+        throw_arg(env, "threads must be an integer between 1 and 1024");
+    }
+    return static_cast<int>(threads);
   }
   std::shared_ptr<Executor> executor() {
     std::lock_guard<std::mutex> lock(mu_);

@@ -111,13 +111,16 @@ void resize_linear_u8(const uint8_t* src, int sw, int sh, int cn, uint8_t* dst, 
 
 void normalize_to_chw(const uint8_t* hwc, int w, int h, int cn, float scale, const float* mean,
                       const float* std, float* chw) {
+  // Every value a byte can give, per channel: the same float32 steps, computed once.
+  float table[4][256];
+  for (int c = 0; c < cn; ++c)
+    for (int v = 0; v < 256; ++v) table[c][v] = (static_cast<float>(v) * scale - mean[c]) / std[c];
   const size_t plane = static_cast<size_t>(w) * static_cast<size_t>(h);
   for (int c = 0; c < cn; ++c) {
     float* out = chw + plane * static_cast<size_t>(c);
-    for (size_t i = 0; i < plane; ++i) {
-      float v = static_cast<float>(hwc[i * static_cast<size_t>(cn) + static_cast<size_t>(c)]);
-      out[i] = (v * scale - mean[c]) / std[c];
-    }
+    const float* t = table[c];
+    for (size_t i = 0; i < plane; ++i)
+      out[i] = t[hwc[i * static_cast<size_t>(cn) + static_cast<size_t>(c)]];
   }
 }
 
