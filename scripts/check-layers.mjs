@@ -15,7 +15,7 @@
 //   6 runtime/                     the executor
 //   7 builder/ | export/ | preprocess/ | retrieval/   engine features, above the runtime
 //   8 addon/                       the N-API layer
-//   9 fuzz/, tools/                harnesses: may include any layer (never included by one)
+//   9 fuzz/, tests/, tools/        harnesses: may include any layer (never included by one)
 // Includes are resolved against native/ (the include directory), then against the
 // including file's folder. A file outside every layer, or an include that resolves to no
 // file under native/, fails too, so a new folder has to be given a place here.
