@@ -14,6 +14,8 @@ const std::vector<OpDef>& op_table() {
     register_norm_ops(&t);
     register_matmul_ops(&t);
     register_shape_ops(&t);
+    register_slice_ops(&t);
+    register_fill_ops(&t);
     register_reduce_ops(&t);
     register_resample_ops(&t);
     register_fused_ops(&t);
