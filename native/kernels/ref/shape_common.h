@@ -31,19 +31,6 @@
 namespace pif {
 namespace shape_kernels {
 
-inline bool is_pir(const PrepareCtx& c) { return c.program.format == ProgramFormat::Pir; }
-
-// Whether a result that loses every dimension should be [1] rather than 0-D
-// (see the header comment).
-inline bool rank0_as_1d(const PrepareCtx& c, size_t out_slot = 0) {
-  if (is_pir(c)) return false;
-  if (out_slot >= c.node.outputs.size() || c.node.outputs[out_slot].empty()) return true;
-  ValueId v = c.node.outputs[out_slot][0];
-  if (v == kNoValue) return true;
-  const ValueType& t = c.program.values[v].type;
-  return !(t.kind == ValueType::Kind::DenseTensor && t.dims.empty());
-}
-
 inline bool slot_given(const RunCtx& c, size_t slot) {
   return slot < c.in.size() && !c.in[slot].empty();
 }
