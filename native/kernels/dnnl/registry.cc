@@ -3,8 +3,7 @@
 // lists the families and applies their bindings. A node keeps its reference
 // kernel when no binding takes it; the executor converts blocked inputs to
 // plain for it.
-#include <unordered_map>
-
+#include "kernels/common/helpers.h"
 #include "kernels/dnnl/common.h"
 
 namespace pif {
@@ -27,14 +26,9 @@ const std::vector<DnnlBinding>& bindings() {
 }
 
 const DnnlBinding* binding_for(const std::string& op) {
-  static const std::unordered_map<std::string, const DnnlBinding*> by_op = [] {
-    std::unordered_map<std::string, const DnnlBinding*> m;
-    for (const DnnlBinding& b : bindings())
-      for (const std::string& name : b.ops) m.emplace(name, &b);
-    return m;
-  }();
-  auto it = by_op.find(op);
-  return it == by_op.end() ? nullptr : it->second;
+  static const auto by_op = name_index(
+      bindings(), [](const DnnlBinding& b) -> const std::vector<std::string>& { return b.ops; });
+  return by_op.find(op);
 }
 
 }  // namespace

@@ -23,6 +23,15 @@ using namespace shape_kernels;
 
 // ------------------------------------------------------------ element conversion
 
+// The bits of `v` read as a To (same size).
+template <typename To, typename From>
+To bits_as(const From& v) {
+  static_assert(sizeof(To) == sizeof(From), "bits_as: sizes differ");
+  To t;
+  std::memcpy(&t, &v, sizeof t);
+  return t;
+}
+
 float half_to_float(uint16_t h) {
   uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
   uint32_t exp = (h >> 10) & 0x1F, man = h & 0x3FF, bits;
@@ -42,14 +51,11 @@ float half_to_float(uint16_t h) {
   } else {
     bits = sign | (exp + 127 - 15) << 23 | man << 13;
   }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+  return bits_as<float>(bits);
 }
 
 uint16_t float_to_half(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
+  uint32_t x = bits_as<uint32_t>(f);
   uint32_t sign = (x >> 16) & 0x8000, exp = (x >> 23) & 0xFF, man = x & 0x7FFFFF;
   if (exp == 0xFF) return static_cast<uint16_t>(sign | 0x7C00 | (man ? 0x200 : 0));
   int32_t e = static_cast<int32_t>(exp) - 127 + 15;
@@ -69,14 +75,11 @@ uint16_t float_to_half(float f) {
 
 float bf16_to_float(uint16_t h) {
   uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+  return bits_as<float>(bits);
 }
 
 uint16_t float_to_bf16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
+  uint32_t x = bits_as<uint32_t>(f);
   if ((x & 0x7F800000) == 0x7F800000 && (x & 0x7FFFFF))
     return static_cast<uint16_t>(x >> 16 | 0x40);
   return static_cast<uint16_t>((x + 0x7FFF + ((x >> 16) & 1)) >> 16);
