@@ -1,6 +1,6 @@
 #include "kernels/registry.h"
 
-#include <unordered_map>
+#include "kernels/common/helpers.h"
 
 namespace pif {
 
@@ -14,6 +14,8 @@ const std::vector<OpDef>& op_table() {
     register_norm_ops(&t);
     register_matmul_ops(&t);
     register_shape_ops(&t);
+    register_slice_ops(&t);
+    register_fill_ops(&t);
     register_reduce_ops(&t);
     register_resample_ops(&t);
     register_fused_ops(&t);
@@ -23,24 +25,15 @@ const std::vector<OpDef>& op_table() {
 }
 
 const OpDef* find_op_for_type(const std::string& paddle_type) {
-  static const std::unordered_map<std::string, const OpDef*> by_type = [] {
-    std::unordered_map<std::string, const OpDef*> m;
-    for (const OpDef& d : op_table())
-      for (const std::string& t : d.types) m.emplace(t, &d);
-    return m;
-  }();
-  auto it = by_type.find(paddle_type);
-  return it == by_type.end() ? nullptr : it->second;
+  static const auto by_type = name_index(
+      op_table(), [](const OpDef& d) -> const std::vector<std::string>& { return d.types; });
+  return by_type.find(paddle_type);
 }
 
 const OpDef* find_op_by_name(const std::string& name) {
-  static const std::unordered_map<std::string, const OpDef*> by_name = [] {
-    std::unordered_map<std::string, const OpDef*> m;
-    for (const OpDef& d : op_table()) m.emplace(d.name, &d);
-    return m;
-  }();
-  auto it = by_name.find(name);
-  return it == by_name.end() ? nullptr : it->second;
+  static const auto by_name =
+      name_index(op_table(), [](const OpDef& d) { return std::vector<std::string>{d.name}; });
+  return by_name.find(name);
 }
 
 }  // namespace pif

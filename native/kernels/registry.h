@@ -16,7 +16,9 @@ void register_conv_ops(std::vector<OpDef>* table);
 void register_pool_ops(std::vector<OpDef>* table);
 void register_norm_ops(std::vector<OpDef>* table);
 void register_matmul_ops(std::vector<OpDef>* table);
-void register_shape_ops(std::vector<OpDef>* table);
+void register_shape_ops(std::vector<OpDef>* table);  // kernels/ref/shape_ops.cc
+void register_slice_ops(std::vector<OpDef>* table);  // kernels/ref/slice_ops.cc
+void register_fill_ops(std::vector<OpDef>* table);   // kernels/ref/fill_ops.cc
 void register_reduce_ops(std::vector<OpDef>* table);
 void register_resample_ops(std::vector<OpDef>* table);
 void register_fused_ops(std::vector<OpDef>* table);  // kernels/ref/fused.cc

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "graph/ir.h"
@@ -24,5 +26,29 @@ void conv_resolved_padding(const ConvState& s, int64_t H, int64_t W, int64_t KH,
 
 // An RTensor view of an IR tensor (shares its storage).
 RTensor rtensor_of(const Tensor& t);
+
+// Name lookup over a registration table (the op table, the oneDNN bindings):
+// every name `names_of(entry)` lists maps to its entry; the first entry
+// registering a name keeps it.
+template <typename T, typename NamesFn>
+class NameIndex {
+ public:
+  NameIndex(const std::vector<T>& table, NamesFn names_of) {
+    for (const T& e : table)
+      for (const std::string& n : names_of(e)) by_name_.emplace(n, &e);
+  }
+  const T* find(const std::string& name) const {
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : it->second;
+  }
+
+ private:
+  std::unordered_map<std::string, const T*> by_name_;
+};
+
+template <typename T, typename NamesFn>
+NameIndex<T, NamesFn> name_index(const std::vector<T>& table, NamesFn names_of) {
+  return NameIndex<T, NamesFn>(table, names_of);
+}
 
 }  // namespace pif

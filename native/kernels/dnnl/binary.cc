@@ -11,17 +11,13 @@ namespace {
 
 struct BinEntry : EntryBase {
   bool swapped = false;  // operands exchanged (commutative op, x broadcast)
-  dnnl::binary prim;
+  dnnl::primitive prim;
   memory::desc a, b, dst, scratch;
   memory::desc a_have, b_have;  // layouts as they arrive (reordered when different)
   std::vector<int64_t> out_dims;
 };
 
-struct BinNode {
-  BinState bin;
-  RefFallback ref;
-  PrimCache<BinEntry> cache;
-};
+using BinNode = KernelNode<BinEntry, BinState>;
 
 // `small` aligned to rank r as Paddle does; empty when it cannot be.
 std::vector<int64_t> aligned(const std::vector<int64_t>& small, size_t r, int64_t axis) {
@@ -57,18 +53,18 @@ dnnl::algorithm alg_of(BinKind k, bool* ok) {
 BinEntry make_entry(const BinNode& n, const RTensor& x, const RTensor& y) {
   BinEntry e;
   bool ok;
-  dnnl::algorithm alg = alg_of(n.bin.kind, &ok);
+  dnnl::algorithm alg = alg_of(n.attrs.kind, &ok);
   if (!ok || x.dims.empty() || y.dims.empty()) {
     e.use_ref("no oneDNN binary algorithm for this op, or a scalar operand");
     return e;
   }
-  bool commutative = n.bin.kind == BinKind::Add || n.bin.kind == BinKind::Mul ||
-                     n.bin.kind == BinKind::Max || n.bin.kind == BinKind::Min;
+  bool commutative = n.attrs.kind == BinKind::Add || n.attrs.kind == BinKind::Mul ||
+                     n.attrs.kind == BinKind::Max || n.attrs.kind == BinKind::Min;
   const RTensor* a = &x;
   const RTensor* b = &y;
   size_t r = std::max(x.dims.size(), y.dims.size());
-  std::vector<int64_t> ad = x.dims.size() == r ? x.dims : aligned(x.dims, r, n.bin.axis);
-  std::vector<int64_t> bd = y.dims.size() == r ? y.dims : aligned(y.dims, r, n.bin.axis);
+  std::vector<int64_t> ad = x.dims.size() == r ? x.dims : aligned(x.dims, r, n.attrs.axis);
+  std::vector<int64_t> bd = y.dims.size() == r ? y.dims : aligned(y.dims, r, n.attrs.axis);
   if (ad.empty() || bd.empty() || r > 6) {
     e.use_ref("rank above 6 or operands that do not align");
     return e;
@@ -136,23 +132,20 @@ BinEntry make_entry(const BinNode& n, const RTensor& x, const RTensor& y) {
     candidates.emplace_back(e.a, e.b);
   }
   candidates.emplace_back(plain(ad), plain(bd));
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   bool made = false;
   for (size_t k = 0; k < candidates.size() && !made; ++k) {
-    try {
-      dnnl::binary::desc d(alg, candidates[k].first, candidates[k].second, candidates[k].first);
-      dnnl::binary::primitive_desc pd(d, attr, engine());
-      bool last = k + 1 == candidates.size();
-      if (!last && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) continue;
-      e.a = candidates[k].first;
-      e.b = candidates[k].second;
-      e.dst = e.a;
-      e.prim = dnnl::binary(pd);
-      e.scratch = pd.scratchpad_desc();
-      made = true;
-    } catch (const dnnl::error&) {
-    }
+    dnnl::binary::primitive_desc pd;
+    const memory::desc& a_md = candidates[k].first;
+    const memory::desc& b_md = candidates[k].second;
+    if (!make_primitive<dnnl::binary>([&] { return dnnl::binary::desc(alg, a_md, b_md, a_md); },
+                                      &e.prim, &e.scratch, &pd))
+      continue;
+    bool last = k + 1 == candidates.size();
+    if (!last && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) continue;
+    e.a = a_md;
+    e.b = b_md;
+    e.dst = e.a;
+    made = true;
   }
   if (!made) e.use_ref("oneDNN refused every operand layout");
   return e;
@@ -163,59 +156,49 @@ std::shared_ptr<const BinEntry> entry_for(const RunCtx& c) {
   const RTensor& x = need_input(c, 0, "X");
   const RTensor& y = need_input(c, 1, "Y");
   if (x.dtype != DType::Float32 || y.dtype != DType::Float32) {
-    static const auto ref = [] {
-      BinEntry e;
-      e.use_ref("a non-float32 operand");
-      return std::make_shared<const BinEntry>(e);
-    }();
+    static const auto ref = ref_entry<BinEntry>("a non-float32 operand");
     return ref;
   }
   return n.cache.get(
       {md_of(x), md_of(y)}, [&] { return make_entry(n, x, y); }, n.ref.log.get());
 }
 
-void infer(RunCtx& c) {
-  auto e = entry_for(c);
-  if (e->ref) return run_ref(c.node.attrs<BinNode>().ref, c, true);
-  set_output_md(c.output(0), e->out_dims, e->dst);
-}
+void set_out(RunCtx& c, const BinEntry& e) { set_output_md(c.output(0), e.out_dims, e.dst); }
 
-void run(RunCtx& c) {
-  auto e = entry_for(c);
-  if (e->ref) return run_ref(c.node.attrs<BinNode>().ref, c, false);
+void exec(RunCtx& c, const BinEntry& e) {
   const RTensor* a = c.input(0);
   const RTensor* b = c.input(1);
-  if (e->swapped) std::swap(a, b);
+  if (e.swapped) std::swap(a, b);
   std::shared_ptr<void> a_tmp, b_tmp;
   void* a_data = a->data;
   void* b_data = b->data;
-  if (e->a_have != e->a) {
-    a_tmp = reorder_to(*a, e->a_have, e->a);
+  if (e.a_have != e.a) {
+    a_tmp = reorder_to(*a, e.a_have, e.a);
     a_data = a_tmp.get();
   }
-  if (e->b_have != e->b) {
-    b_tmp = reorder_to(*b, e->b_have, e->b);
+  if (e.b_have != e.b) {
+    b_tmp = reorder_to(*b, e.b_have, e.b);
     b_data = b_tmp.get();
   }
-  execute(e->prim, e->scratch,
-          {{DNNL_ARG_SRC_0, memory(e->a, engine(), a_data)},
-           {DNNL_ARG_SRC_1, memory(e->b, engine(), b_data)},
-           {DNNL_ARG_DST, mem_of(*c.output(0), e->dst)}});
+  execute(e.prim, e.scratch,
+          {{DNNL_ARG_SRC_0, memory(e.a, engine(), a_data)},
+           {DNNL_ARG_SRC_1, memory(e.b, engine(), b_data)},
+           {DNNL_ARG_DST, mem_of(*c.output(0), e.dst)}});
 }
 
 }  // namespace
-
-const OpDef& binary_def() {
-  static const OpDef d = layout_aware(make_op_def("dnnl.binary", {}, {}, {}, nullptr, infer, run));
-  return d;
-}
-
-std::shared_ptr<const void> make_binary_node(const Node& n, RefFallback ref) {
-  auto s = std::make_shared<BinNode>();
-  s->bin = n.attrs<BinState>();
-  s->ref = std::move(ref);
-  return s;
-}
-
 }  // namespace dnnl_backend
+
+void register_dnnl_binary(std::vector<DnnlBinding>* t) {
+  using namespace dnnl_backend;
+  t->push_back({{"add", "subtract", "multiply", "divide", "maximum", "minimum"},
+                nullptr,
+                [](const DnnlBindCtx& b, RefFallback ref) {
+                  return make_kernel_node<BinNode>(b.node.attrs<BinState>(), std::move(ref));
+                },
+                []() -> const OpDef& {
+                  return kernel_def<BinNode, BinEntry, entry_for, set_out, exec>("dnnl.binary");
+                }});
+}
+
 }  // namespace pif

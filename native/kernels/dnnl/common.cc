@@ -370,5 +370,14 @@ void run_ref(const RefFallback& ref, RunCtx& c, bool infer_only) {
     ref.def->run(rc);
 }
 
+void set_output_as_input(RunCtx& c, const SrcDstEntry& e) {
+  set_output_md(c.output(0), c.input(0)->dims, e.md);
+}
+
+void execute_src_dst(RunCtx& c, const SrcDstEntry& e) {
+  execute(e.prim, e.scratch,
+          {{DNNL_ARG_SRC, mem_of(*c.input(0), e.md)}, {DNNL_ARG_DST, mem_of(*c.output(0), e.md)}});
+}
+
 }  // namespace dnnl_backend
 }  // namespace pif

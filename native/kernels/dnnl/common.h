@@ -191,31 +191,127 @@ inline OpDef layout_aware(OpDef d) {
   return d;
 }
 
-// Backend kernels: each returns its OpDef (blocked inputs accepted).
-const OpDef& conv_def();
-const OpDef& matmul_def();
-const OpDef& pool_def();
-const OpDef& eltwise_def();
-const OpDef& binary_def();
-const OpDef& softmax_def();
-const OpDef& layer_norm_def();
+// ---------------------------------------------------------------------------
+// The skeleton every oneDNN kernel of this folder shares: a node state holding
+// the op's parsed attributes, the reference fallback and the primitive cache;
+// an OpDef whose infer/run look up the cached entry for the call's inputs and
+// either hand the call to the reference kernel or set the output / execute.
 
-// Node states of the backend kernels (wrapping the node's reference state);
-// `ref` is the reference op and the node's path log.
-std::shared_ptr<const void> make_conv_node(const Node& n, RefFallback ref, bool bf16);
-std::shared_ptr<const void> make_matmul_node(const Node& n, RefFallback ref, bool bf16,
-                                             bool y_const);
-std::shared_ptr<const void> make_pool_node(const Node& n, RefFallback ref);
-std::shared_ptr<const void> make_eltwise_node(const Node& n, RefFallback ref);
-std::shared_ptr<const void> make_binary_node(const Node& n, RefFallback ref);
-std::shared_ptr<const void> make_softmax_node(const Node& n, RefFallback ref);
-std::shared_ptr<const void> make_layer_norm_node(const Node& n, RefFallback ref);
+// Node state of a kernel: A is what it keeps of the reference node's state.
+template <typename Entry, typename A>
+struct KernelNode {
+  A attrs;
+  RefFallback ref;
+  PrimCache<Entry> cache;
+};
+
+template <typename N>
+std::shared_ptr<const void> make_kernel_node(decltype(N::attrs) attrs, RefFallback ref) {
+  auto s = std::make_shared<N>();
+  s->attrs = std::move(attrs);
+  s->ref = std::move(ref);
+  return s;
+}
+
+// An entry that sends every call to the reference kernel; call sites keep one
+// (`static const auto e = ref_entry<E>("why");`).
+template <typename Entry>
+std::shared_ptr<const Entry> ref_entry(std::string reason) {
+  auto e = std::make_shared<Entry>();
+  e->use_ref(std::move(reason));
+  return e;
+}
+
+// The OpDef of a kernel whose node state is N (with a `ref` member) and whose
+// cached entry for a call comes from EntryFor.
+template <typename N, typename E, std::shared_ptr<const E> (*EntryFor)(const RunCtx&),
+          void (*SetOutput)(RunCtx&, const E&), void (*Execute)(RunCtx&, const E&)>
+const OpDef& kernel_def(const char* name) {
+  struct Fns {
+    static void infer(RunCtx& c) {
+      auto e = EntryFor(c);
+      if (e->ref) return run_ref(c.node.attrs<N>().ref, c, true);
+      SetOutput(c, *e);
+    }
+    static void run(RunCtx& c) {
+      auto e = EntryFor(c);
+      if (e->ref) return run_ref(c.node.attrs<N>().ref, c, false);
+      Execute(c, *e);
+    }
+  };
+  static const OpDef d =
+      layout_aware(make_op_def(name, {}, {}, {}, nullptr, &Fns::infer, &Fns::run));
+  return d;
+}
+
+// Makes a primitive P (with a user scratchpad) from the descriptor `desc()`
+// returns; false when oneDNN refuses (desc() may throw dnnl::error too). `pd`
+// (if given) receives the primitive descriptor.
+template <typename P, typename DescFn>
+bool make_primitive(DescFn desc, dnnl::primitive* prim, memory::desc* scratch,
+                    typename P::primitive_desc* pd = nullptr) {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  try {
+    typename P::primitive_desc made(desc(), attr, engine());
+    *prim = P(made);
+    *scratch = made.scratchpad_desc();
+    if (pd) *pd = made;
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
+
+// The entry of a kernel that reads input 0 and writes output 0 in one
+// descriptor (eltwise, softmax), and its output / execution steps.
+struct SrcDstEntry : EntryBase {
+  dnnl::primitive prim;
+  memory::desc md, scratch;
+};
+void set_output_as_input(RunCtx& c, const SrcDstEntry& e);
+void execute_src_dst(RunCtx& c, const SrcDstEntry& e);
 
 }  // namespace dnnl_backend
 
 struct HpiOptions {
   bool bf16 = false;
 };
+
+// ---------------------------------------------------------------------------
+// Registration: each family file (conv.cc, matmul.cc, ...) defines one
+// register_dnnl_<family> function that appends its bindings: the canonical op
+// names it takes, whether it takes a given node, and the node factory.
+// registry.cc calls every one of them (an explicit list, as kernels/registry.cc
+// does for the reference families: pif_core is a static library, whose
+// unreferenced self-registering objects the linker would drop).
+
+struct DnnlBindCtx {
+  const Program& program;
+  const Node& node;
+  const HpiOptions& opt;
+  // Whether value v is a parameter or a folded constant.
+  bool is_static(ValueId v) const;
+  // Whether every input in canonical slots >= first is static.
+  bool inputs_static_from(size_t first) const;
+};
+
+struct DnnlBinding {
+  std::vector<std::string> ops;  // canonical op names (e.g. "softmax", kFusedConvName)
+  // Whether the node runs on this kernel (null: every node of those ops).
+  bool (*applies)(const DnnlBindCtx&) = nullptr;
+  // The kernel's node state, wrapping the node's reference op and state.
+  std::shared_ptr<const void> (*make)(const DnnlBindCtx&, dnnl_backend::RefFallback ref) = nullptr;
+  const OpDef& (*def)() = nullptr;  // the kernel (layout-aware)
+};
+
+void register_dnnl_conv(std::vector<DnnlBinding>* t);
+void register_dnnl_matmul(std::vector<DnnlBinding>* t);
+void register_dnnl_pool(std::vector<DnnlBinding>* t);
+void register_dnnl_eltwise(std::vector<DnnlBinding>* t);
+void register_dnnl_binary(std::vector<DnnlBinding>* t);
+void register_dnnl_softmax(std::vector<DnnlBinding>* t);
+void register_dnnl_layer_norm(std::vector<DnnlBinding>* t);
 
 // Replaces each node's def/state by the oneDNN kernel when one covers it
 // (conv, matmul, pooling, eltwise, binary, softmax, layer_norm); the rest keep

@@ -295,68 +295,64 @@ std::shared_ptr<const ConvEntry> entry_for(const RunCtx& c) {
       key, [&] { return make_entry(n, c); }, n.ref.log.get());
 }
 
-void infer(RunCtx& c) {
-  auto e = entry_for(c);
-  if (e->ref) return run_ref(c.node.attrs<ConvNode>().ref, c, true);
-  set_output_md(c.output(0), e->out_dims, e->dst);
-}
+void set_out(RunCtx& c, const ConvEntry& e) { set_output_md(c.output(0), e.out_dims, e.dst); }
 
-void run(RunCtx& c) {
+void exec(RunCtx& c, const ConvEntry& e) {
   const ConvNode& n = c.node.attrs<ConvNode>();
-  auto e = entry_for(c);
-  if (e->ref) return run_ref(n.ref, c, false);
   const RTensor& x = *c.input(0);
   memory::desc have = md_of(x);
   std::shared_ptr<void> tmp;
   void* src = x.data;
-  if (have != e->src) {
-    tmp = reorder_to(x, have, e->src);
+  if (have != e.src) {
+    tmp = reorder_to(x, have, e.src);
     src = tmp.get();
   }
   void* out = c.output(0)->data;
   std::vector<const RTensor*> extra = c.in[kFusedConvExtra];
-  if (e->sum_input >= 0) {
+  if (e.sum_input >= 0) {
     // The sum post-op accumulates into the destination: put the residual there.
-    size_t k = static_cast<size_t>(e->sum_input);
-    if (e->extra_have[k] == e->dst)
-      std::memcpy(out, extra[k]->data, e->dst.get_size());
+    size_t k = static_cast<size_t>(e.sum_input);
+    if (e.extra_have[k] == e.dst)
+      std::memcpy(out, extra[k]->data, e.dst.get_size());
     else
-      reorder_into(*extra[k], e->extra_have[k], e->dst, out);
+      reorder_into(*extra[k], e.extra_have[k], e.dst, out);
   }
   std::vector<RTensor> converted(extra.size());
-  for (size_t k = 0; k < extra.size() && k < e->extra.size(); ++k) {
-    if (e->extra_have[k] == e->extra[k] || static_cast<int>(k) == e->sum_input) continue;
-    converted[k].owner = reorder_to(*extra[k], e->extra_have[k], e->extra[k]);
+  for (size_t k = 0; k < extra.size() && k < e.extra.size(); ++k) {
+    if (e.extra_have[k] == e.extra[k] || static_cast<int>(k) == e.sum_input) continue;
+    converted[k].owner = reorder_to(*extra[k], e.extra_have[k], e.extra[k]);
     converted[k].data = converted[k].owner.get();
     extra[k] = &converted[k];
   }
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, memory(e->src, engine(), src)},
-      {DNNL_ARG_WEIGHTS, memory(e->wei, engine(), e->weights.get())},
-      {DNNL_ARG_DST, memory(e->dst, engine(), out)}};
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(e.src, engine(), src)},
+                                       {DNNL_ARG_WEIGHTS, memory(e.wei, engine(), e.weights.get())},
+                                       {DNNL_ARG_DST, memory(e.dst, engine(), out)}};
   if (n.fused->bias.dtype != DType::Undefined)
     args.emplace(DNNL_ARG_BIAS, memory(memory::desc({n.fused->bias.dims[0]}, dt::f32, tag::a),
                                        engine(), const_cast<uint8_t*>(n.fused->bias.data())));
-  add_post_op_inputs(e->conv_post, e->binary_index, e->extra, extra, &args);
-  execute(e->prim, e->scratch, std::move(args));
-  run_post_stages(e->stages, e->dst, out, e->extra, extra);
+  add_post_op_inputs(e.conv_post, e.binary_index, e.extra, extra, &args);
+  execute(e.prim, e.scratch, std::move(args));
+  run_post_stages(e.stages, e.dst, out, e.extra, extra);
 }
 
 }  // namespace
-
-const OpDef& conv_def() {
-  static const OpDef d =
-      layout_aware(make_op_def("dnnl.fused_conv2d", {}, {}, {}, nullptr, infer, run));
-  return d;
-}
-
-std::shared_ptr<const void> make_conv_node(const Node& n, RefFallback ref, bool bf16) {
-  auto s = std::make_shared<ConvNode>();
-  s->fused = &n.attrs<FusedConvState>();
-  s->ref = std::move(ref);
-  s->bf16 = bf16;
-  return s;
-}
-
 }  // namespace dnnl_backend
+
+void register_dnnl_conv(std::vector<DnnlBinding>* t) {
+  using namespace dnnl_backend;
+  t->push_back({{kFusedConvName},
+                nullptr,
+                [](const DnnlBindCtx& b, RefFallback ref) -> std::shared_ptr<const void> {
+                  auto s = std::make_shared<ConvNode>();
+                  s->fused = &b.node.attrs<FusedConvState>();
+                  s->ref = std::move(ref);
+                  s->bf16 = b.opt.bf16;
+                  return s;
+                },
+                []() -> const OpDef& {
+                  return kernel_def<ConvNode, ConvEntry, entry_for, set_out, exec>(
+                      "dnnl.fused_conv2d");
+                }});
+}
+
 }  // namespace pif

@@ -7,82 +7,72 @@ namespace pif {
 namespace dnnl_backend {
 namespace {
 
-struct EltEntry : EntryBase {
-  dnnl::eltwise_forward prim;
-  memory::desc md, scratch;
-};
+using EltNode = KernelNode<SrcDstEntry, UnState>;
 
-struct EltNode {
-  UnState un;
-  RefFallback ref;
-  PrimCache<EltEntry> cache;
-};
-
-std::shared_ptr<const EltEntry> entry_for(const RunCtx& c) {
+std::shared_ptr<const SrcDstEntry> entry_for(const RunCtx& c) {
   const EltNode& n = c.node.attrs<EltNode>();
   const RTensor& x = need_input(c, 0, "X");
   if (x.dtype != DType::Float32 || x.numel() == 0) {
-    static const auto ref = [] {
-      EltEntry e;
-      e.use_ref("not a float32 tensor, or empty");
-      return std::make_shared<const EltEntry>(e);
-    }();
+    static const auto ref = ref_entry<SrcDstEntry>("not a float32 tensor, or empty");
     return ref;
   }
   memory::desc md = md_of(x);
   return n.cache.get(
       {md},
       [&] {
-        EltEntry e;
+        SrcDstEntry e;
         dnnl::algorithm alg;
         float alpha, beta;
-        if (!eltwise_of(n.un, &alg, &alpha, &beta)) {
+        if (!eltwise_of(n.attrs, &alg, &alpha, &beta)) {
           e.use_ref("no oneDNN eltwise algorithm for this unary op");
           return e;
         }
-        dnnl::primitive_attr attr;
-        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-        try {
-          dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg, md, alpha, beta);
-          dnnl::eltwise_forward::primitive_desc pd(d, attr, engine());
-          e.prim = dnnl::eltwise_forward(pd);
-          e.md = md;
-          e.scratch = pd.scratchpad_desc();
-        } catch (const dnnl::error&) {
+        e.md = md;
+        if (!make_primitive<dnnl::eltwise_forward>(
+                [&] {
+                  return dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, alg, md,
+                                                     alpha, beta);
+                },
+                &e.prim, &e.scratch))
           e.use_ref("oneDNN: no eltwise primitive for this layout");
-        }
         return e;
       },
       n.ref.log.get());
 }
 
-void infer(RunCtx& c) {
-  auto e = entry_for(c);
-  if (e->ref) return run_ref(c.node.attrs<EltNode>().ref, c, true);
-  set_output_md(c.output(0), c.input(0)->dims, e->md);
+const OpDef& def() {
+  return kernel_def<EltNode, SrcDstEntry, entry_for, set_output_as_input, execute_src_dst>(
+      "dnnl.eltwise");
 }
 
-void run(RunCtx& c) {
-  auto e = entry_for(c);
-  if (e->ref) return run_ref(c.node.attrs<EltNode>().ref, c, false);
-  execute(
-      e->prim, e->scratch,
-      {{DNNL_ARG_SRC, mem_of(*c.input(0), e->md)}, {DNNL_ARG_DST, mem_of(*c.output(0), e->md)}});
+// A unary op runs here when oneDNN has its algorithm and its operands beyond X
+// (scale's or pow's factor) are constants; clip only without min/max tensors.
+bool applies(const DnnlBindCtx& b) {
+  const Node& n = b.node;
+  const UnState& s = n.attrs<UnState>();
+  bool operands_ok = s.kind == UnKind::Clip
+                         ? n.inputs.size() < 2 ||
+                               (n.inputs[1].empty() && (n.inputs.size() < 3 || n.inputs[2].empty()))
+                         : b.inputs_static_from(1);
+  dnnl::algorithm alg;
+  float a, c;
+  return operands_ok && eltwise_of(s, &alg, &a, &c);
+}
+
+std::shared_ptr<const void> make(const DnnlBindCtx& b, RefFallback ref) {
+  return make_kernel_node<EltNode>(b.node.attrs<UnState>(), std::move(ref));
 }
 
 }  // namespace
-
-const OpDef& eltwise_def() {
-  static const OpDef d = layout_aware(make_op_def("dnnl.eltwise", {}, {}, {}, nullptr, infer, run));
-  return d;
-}
-
-std::shared_ptr<const void> make_eltwise_node(const Node& n, RefFallback ref) {
-  auto s = std::make_shared<EltNode>();
-  s->un = n.attrs<UnState>();
-  s->ref = std::move(ref);
-  return s;
-}
-
 }  // namespace dnnl_backend
+
+void register_dnnl_eltwise(std::vector<DnnlBinding>* t) {
+  using namespace dnnl_backend;
+  t->push_back({{"relu", "relu6", "sigmoid", "tanh", "exp", "sqrt", "abs", "square", "swish",
+                 "silu", "hard_swish", "gelu", "scale", "clip", "leaky_relu", "pow"},
+                applies,
+                make,
+                def});
+}
+
 }  // namespace pif

@@ -193,10 +193,9 @@ std::shared_ptr<const MatmulEntry> entry_for(const RunCtx& c) {
       key, [&] { return make_entry(n, c); }, n.ref.log.get());
 }
 
-void infer(RunCtx& c) {
-  auto e = entry_for(c);
-  if (e->ref) return run_ref(c.node.attrs<MatmulNode>().ref, c, true);
-  set_output(c.output(0), DType::Float32, e->out_dims);  // plain row-major
+// The output is plain row-major.
+void set_out(RunCtx& c, const MatmulEntry& e) {
+  set_output(c.output(0), DType::Float32, e.out_dims);
 }
 
 // The operand's data in the descriptor `want` (converting layout / dtype).
@@ -218,43 +217,43 @@ void* operand(const RTensor& t, const memory::desc& plain, const memory::desc& w
   return keep->get();
 }
 
-void run(RunCtx& c) {
+void exec(RunCtx& c, const MatmulEntry& e) {
   const MatmulNode& n = c.node.attrs<MatmulNode>();
-  auto e = entry_for(c);
-  if (e->ref) return run_ref(n.ref, c, false);
   std::shared_ptr<void> kx, ky;
-  void* xp = operand(*c.input(0), e->x_plain, e->x, &kx);
-  void* yp = e->y_converted ? e->y_converted.get() : operand(*c.input(1), e->y_plain, e->y, &ky);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(e->x, engine(), xp)},
-                                       {DNNL_ARG_WEIGHTS, memory(e->y, engine(), yp)},
-                                       {DNNL_ARG_DST, memory(e->dst, engine(), c.output(0)->data)}};
+  void* xp = operand(*c.input(0), e.x_plain, e.x, &kx);
+  void* yp = e.y_converted ? e.y_converted.get() : operand(*c.input(1), e.y_plain, e.y, &ky);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(e.x, engine(), xp)},
+                                       {DNNL_ARG_WEIGHTS, memory(e.y, engine(), yp)},
+                                       {DNNL_ARG_DST, memory(e.dst, engine(), c.output(0)->data)}};
   if (n.fused->bias.dtype != DType::Undefined)
     args.emplace(DNNL_ARG_BIAS,
-                 memory(e->bias, engine(), const_cast<uint8_t*>(n.fused->bias.data())));
+                 memory(e.bias, engine(), const_cast<uint8_t*>(n.fused->bias.data())));
   const std::vector<const RTensor*>& extra =
       c.in.size() > kFusedMatmulExtra ? c.in[kFusedMatmulExtra] : std::vector<const RTensor*>{};
-  add_post_op_inputs(e->post, e->binary_index, e->extra, extra, &args);
-  execute(e->prim, e->scratch, std::move(args));
-  run_post_stages(e->stages, e->dst, c.output(0)->data, e->extra, extra);
+  add_post_op_inputs(e.post, e.binary_index, e.extra, extra, &args);
+  execute(e.prim, e.scratch, std::move(args));
+  run_post_stages(e.stages, e.dst, c.output(0)->data, e.extra, extra);
 }
 
 }  // namespace
-
-const OpDef& matmul_def() {
-  static const OpDef d =
-      layout_aware(make_op_def("dnnl.fused_matmul", {}, {}, {}, nullptr, infer, run));
-  return d;
-}
-
-std::shared_ptr<const void> make_matmul_node(const Node& n, RefFallback ref, bool bf16,
-                                             bool y_const) {
-  auto s = std::make_shared<MatmulNode>();
-  s->fused = &n.attrs<FusedMatmulState>();
-  s->ref = std::move(ref);
-  s->bf16 = bf16;
-  s->y_const = y_const;
-  return s;
-}
-
 }  // namespace dnnl_backend
+
+void register_dnnl_matmul(std::vector<DnnlBinding>* t) {
+  using namespace dnnl_backend;
+  t->push_back({{kFusedMatmulName},
+                nullptr,
+                [](const DnnlBindCtx& b, RefFallback ref) -> std::shared_ptr<const void> {
+                  auto s = std::make_shared<MatmulNode>();
+                  s->fused = &b.node.attrs<FusedMatmulState>();
+                  s->ref = std::move(ref);
+                  s->bf16 = b.opt.bf16;
+                  s->y_const = b.is_static(b.node.inputs[1][0]);
+                  return s;
+                },
+                []() -> const OpDef& {
+                  return kernel_def<MatmulNode, MatmulEntry, entry_for, set_out, exec>(
+                      "dnnl.fused_matmul");
+                }});
+}
+
 }  // namespace pif

@@ -10,19 +10,15 @@ namespace dnnl_backend {
 namespace {
 
 struct PoolEntry : EntryBase {
-  dnnl::pooling_forward prim;
+  dnnl::primitive prim;
   memory::desc dst, scratch;
   std::vector<int64_t> out_dims;
 };
 
-struct PoolNode {
-  const PoolState* pool;
-  RefFallback ref;
-  PrimCache<PoolEntry> cache;
-};
+using PoolNode = KernelNode<PoolEntry, const PoolState*>;
 
 PoolEntry make_entry(const PoolNode& n, const RunCtx& c) {
-  const PoolState& s = *n.pool;
+  const PoolState& s = *n.attrs;
   const RTensor& x = need_input(c, 0, "X");
   PoolEntry e;
   if (x.dims.size() != 4 || s.nhwc) {
@@ -75,18 +71,16 @@ PoolEntry make_entry(const PoolNode& n, const RunCtx& c) {
                         : (s.exclusive || s.adaptive || s.global)
                             ? dnnl::algorithm::pooling_avg_exclude_padding
                             : dnnl::algorithm::pooling_avg_include_padding;
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  try {
-    dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, dst, {sh, sw},
-                                  {kh, kw}, {pt, pl}, {pb, pr});
-    dnnl::pooling_forward::primitive_desc pd(d, attr, engine());
-    e.prim = dnnl::pooling_forward(pd);
+  dnnl::pooling_forward::primitive_desc pd;
+  if (make_primitive<dnnl::pooling_forward>(
+          [&] {
+            return dnnl::pooling_forward::desc(dnnl::prop_kind::forward_inference, alg, src, dst,
+                                               {sh, sw}, {kh, kw}, {pt, pl}, {pb, pr});
+          },
+          &e.prim, &e.scratch, &pd))
     e.dst = pd.dst_desc();
-    e.scratch = pd.scratchpad_desc();
-  } catch (const dnnl::error&) {
+  else
     e.use_ref("oneDNN: no pooling primitive for this configuration");
-  }
   return e;
 }
 
@@ -104,33 +98,27 @@ std::shared_ptr<const PoolEntry> entry_for(const RunCtx& c) {
       key, [&] { return make_entry(n, c); }, n.ref.log.get());
 }
 
-void infer(RunCtx& c) {
-  auto e = entry_for(c);
-  if (e->ref) return run_ref(c.node.attrs<PoolNode>().ref, c, true);
-  set_output_md(c.output(0), e->out_dims, e->dst);
-}
+void set_out(RunCtx& c, const PoolEntry& e) { set_output_md(c.output(0), e.out_dims, e.dst); }
 
-void run(RunCtx& c) {
-  auto e = entry_for(c);
-  if (e->ref) return run_ref(c.node.attrs<PoolNode>().ref, c, false);
+void exec(RunCtx& c, const PoolEntry& e) {
   const RTensor& x = *c.input(0);
-  execute(e->prim, e->scratch,
-          {{DNNL_ARG_SRC, mem_of(x, md_of(x))}, {DNNL_ARG_DST, mem_of(*c.output(0), e->dst)}});
+  execute(e.prim, e.scratch,
+          {{DNNL_ARG_SRC, mem_of(x, md_of(x))}, {DNNL_ARG_DST, mem_of(*c.output(0), e.dst)}});
 }
 
 }  // namespace
-
-const OpDef& pool_def() {
-  static const OpDef d = layout_aware(make_op_def("dnnl.pool2d", {}, {}, {}, nullptr, infer, run));
-  return d;
-}
-
-std::shared_ptr<const void> make_pool_node(const Node& n, RefFallback ref) {
-  auto s = std::make_shared<PoolNode>();
-  s->pool = &n.attrs<PoolState>();
-  s->ref = std::move(ref);
-  return s;
-}
-
 }  // namespace dnnl_backend
+
+void register_dnnl_pool(std::vector<DnnlBinding>* t) {
+  using namespace dnnl_backend;
+  t->push_back({{"pool2d"},
+                nullptr,
+                [](const DnnlBindCtx& b, RefFallback ref) {
+                  return make_kernel_node<PoolNode>(&b.node.attrs<PoolState>(), std::move(ref));
+                },
+                []() -> const OpDef& {
+                  return kernel_def<PoolNode, PoolEntry, entry_for, set_out, exec>("dnnl.pool2d");
+                }});
+}
+
 }  // namespace pif

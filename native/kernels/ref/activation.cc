@@ -199,6 +199,15 @@ std::shared_ptr<const void> prep_dropout(const PrepareCtx& c) {
   op_fail("unknown dropout mode '" + mode + "'");
 }
 
+// softsign: y = x / (1 + |x|), float32. Added after the registration split as
+// the example of an op that touches one file: no UnKind (so no fused
+// post-op), no oneDNN kernel (oneDNN 2.6 has no softsign algorithm).
+void run_softsign(RunCtx& c) {
+  const RTensor& x = need_input(c, 0, "X");
+  expect_f32(x, "X");
+  map_f32(x, c.output(0), [](float v) { return v / (1.f + std::fabs(v)); });
+}
+
 OpDef unary(const char* name, std::vector<std::string> types, PrepareFn prep,
             std::vector<std::string> inputs = {"X"}) {
   return make_op_def(name, std::move(types), std::move(inputs), {"Out"}, prep, infer_same,
@@ -248,6 +257,8 @@ void register_activation_ops(std::vector<OpDef>* t) {
   t->push_back(unary("dropout", {"dropout", "pd_op.dropout"}, prep_dropout, {"X", "Seed", ""}));
   t->push_back(unary("assign", {"assign", "pd_op.assign", "pd_op.assign_", "pd_op.assign_out_"},
                      prep_plain<UnKind::Identity>));
+  t->push_back(make_op_def("softsign", {"softsign", "pd_op.softsign"}, {"X"}, {"Out"}, nullptr,
+                           infer_same, run_softsign));
 }
 
 }  // namespace pif

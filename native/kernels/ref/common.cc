@@ -46,24 +46,27 @@ void dims_nchw(const std::vector<int64_t>& d, bool nhwc, int64_t* n, int64_t* c,
   *w = nhwc ? d[2] : d[3];
 }
 
-void nhwc_to_nchw(const float* src, float* dst, int64_t n, int64_t c, int64_t hw) {
-#pragma omp parallel for collapse(2) schedule(static) if (n * c * hw > (1 << 16))
+namespace {
+
+// [n, rows, cols] -> [n, cols, rows], float32.
+void transpose_inner(const float* src, float* dst, int64_t n, int64_t rows, int64_t cols) {
+#pragma omp parallel for collapse(2) schedule(static) if (n * rows * cols > (1 << 16))
   for (int64_t b = 0; b < n; ++b)
-    for (int64_t ch = 0; ch < c; ++ch) {
-      const float* s = src + b * hw * c + ch;
-      float* d = dst + (b * c + ch) * hw;
-      for (int64_t i = 0; i < hw; ++i) d[i] = s[i * c];
+    for (int64_t j = 0; j < cols; ++j) {
+      const float* s = src + b * rows * cols + j;
+      float* d = dst + (b * cols + j) * rows;
+      for (int64_t i = 0; i < rows; ++i) d[i] = s[i * cols];
     }
 }
 
+}  // namespace
+
+void nhwc_to_nchw(const float* src, float* dst, int64_t n, int64_t c, int64_t hw) {
+  transpose_inner(src, dst, n, hw, c);
+}
+
 void nchw_to_nhwc(const float* src, float* dst, int64_t n, int64_t c, int64_t hw) {
-#pragma omp parallel for collapse(2) schedule(static) if (n * c * hw > (1 << 16))
-  for (int64_t b = 0; b < n; ++b)
-    for (int64_t i = 0; i < hw; ++i) {
-      const float* s = src + b * c * hw + i;
-      float* d = dst + (b * hw + i) * c;
-      for (int64_t ch = 0; ch < c; ++ch) d[ch] = s[ch * hw];
-    }
+  transpose_inner(src, dst, n, c, hw);
 }
 
 std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a,

@@ -22,6 +22,43 @@ std::shared_ptr<const void> make_state(A&&... args) {
 // Normalises a possibly negative axis against `rank`; fails when out of range.
 int64_t norm_axis(int64_t axis, int64_t rank, const char* what = "axis");
 
+// Window attributes of convolution and pooling: `paddings` (2 values: top =
+// bottom, left = right; or 4: top, bottom, left, right; non-negative) and
+// `padding_algorithm`.
+inline void read_pads(const AttrReader& a, int64_t pads[4]) {
+  std::vector<int64_t> p = a.ints("paddings", {0, 0});
+  if (p.size() == 2) {
+    pads[0] = pads[1] = p[0];
+    pads[2] = pads[3] = p[1];
+  } else if (p.size() == 4) {
+    for (int i = 0; i < 4; ++i) pads[i] = p[static_cast<size_t>(i)];
+  } else {
+    op_fail("attribute 'paddings' must have 2 or 4 values, got " + std::to_string(p.size()));
+  }
+  for (int i = 0; i < 4; ++i)
+    if (pads[i] < 0) op_fail("paddings must be non-negative");
+}
+
+inline PadAlgo read_pad_algo(const AttrReader& a) {
+  std::string s = a.s("padding_algorithm", "EXPLICIT");
+  if (s == "EXPLICIT" || s.empty()) return PadAlgo::Explicit;
+  if (s == "SAME") return PadAlgo::Same;
+  if (s == "VALID") return PadAlgo::Valid;
+  op_fail("unknown padding_algorithm '" + s + "'");
+}
+
+// Whether a result that loses every dimension should be [1] rather than 0-D:
+// PIR programs (Paddle 3) give 0-D; legacy programs give [1] unless the
+// output's declared VarDesc dims say rank 0 (Paddle >= 2.6).
+inline bool rank0_as_1d(const PrepareCtx& c, size_t out_slot = 0) {
+  if (c.program.format == ProgramFormat::Pir) return false;
+  if (out_slot >= c.node.outputs.size() || c.node.outputs[out_slot].empty()) return true;
+  ValueId v = c.node.outputs[out_slot][0];
+  if (v == kNoValue) return true;
+  const ValueType& t = c.program.values[v].type;
+  return !(t.kind == ValueType::Kind::DenseTensor && t.dims.empty());
+}
+
 // Reads a float/int tensor's single value as double (for scalar operands).
 double read_scalar(const RTensor& t);
 

@@ -50,14 +50,6 @@ void read_pair(const AttrReader& a, const char* name, int64_t def, int64_t* h, i
   *w = v[1];
 }
 
-PadAlgo read_pad_algo(const AttrReader& a) {
-  std::string s = a.s("padding_algorithm", "EXPLICIT");
-  if (s == "EXPLICIT" || s.empty()) return PadAlgo::Explicit;
-  if (s == "SAME") return PadAlgo::Same;
-  if (s == "VALID") return PadAlgo::Valid;
-  op_fail("unknown padding_algorithm '" + s + "'");
-}
-
 std::shared_ptr<const void> prepare_conv_common(const PrepareCtx& c, bool transpose) {
   ConvState s;
   s.transpose = transpose;
@@ -66,17 +58,7 @@ std::shared_ptr<const void> prepare_conv_common(const PrepareCtx& c, bool transp
   read_pair(a, "dilations", 1, &s.dh, &s.dw);
   if (s.sh <= 0 || s.sw <= 0) op_fail("strides must be positive");
   if (s.dh <= 0 || s.dw <= 0) op_fail("dilations must be positive");
-  std::vector<int64_t> p = a.ints("paddings", {0, 0});
-  if (p.size() == 2) {
-    s.pads[0] = s.pads[1] = p[0];
-    s.pads[2] = s.pads[3] = p[1];
-  } else if (p.size() == 4) {
-    for (int i = 0; i < 4; ++i) s.pads[i] = p[static_cast<size_t>(i)];
-  } else {
-    op_fail("attribute 'paddings' must have 2 or 4 values, got " + std::to_string(p.size()));
-  }
-  for (int64_t v : s.pads)
-    if (v < 0) op_fail("paddings must be non-negative");
+  read_pads(a, s.pads);
   s.groups = a.i("groups", 1);
   if (s.groups <= 0) op_fail("groups must be positive");
   s.algo = read_pad_algo(a);

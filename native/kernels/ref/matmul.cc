@@ -15,14 +15,6 @@
 namespace pif {
 namespace {
 
-bool rank0_as_1d(const PrepareCtx& c) {
-  if (c.program.format == ProgramFormat::Pir) return false;
-  if (c.node.outputs.empty() || c.node.outputs[0].empty() || c.node.outputs[0][0] == kNoValue)
-    return true;
-  const ValueType& t = c.program.values[c.node.outputs[0][0]].type;
-  return !(t.kind == ValueType::Kind::DenseTensor && t.dims.empty());
-}
-
 std::shared_ptr<const void> prep_matmul_v2(const PrepareCtx& c) {
   bool tx = c.attr.b(c.attr.has("transpose_x") ? "transpose_x" : "trans_x", false);
   bool ty = c.attr.b(c.attr.has("transpose_y") ? "transpose_y" : "trans_y", false);

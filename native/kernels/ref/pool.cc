@@ -67,26 +67,8 @@ std::shared_ptr<const void> prepare_pool(const PrepareCtx& c) {
   s.sh = st[0];
   s.sw = st[1];
   if (s.sh <= 0 || s.sw <= 0) op_fail("strides must be positive");
-  std::vector<int64_t> p = a.ints("paddings", {0, 0});
-  if (p.size() == 2) {
-    s.pads[0] = s.pads[1] = p[0];
-    s.pads[2] = s.pads[3] = p[1];
-  } else if (p.size() == 4) {
-    for (int i = 0; i < 4; ++i) s.pads[i] = p[static_cast<size_t>(i)];
-  } else {
-    op_fail("attribute 'paddings' must have 2 or 4 values, got " + std::to_string(p.size()));
-  }
-  for (int64_t v : s.pads)
-    if (v < 0) op_fail("paddings must be non-negative");
-  std::string algo = a.s("padding_algorithm", "EXPLICIT");
-  if (algo == "EXPLICIT" || algo.empty())
-    s.algo = PadAlgo::Explicit;
-  else if (algo == "SAME")
-    s.algo = PadAlgo::Same;
-  else if (algo == "VALID")
-    s.algo = PadAlgo::Valid;
-  else
-    op_fail("unknown padding_algorithm '" + algo + "'");
+  read_pads(a, s.pads);
+  s.algo = read_pad_algo(a);
   s.nhwc = layout_is_nhwc(a, "data_format");
   return std::make_shared<const PoolState>(s);
 }

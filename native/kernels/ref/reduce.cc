@@ -34,14 +34,6 @@ struct RedAttr {
   bool rank0_1d;
 };
 
-bool rank0_as_1d(const PrepareCtx& c) {
-  if (c.program.format == ProgramFormat::Pir) return false;
-  if (c.node.outputs.empty() || c.node.outputs[0].empty() || c.node.outputs[0][0] == kNoValue)
-    return true;
-  const ValueType& t = c.program.values[c.node.outputs[0][0]].type;
-  return !(t.kind == ValueType::Kind::DenseTensor && t.dims.empty());
-}
-
 template <RedKind K>
 std::shared_ptr<const void> prep_reduce(const PrepareCtx& c) {
   RedAttr a;
