@@ -120,18 +120,10 @@ class Parser {
     for (;;) {
       v->items.emplace_back();
       if (!parse_value(&v->items.back(), depth + 1)) return false;
-      skip_ws();
-      if (pos_ >= n_) return set_error("unterminated array", pos_);
-      if (p_[pos_] == ',') {
-        ++pos_;
-        skip_ws();
-        continue;
-      }
-      if (p_[pos_] == ']') {
-        ++pos_;
-        return true;
-      }
-      return set_error("expected ',' or ']' in array", pos_);
+      bool more = false;
+      if (!after_element(']', "unterminated array", "expected ',' or ']' in array", &more))
+        return false;
+      if (!more) return true;
     }
   }
 
@@ -154,19 +146,29 @@ class Parser {
       ++pos_;
       skip_ws();
       if (!parse_value(&m.second, depth + 1)) return false;
-      skip_ws();
-      if (pos_ >= n_) return set_error("unterminated object", pos_);
-      if (p_[pos_] == ',') {
-        ++pos_;
-        skip_ws();
-        continue;
-      }
-      if (p_[pos_] == '}') {
-        ++pos_;
-        return true;
-      }
-      return set_error("expected ',' or '}' in object", pos_);
+      bool more = false;
+      if (!after_element('}', "unterminated object", "expected ',' or '}' in object", &more))
+        return false;
+      if (!more) return true;
     }
+  }
+
+  // After an element of an array or object: a ',' (*more, whitespace skipped) or the closer.
+  bool after_element(char close, const char* unterminated, const char* expected, bool* more) {
+    skip_ws();
+    if (pos_ >= n_) return set_error(unterminated, pos_);
+    if (p_[pos_] == ',') {
+      ++pos_;
+      skip_ws();
+      *more = true;
+      return true;
+    }
+    if (p_[pos_] == close) {
+      ++pos_;
+      *more = false;
+      return true;
+    }
+    return set_error(expected, pos_);
   }
 
   static void append_utf8(uint32_t cp, std::string* out) {
@@ -688,12 +690,7 @@ void write_json(const JsonValue& v, std::string* out) {
       return;
     case JsonValue::Type::String: write_json_string(v.s, out); return;
     case JsonValue::Type::Array:
-      out->push_back('[');
-      for (size_t k = 0; k < v.items.size(); ++k) {
-        if (k) out->push_back(',');
-        write_json(v.items[k], out);
-      }
-      out->push_back(']');
+      write_json_list(v.items, out, [out](const JsonValue& x) { write_json(x, out); });
       return;
     case JsonValue::Type::Object:
       out->push_back('{');
