@@ -111,12 +111,7 @@ class Parser {
   bool parse_array(JsonValue* v, uint32_t depth) {
     if (depth + 1 > opts_.max_depth) return set_error("JSON nesting too deep", pos_);
     v->type = JsonValue::Type::Array;
-    ++pos_;  // '['
-    skip_ws();
-    if (pos_ < n_ && p_[pos_] == ']') {
-      ++pos_;
-      return true;
-    }
+    if (open_container(']')) return true;
     for (;;) {
       v->items.emplace_back();
       if (!parse_value(&v->items.back(), depth + 1)) return false;
@@ -130,12 +125,7 @@ class Parser {
   bool parse_object(JsonValue* v, uint32_t depth) {
     if (depth + 1 > opts_.max_depth) return set_error("JSON nesting too deep", pos_);
     v->type = JsonValue::Type::Object;
-    ++pos_;  // '{'
-    skip_ws();
-    if (pos_ < n_ && p_[pos_] == '}') {
-      ++pos_;
-      return true;
-    }
+    if (open_container('}')) return true;
     for (;;) {
       if (pos_ >= n_ || p_[pos_] != '"') return set_error("expected a string key", pos_);
       v->members.emplace_back();
@@ -151,6 +141,18 @@ class Parser {
         return false;
       if (!more) return true;
     }
+  }
+
+  // Steps over the opening '[' / '{' and whitespace; true (with the closer consumed) when the
+  // container is empty.
+  bool open_container(char close) {
+    ++pos_;
+    skip_ws();
+    if (pos_ < n_ && p_[pos_] == close) {
+      ++pos_;
+      return true;
+    }
+    return false;
   }
 
   // After an element of an array or object: a ',' (*more, whitespace skipped) or the closer.

@@ -119,6 +119,8 @@ class Exporter {
   std::string shape_slice(const std::string& x, int64_t start, int64_t end);
   std::string ints_from_slot(const Node& n, size_t slot, std::vector<int64_t>* vals,
                              bool* is_const);
+  // ints_from_slot of slot 1 (a tensor) or else slot 2 (a list); "" when neither is given.
+  std::string ints_input(const Node& n, std::vector<int64_t>* vals, bool* is_const);
   std::string to_nchw(const std::string& x);
   std::string from_nchw(const std::string& x, const std::string& out);
 

@@ -51,44 +51,34 @@ std::string tensor_proto(const std::string& name, DType dt, const std::vector<in
 }
 
 namespace {
-OA attr_head(const std::string& name, int type, std::string* s) {
-  Writer w(s);
+// An AttributeProto: name (1), type (20), then the payload `put` writes.
+template <typename F>
+OA attr(const std::string& name, int type, F put) {
+  OA a;
+  Writer w(&a.bytes);
   w.bytes_field(1, name);
   w.int_field(20, type);
-  return OA{};
+  put(w);
+  return a;
 }
 }  // namespace
 
 OA a_i(const std::string& name, int64_t v) {
-  OA a;
-  attr_head(name, 2, &a.bytes);
-  Writer(&a.bytes).int_field(3, v);
-  return a;
+  return attr(name, 2, [&](Writer& w) { w.int_field(3, v); });
 }
 OA a_f(const std::string& name, double v) {
-  OA a;
-  attr_head(name, 1, &a.bytes);
-  Writer(&a.bytes).float_field(2, static_cast<float>(v));
-  return a;
+  return attr(name, 1, [&](Writer& w) { w.float_field(2, static_cast<float>(v)); });
 }
 OA a_s(const std::string& name, const std::string& v) {
-  OA a;
-  attr_head(name, 3, &a.bytes);
-  Writer(&a.bytes).bytes_field(4, v);
-  return a;
+  return attr(name, 3, [&](Writer& w) { w.bytes_field(4, v); });
 }
 OA a_is(const std::string& name, const std::vector<int64_t>& v) {
-  OA a;
-  attr_head(name, 7, &a.bytes);
-  Writer w(&a.bytes);
-  for (int64_t x : v) w.int_field(8, x);
-  return a;
+  return attr(name, 7, [&](Writer& w) {
+    for (int64_t x : v) w.int_field(8, x);
+  });
 }
 OA a_t(const std::string& name, const std::string& tensor) {
-  OA a;
-  attr_head(name, 4, &a.bytes);
-  Writer(&a.bytes).bytes_field(5, tensor);
-  return a;
+  return attr(name, 4, [&](Writer& w) { w.bytes_field(5, tensor); });
 }
 
 // ---------------------------------------------------------------- numbers

@@ -405,17 +405,18 @@ void Exporter::cv_cast(const Node& n) {
     op("Cast", {x}, {a_i("to", onnx_dtype(t))}, o);
 }
 
+std::string Exporter::ints_input(const Node& n, std::vector<int64_t>* vals, bool* is_const) {
+  if (has(n, 1)) return ints_from_slot(n, 1, vals, is_const);
+  if (n.inputs.size() > 2 && has(n, 2)) return ints_from_slot(n, 2, vals, is_const);
+  return std::string();
+}
+
 void Exporter::cv_expand(const Node& n) {
   std::string x = in(n, 0);
   std::vector<int64_t> shape;
   bool c = true;
-  std::string shp;
-  if (has(n, 1))
-    shp = ints_from_slot(n, 1, &shape, &c);
-  else if (n.inputs.size() > 2 && has(n, 2))
-    shp = ints_from_slot(n, 2, &shape, &c);
-  else
-    shape = AttrReader(*n.source).ints("shape", {});
+  std::string shp = ints_input(n, &shape, &c);
+  if (shp.empty()) shape = AttrReader(*n.source).ints("shape", {});
   // Paddle's -1 keeps the input dim; ONNX Expand's bidirectional broadcast
   // does the same with a 1.
   if (c) {
@@ -434,11 +435,7 @@ void Exporter::cv_tile(const Node& n, bool strict) {
   std::string x = in(n, 0);
   std::vector<int64_t> times = a.ints(strict ? "expand_times" : "repeat_times", {});
   bool c = true;
-  std::string tt;
-  if (has(n, 1))
-    tt = ints_from_slot(n, 1, &times, &c);
-  else if (n.inputs.size() > 2 && has(n, 2))
-    tt = ints_from_slot(n, 2, &times, &c);
+  std::string tt = ints_input(n, &times, &c);
   int64_t r = rank_of(x);
   int64_t len;
   if (c) {

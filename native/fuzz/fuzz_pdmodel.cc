@@ -25,34 +25,23 @@
 #include "fuzz/fuzz_program.h"
 #include "fuzz/fuzz_util.h"
 
-namespace {
-
-const pif_fuzz::ProgramFormat kFormat = {"fuzz_pdmodel",
-                                         "fuzz.pdmodel",
-                                         "fuzz.rewritten.pdmodel",
-                                         "program",
-                                         ".pdmodel",
-                                         false,
-                                         {64, 1024, 16384},
-                                         300000,
-                                         pif::parse_program_desc,
-                                         pif::write_program_desc};
-
-void make_seeds(const std::string& out) {
-  std::vector<std::pair<std::string, std::string>> builtin;
-  for (const auto& spec : pif_fuzz::builtin_programs())
-    builtin.emplace_back(std::string("builtin_") + spec.label + ".pdmodel",
-                         pif_fuzz::encode_program(spec));
-  pif_fuzz::make_program_seeds(out, kFormat, builtin);
+const pif_fuzz::ProgramFormat& pif_fuzz::program_format() {
+  static const ProgramFormat f = {"fuzz_pdmodel",
+                                  "fuzz.pdmodel",
+                                  "fuzz.rewritten.pdmodel",
+                                  "program",
+                                  ".pdmodel",
+                                  false,
+                                  {64, 1024, 16384},
+                                  300000,
+                                  pif::parse_program_desc,
+                                  pif::write_program_desc};
+  return f;
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  pif_fuzz::run_seed_mode(make_seeds);
-  return 0;
-}
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  return pif_fuzz::check_program_input(data, size, kFormat);
+std::vector<std::pair<std::string, std::string>> pif_fuzz::builtin_program_seeds() {
+  std::vector<std::pair<std::string, std::string>> seeds;
+  for (const auto& spec : builtin_programs())
+    seeds.emplace_back(std::string("builtin_") + spec.label + ".pdmodel", encode_program(spec));
+  return seeds;
 }

@@ -22,30 +22,20 @@
 #include "fuzz/fuzz_program.h"
 #include "fuzz/fuzz_util.h"
 
-namespace {
-
-const pif_fuzz::ProgramFormat kFormat = {"fuzz_pir_json",
-                                         "fuzz.inference.json",
-                                         "fuzz.rewritten.json",
-                                         "JSON",
-                                         ".json",
-                                         true,
-                                         {200, 4096, 32768},
-                                         300000,
-                                         pif::parse_pir_json,
-                                         pif::write_pir_json};
-
-void make_seeds(const std::string& out) {
-  pif_fuzz::make_program_seeds(out, kFormat, pif_fuzz::builtin_pir_seeds());
+const pif_fuzz::ProgramFormat& pif_fuzz::program_format() {
+  static const ProgramFormat f = {"fuzz_pir_json",
+                                  "fuzz.inference.json",
+                                  "fuzz.rewritten.json",
+                                  "JSON",
+                                  ".json",
+                                  true,
+                                  {200, 4096, 32768},
+                                  300000,
+                                  pif::parse_pir_json,
+                                  pif::write_pir_json};
+  return f;
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  pif_fuzz::run_seed_mode(make_seeds);
-  return 0;
-}
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  return pif_fuzz::check_program_input(data, size, kFormat);
+std::vector<std::pair<std::string, std::string>> pif_fuzz::builtin_program_seeds() {
+  return builtin_pir_seeds();
 }

@@ -1,6 +1,7 @@
 // The program-reader harness shared by fuzz_pdmodel and fuzz_pir_json: seed generation from the
-// built-in programs and the fixtures, and the per-input contract (typed errors, write + re-parse
-// round trip, declared params, constant folding), for one format's reader and writer.
+// built-in programs and the fixtures, the per-input contract (typed errors, write + re-parse
+// round trip, declared params, constant folding), and the libFuzzer entry points. A harness
+// defines program_format() and builtin_program_seeds() and includes this header once.
 #pragma once
 
 #include <cstdint>
@@ -126,4 +127,20 @@ inline int check_program_input(const uint8_t* data, size_t size, const ProgramFo
   return 0;
 }
 
+// Defined by the harness: its format and its built-in seeds (name, bytes).
+const ProgramFormat& program_format();
+std::vector<std::pair<std::string, std::string>> builtin_program_seeds();
+
 }  // namespace pif_fuzz
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  pif_fuzz::run_seed_mode([](const std::string& out) {
+    pif_fuzz::make_program_seeds(out, pif_fuzz::program_format(),
+                                 pif_fuzz::builtin_program_seeds());
+  });
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return pif_fuzz::check_program_input(data, size, pif_fuzz::program_format());
+}
