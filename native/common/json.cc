@@ -111,39 +111,21 @@ class Parser {
   bool parse_array(JsonValue* v, uint32_t depth) {
     if (depth + 1 > opts_.max_depth) return set_error("JSON nesting too deep", pos_);
     v->type = JsonValue::Type::Array;
-    ++pos_;  // '['
-    skip_ws();
-    if (pos_ < n_ && p_[pos_] == ']') {
-      ++pos_;
-      return true;
-    }
+    if (open_container(']')) return true;
     for (;;) {
       v->items.emplace_back();
       if (!parse_value(&v->items.back(), depth + 1)) return false;
-      skip_ws();
-      if (pos_ >= n_) return set_error("unterminated array", pos_);
-      if (p_[pos_] == ',') {
-        ++pos_;
-        skip_ws();
-        continue;
-      }
-      if (p_[pos_] == ']') {
-        ++pos_;
-        return true;
-      }
-      return set_error("expected ',' or ']' in array", pos_);
+      bool more = false;
+      if (!after_element(']', "unterminated array", "expected ',' or ']' in array", &more))
+        return false;
+      if (!more) return true;
     }
   }
 
   bool parse_object(JsonValue* v, uint32_t depth) {
     if (depth + 1 > opts_.max_depth) return set_error("JSON nesting too deep", pos_);
     v->type = JsonValue::Type::Object;
-    ++pos_;  // '{'
-    skip_ws();
-    if (pos_ < n_ && p_[pos_] == '}') {
-      ++pos_;
-      return true;
-    }
+    if (open_container('}')) return true;
     for (;;) {
       if (pos_ >= n_ || p_[pos_] != '"') return set_error("expected a string key", pos_);
       v->members.emplace_back();
@@ -154,19 +136,41 @@ class Parser {
       ++pos_;
       skip_ws();
       if (!parse_value(&m.second, depth + 1)) return false;
-      skip_ws();
-      if (pos_ >= n_) return set_error("unterminated object", pos_);
-      if (p_[pos_] == ',') {
-        ++pos_;
-        skip_ws();
-        continue;
-      }
-      if (p_[pos_] == '}') {
-        ++pos_;
-        return true;
-      }
-      return set_error("expected ',' or '}' in object", pos_);
+      bool more = false;
+      if (!after_element('}', "unterminated object", "expected ',' or '}' in object", &more))
+        return false;
+      if (!more) return true;
     }
+  }
+
+  // Steps over the opening '[' / '{' and whitespace; true (with the closer consumed) when the
+  // container is empty.
+  bool open_container(char close) {
+    ++pos_;
+    skip_ws();
+    if (pos_ < n_ && p_[pos_] == close) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+
+  // After an element of an array or object: a ',' (*more, whitespace skipped) or the closer.
+  bool after_element(char close, const char* unterminated, const char* expected, bool* more) {
+    skip_ws();
+    if (pos_ >= n_) return set_error(unterminated, pos_);
+    if (p_[pos_] == ',') {
+      ++pos_;
+      skip_ws();
+      *more = true;
+      return true;
+    }
+    if (p_[pos_] == close) {
+      ++pos_;
+      *more = false;
+      return true;
+    }
+    return set_error(expected, pos_);
   }
 
   static void append_utf8(uint32_t cp, std::string* out) {
@@ -688,12 +692,7 @@ void write_json(const JsonValue& v, std::string* out) {
       return;
     case JsonValue::Type::String: write_json_string(v.s, out); return;
     case JsonValue::Type::Array:
-      out->push_back('[');
-      for (size_t k = 0; k < v.items.size(); ++k) {
-        if (k) out->push_back(',');
-        write_json(v.items[k], out);
-      }
-      out->push_back(']');
+      write_json_list(v.items, out, [out](const JsonValue& x) { write_json(x, out); });
       return;
     case JsonValue::Type::Object:
       out->push_back('{');

@@ -79,4 +79,17 @@ void write_json_double(double v, std::string* out);
 
 void write_json_int(int64_t v, std::string* out);
 
+// Appends a JSON array: '[', each(x) for every x of `xs` separated by ',', ']'.
+template <typename List, typename F>
+void write_json_list(const List& xs, std::string* out, F each) {
+  out->push_back('[');
+  bool first = true;
+  for (const auto& x : xs) {
+    if (!first) out->push_back(',');
+    first = false;
+    each(x);
+  }
+  out->push_back(']');
+}
+
 }  // namespace pif

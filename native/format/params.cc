@@ -236,6 +236,24 @@ std::shared_ptr<std::vector<uint8_t>> plan_param_arena(Program* p, const std::st
   return std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(total));
 }
 
+namespace {
+
+// A combined params file that ends before record k of n, or goes on after the last one.
+[[noreturn]] void fail_file_ends(const std::string& file, uint64_t pos, const std::string& where,
+                                 size_t k, size_t n) {
+  throw ModelError(
+      code::kParams, file, static_cast<int64_t>(pos), where,
+      "file ends after " + std::to_string(k) + " of " + std::to_string(n) + " records");
+}
+[[noreturn]] void fail_left_over(const std::string& file, uint64_t pos, uint64_t size, size_t n) {
+  throw ModelError(code::kParams, file, static_cast<int64_t>(pos), "",
+                   std::to_string(size - pos) + " bytes left over after the last of " +
+                       std::to_string(n) +
+                       " records (params file does not belong to this program?)");
+}
+
+}  // namespace
+
 void bind_combined_params(Program* p, const uint8_t* data, size_t size, const std::string& file,
                           const LoadLimits& limits) {
   std::vector<uint64_t> offsets;
@@ -243,22 +261,13 @@ void bind_combined_params(Program* p, const uint8_t* data, size_t size, const st
   size_t pos = 0;
   for (size_t k = 0; k < p->params.size(); ++k) {
     std::string where = record_where(*p, k);
-    if (pos >= size) {
-      throw ModelError(code::kParams, file, static_cast<int64_t>(pos), where,
-                       "file ends after " + std::to_string(k) + " of " +
-                           std::to_string(p->params.size()) + " records");
-    }
+    if (pos >= size) fail_file_ends(file, pos, where, k, p->params.size());
     size_t start = pos;
     TensorRecord rec = read_tensor_record(data, size, &pos, file, where, limits);
     check_and_bind(p->params[k], rec, file, where, start, arena, offsets[k],
                    [&](uint8_t* dst) { std::memcpy(dst, data + rec.data_offset, rec.nbytes); });
   }
-  if (pos != size) {
-    throw ModelError(code::kParams, file, static_cast<int64_t>(pos), "",
-                     std::to_string(size - pos) + " bytes left over after the last of " +
-                         std::to_string(p->params.size()) +
-                         " records (params file does not belong to this program?)");
-  }
+  if (pos != size) fail_left_over(file, pos, size, p->params.size());
 }
 
 void bind_separate_param(Program* p, size_t index, const uint8_t* data, size_t size,
@@ -302,11 +311,7 @@ void bind_combined_params_stream(Program* p, uint64_t size, const ReadAt& read_a
   uint64_t pos = 0;
   for (size_t k = 0; k < p->params.size(); ++k) {
     std::string where = record_where(*p, k);
-    if (pos >= size) {
-      throw ModelError(code::kParams, file, static_cast<int64_t>(pos), where,
-                       "file ends after " + std::to_string(k) + " of " +
-                           std::to_string(p->params.size()) + " records");
-    }
+    if (pos >= size) fail_file_ends(file, pos, where, k, p->params.size());
     // Parse the header from a window at pos; grow the window when a header
     // (e.g. one with LoD levels) does not fit and the file has more bytes.
     uint64_t want = kWindow;
@@ -333,12 +338,7 @@ void bind_combined_params_stream(Program* p, uint64_t size, const ReadAt& read_a
                    [&](uint8_t* dst) { read_at(data_pos, dst, rec.nbytes); });
     pos += rel;
   }
-  if (pos != size) {
-    throw ModelError(code::kParams, file, static_cast<int64_t>(pos), "",
-                     std::to_string(size - pos) + " bytes left over after the last of " +
-                         std::to_string(p->params.size()) +
-                         " records (params file does not belong to this program?)");
-  }
+  if (pos != size) fail_left_over(file, pos, size, p->params.size());
 }
 
 }  // namespace pif

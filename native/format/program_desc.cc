@@ -1,12 +1,16 @@
+// Legacy ProgramDesc reader (see program_desc.h): blocks, vars, ops and attributes from the proto2
+// wire format, with the load limits, and the params the program declares.
 #include "format/program_desc.h"
 
 #include <algorithm>
 #include <map>
 #include <unordered_map>
 
+#include "format/program_desc_internal.h"
 #include "format/wire.h"
 
 namespace pif {
+namespace program_desc {
 
 namespace {
 
@@ -17,28 +21,6 @@ using wire::Writer;
 constexpr int32_t kFeedMinibatch = 9;
 constexpr int32_t kFetchList = 10;
 constexpr int32_t kRaw = 17;
-
-// Legacy AttrType enum.
-enum LegacyAttrType : int32_t {
-  kInt = 0,
-  kFloat = 1,
-  kString = 2,
-  kInts = 3,
-  kFloats = 4,
-  kStrings = 5,
-  kBoolean = 6,
-  kBooleans = 7,
-  kBlock = 8,
-  kLong = 9,
-  kBlocks = 10,
-  kLongs = 11,
-  kFloat64s = 12,
-  kVar = 13,
-  kVars = 14,
-  kFloat64 = 15,
-  kScalar = 16,
-  kScalars = 17,
-};
 
 struct ParsedTensorDesc {
   int64_t data_type = -1;
@@ -168,83 +150,29 @@ NamedAttr parse_op_attr(Reader r, Ctx& c, const std::string& where) {
                      "attribute without required name/type");
   }
   Attr& a = na.value;
-  using K = Attr::Kind;
+  if (!legacy_attr_kind(type, &a.kind)) {
+    throw ModelError(code::kUnsupported, *c.file, static_cast<int64_t>(start), where,
+                     "attribute '" + na.name + "' has unknown AttrType " + std::to_string(type));
+  }
   switch (type) {
-    case kInt:
-      a.kind = K::Int32;
-      a.i = i;
-      break;
-    case kFloat:
-      a.kind = K::Float32;
-      a.f = fl;
-      break;
-    case kString:
-      a.kind = K::String;
-      a.s = std::move(s);
-      break;
-    case kInts:
-      a.kind = K::Int32s;
-      a.ints = std::move(ints);
-      break;
-    case kFloats:
-      a.kind = K::Float32s;
-      a.floats = std::move(floats);
-      break;
-    case kStrings:
-      a.kind = K::Strings;
-      a.strs = std::move(strings);
-      break;
-    case kBoolean:
-      a.kind = K::Bool;
-      a.b = b;
-      break;
-    case kBooleans:
-      a.kind = K::Bools;
-      a.ints = std::move(bools);
-      break;
-    case kBlock:
-      a.kind = K::Block;
-      a.i = block_idx;
-      break;
-    case kLong:
-      a.kind = K::Int64;
-      a.i = l;
-      break;
-    case kBlocks:
-      a.kind = K::Blocks;
-      a.ints = std::move(blocks);
-      break;
-    case kLongs:
-      a.kind = K::Int64s;
-      a.ints = std::move(longs);
-      break;
-    case kFloat64s:
-      a.kind = K::Float64s;
-      a.floats = std::move(float64s);
-      break;
-    case kVar:
-      a.kind = K::Var;
-      a.s = std::move(var_name);
-      break;
-    case kVars:
-      a.kind = K::Vars;
-      a.strs = std::move(vars);
-      break;
-    case kFloat64:
-      a.kind = K::Float64;
-      a.f = f64;
-      break;
-    case kScalar:
-      a.kind = K::Scalar;
-      a.scalars = {scalar};
-      break;
-    case kScalars:
-      a.kind = K::Scalars;
-      a.scalars = std::move(scalars);
-      break;
-    default:
-      throw ModelError(code::kUnsupported, *c.file, static_cast<int64_t>(start), where,
-                       "attribute '" + na.name + "' has unknown AttrType " + std::to_string(type));
+    case kInt: a.i = i; break;
+    case kFloat: a.f = fl; break;
+    case kString: a.s = std::move(s); break;
+    case kInts: a.ints = std::move(ints); break;
+    case kFloats: a.floats = std::move(floats); break;
+    case kStrings: a.strs = std::move(strings); break;
+    case kBoolean: a.b = b; break;
+    case kBooleans: a.ints = std::move(bools); break;
+    case kBlock: a.i = block_idx; break;
+    case kLong: a.i = l; break;
+    case kBlocks: a.ints = std::move(blocks); break;
+    case kLongs: a.ints = std::move(longs); break;
+    case kFloat64s: a.floats = std::move(float64s); break;
+    case kVar: a.s = std::move(var_name); break;
+    case kVars: a.strs = std::move(vars); break;
+    case kFloat64: a.f = f64; break;
+    case kScalar: a.scalars = {scalar}; break;
+    case kScalars: a.scalars = std::move(scalars); break;
   }
   return na;
 }
@@ -406,8 +334,7 @@ struct ParsedBlock {
 
 }  // namespace
 
-Program parse_program_desc(const uint8_t* data, size_t size, const std::string& file,
-                           const LoadLimits& limits) {
+Program parse(const uint8_t* data, size_t size, const std::string& file, const LoadLimits& limits) {
   Ctx c{&file, &limits};
   Program p;
   p.format = ProgramFormat::Legacy;
@@ -628,209 +555,11 @@ Program parse_program_desc(const uint8_t* data, size_t size, const std::string& 
   return p;
 }
 
-namespace {
+}  // namespace program_desc
 
-void write_attr(Writer& w, const NamedAttr& na) {
-  const Attr& a = na.value;
-  using K = Attr::Kind;
-  w.bytes_field(1, na.name);
-  auto type = [&](int32_t t) { w.int_field(2, t); };
-  switch (a.kind) {
-    case K::Int32:
-      type(kInt);
-      w.int_field(3, static_cast<int32_t>(a.i));
-      break;
-    case K::Float32:
-      type(kFloat);
-      w.float_field(4, static_cast<float>(a.f));
-      break;
-    case K::String:
-      type(kString);
-      w.bytes_field(5, a.s);
-      break;
-    case K::Int32s:
-      type(kInts);
-      for (int64_t v : a.ints) w.int_field(6, static_cast<int32_t>(v));
-      break;
-    case K::Float32s:
-      type(kFloats);
-      for (double v : a.floats) w.float_field(7, static_cast<float>(v));
-      break;
-    case K::Strings:
-      type(kStrings);
-      for (const auto& s : a.strs) w.bytes_field(8, s);
-      break;
-    case K::Bool:
-      type(kBoolean);
-      w.bool_field(10, a.b);
-      break;
-    case K::Bools:
-      type(kBooleans);
-      for (int64_t v : a.ints) w.bool_field(11, v != 0);
-      break;
-    case K::Block:
-      type(kBlock);
-      w.int_field(12, static_cast<int32_t>(a.i));
-      break;
-    case K::Int64:
-      type(kLong);
-      w.int_field(13, a.i);
-      break;
-    case K::Blocks:
-      type(kBlocks);
-      for (int64_t v : a.ints) w.int_field(14, static_cast<int32_t>(v));
-      break;
-    case K::Int64s:
-      type(kLongs);
-      for (int64_t v : a.ints) w.int_field(15, v);
-      break;
-    case K::Float64s:
-      type(kFloat64s);
-      for (double v : a.floats) w.double_field(16, v);
-      break;
-    case K::Var:
-      type(kVar);
-      w.bytes_field(17, a.s);
-      break;
-    case K::Vars:
-      type(kVars);
-      for (const auto& s : a.strs) w.bytes_field(18, s);
-      break;
-    case K::Float64:
-      type(kFloat64);
-      w.double_field(19, a.f);
-      break;
-    case K::Scalar:
-    case K::Scalars: {
-      type(a.kind == K::Scalar ? kScalar : kScalars);
-      for (const ScalarAttr& s : a.scalars) {
-        std::string body;
-        Writer sw(&body);
-        sw.int_field(1, s.type);
-        sw.bool_field(2, s.b);
-        sw.int_field(3, s.i);
-        sw.double_field(4, s.r);
-        if (s.has_complex) {
-          std::string cb;
-          Writer cw(&cb);
-          cw.double_field(1, s.c_real);
-          cw.double_field(2, s.c_imag);
-          sw.bytes_field(5, cb);
-        }
-        w.bytes_field(a.kind == K::Scalar ? 20 : 21, body);
-        if (a.kind == K::Scalar) break;
-      }
-      break;
-    }
-    default:
-      throw ModelError(code::kUnsupported, "", -1, "attribute '" + na.name + "'",
-                       "attribute kind has no legacy ProgramDesc encoding");
-  }
-}
-
-std::string var_body(const Program& p, const Value& v) {
-  std::string body;
-  Writer w(&body);
-  w.bytes_field(1, v.name);
-  std::string vt;
-  Writer tw(&vt);
-  tw.int_field(1, v.var_type);
-  if (v.desc_field != 0) {
-    std::string td;
-    Writer dw(&td);
-    dw.int_field(1, v.type.dtype == DType::Undefined ? -1 : dtype_to_legacy(v.type.dtype));
-    for (int64_t d : v.type.dims) dw.int_field(2, d);
-    if (v.desc_field == 2) {
-      tw.bytes_field(2, td);
-    } else {
-      std::string ld;
-      Writer lw(&ld);
-      lw.bytes_field(1, td);
-      if (v.lod_level != 0 || (v.present & Value::kHasLodLevel)) lw.int_field(2, v.lod_level);
-      tw.bytes_field(static_cast<uint32_t>(v.desc_field), ld);
-    }
-  }
-  w.bytes_field(2, vt);
-  // Optional fields: written when set or when the source file had them.
-  if (v.persistable || (v.present & Value::kHasPersistable)) w.bool_field(3, v.persistable);
-  if (v.need_check_feed || (v.present & Value::kHasNeedCheckFeed))
-    w.bool_field(4, v.need_check_feed);
-  if (v.is_parameter || (v.present & Value::kHasIsParameter)) w.bool_field(5, v.is_parameter);
-  if (v.stop_gradient || (v.present & Value::kHasStopGradient)) w.bool_field(6, v.stop_gradient);
-  for (const NamedAttr& a : v.var_attrs) {
-    std::string ab;
-    Writer aw(&ab);
-    write_attr(aw, a);
-    w.bytes_field(7, ab);
-  }
-  (void)p;
-  return body;
-}
-
-std::string slot_body(const Program& p, const OpSlot& s) {
-  std::string body;
-  Writer w(&body);
-  w.bytes_field(1, s.name);
-  for (ValueId id : s.args) w.bytes_field(2, p.values[id].name);
-  return body;
-}
-
-}  // namespace
-
-std::string write_program_desc(const Program& p) {
-  if (p.format != ProgramFormat::Legacy) {
-    throw ModelError(code::kUnsupported, "", -1, "",
-                     "write_program_desc needs a legacy program (PIR to legacy conversion is "
-                     "not implemented)");
-  }
-  std::string out;
-  Writer w(&out);
-  for (const Block& b : p.blocks) {
-    std::string bb;
-    Writer bw(&bb);
-    bw.int_field(1, b.idx);
-    bw.int_field(2, b.parent_idx);
-    for (ValueId id : b.vars) bw.bytes_field(3, var_body(p, p.values[id]));
-    for (const Op& op : b.ops) {
-      std::string ob;
-      Writer ow(&ob);
-      for (const OpSlot& s : op.inputs) ow.bytes_field(1, slot_body(p, s));
-      for (const OpSlot& s : op.outputs) ow.bytes_field(2, slot_body(p, s));
-      ow.bytes_field(3, op.type);
-      for (const NamedAttr& a : op.attrs) {
-        std::string ab;
-        Writer aw(&ab);
-        write_attr(aw, a);
-        ow.bytes_field(4, ab);
-      }
-      if (op.is_target) ow.bool_field(5, true);
-      bw.bytes_field(4, ob);
-    }
-    if (b.forward_block_idx != -1) bw.int_field(5, b.forward_block_idx);
-    w.bytes_field(1, bb);
-  }
-  if (p.has_version) {
-    std::string vb;
-    Writer vw(&vb);
-    vw.int_field(1, p.version);
-    w.bytes_field(4, vb);
-  }
-  if (!p.op_versions.empty()) {
-    std::string mb;
-    Writer mw(&mb);
-    for (const auto& kv : p.op_versions) {
-      std::string pb;
-      Writer pw(&pb);
-      pw.bytes_field(1, kv.first);
-      std::string ov;
-      Writer vw(&ov);
-      vw.int_field(1, kv.second);
-      pw.bytes_field(2, ov);
-      mw.bytes_field(1, pb);
-    }
-    w.bytes_field(5, mb);
-  }
-  return out;
+Program parse_program_desc(const uint8_t* data, size_t size, const std::string& file,
+                           const LoadLimits& limits) {
+  return program_desc::parse(data, size, file, limits);
 }
 
 }  // namespace pif

@@ -33,19 +33,21 @@ bool Reader::next(uint32_t* field, uint32_t* wire_type) {
   return true;
 }
 
+void Reader::take(void* out, size_t n, const char* what) {
+  if (static_cast<size_t>(end_ - p_) < n) fail(std::string("truncated ") + what);
+  std::memcpy(out, p_, n);
+  p_ += n;
+}
+
 uint32_t Reader::fixed32() {
-  if (end_ - p_ < 4) fail("truncated fixed32");
   uint32_t v;
-  std::memcpy(&v, p_, 4);
-  p_ += 4;
+  take(&v, 4, "fixed32");
   return v;
 }
 
 uint64_t Reader::fixed64() {
-  if (end_ - p_ < 8) fail("truncated fixed64");
   uint64_t v;
-  std::memcpy(&v, p_, 8);
-  p_ += 8;
+  take(&v, 8, "fixed64");
   return v;
 }
 
@@ -94,17 +96,15 @@ bool Reader::bool_field(uint32_t wt) {
 
 float Reader::float_field(uint32_t wt) {
   expect(wt, kFixed32);
-  uint32_t bits = fixed32();
   float f;
-  std::memcpy(&f, &bits, 4);
+  take(&f, 4, "fixed32");
   return f;
 }
 
 double Reader::double_field(uint32_t wt) {
   expect(wt, kFixed64);
-  uint64_t bits = fixed64();
   double d;
-  std::memcpy(&d, &bits, 8);
+  take(&d, 8, "fixed64");
   return d;
 }
 
@@ -121,19 +121,14 @@ void Writer::varint(uint64_t v) {
   out_->push_back(static_cast<char>(v));
 }
 
-void Writer::float_field(uint32_t field, float v) {
-  key(field, kFixed32);
-  char b[4];
-  std::memcpy(b, &v, 4);
-  out_->append(b, 4);
+void Writer::fixed_field(uint32_t field, uint32_t wt, const void* v, size_t n) {
+  key(field, wt);
+  out_->append(static_cast<const char*>(v), n);
 }
 
-void Writer::double_field(uint32_t field, double v) {
-  key(field, kFixed64);
-  char b[8];
-  std::memcpy(b, &v, 8);
-  out_->append(b, 8);
-}
+void Writer::float_field(uint32_t field, float v) { fixed_field(field, kFixed32, &v, 4); }
+
+void Writer::double_field(uint32_t field, double v) { fixed_field(field, kFixed64, &v, 8); }
 
 void Writer::bytes_field(uint32_t field, const std::string& v) {
   key(field, kLen);

@@ -51,6 +51,9 @@ class Reader {
   }
 
  private:
+  // Copies the next n bytes (a little-endian fixed32 / fixed64) to out.
+  void take(void* out, size_t n, const char* what);
+
   const uint8_t* p_;
   const uint8_t* begin_;
   const uint8_t* end_;
@@ -84,6 +87,8 @@ class Writer {
   void bytes_field(uint32_t field, const std::string& v);
 
  private:
+  void fixed_field(uint32_t field, uint32_t wt, const void* v, size_t n);
+
   std::string* out_;
 };
 

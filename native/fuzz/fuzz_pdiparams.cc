@@ -180,17 +180,14 @@ void fuzz_separate(const Prog& base, size_t idx, const uint8_t* buf, size_t n,
 // ---------------------------------------------------------------------------
 // Seeds.
 
+// A seed: the selector byte, then the params bytes.
 void write_seed(const std::string& dir, const std::string& name, uint8_t sel,
                 const std::string& body, size_t max_len, int* count) {
-  std::string data(1, static_cast<char>(sel));
-  data += body;
-  if (data.size() > max_len) return;
-  if (pif_fuzz::write_file(dir + "/" + pif_fuzz::sanitize_name(name), data)) ++*count;
+  pif_fuzz::write_seed(dir, name, std::string(1, static_cast<char>(sel)) + body, max_len, count);
 }
 
 void make_seeds(const std::string& out) {
-  size_t max_len = 400000;
-  if (const char* m = std::getenv("PIF_FUZZ_MAX_LEN")) max_len = std::strtoull(m, nullptr, 10);
+  const size_t max_len = pif_fuzz::seed_max_len(400000);
   int count = 0;
   const size_t np = programs().size();
   for (size_t pi = 0; pi < np; ++pi) {
@@ -269,10 +266,7 @@ void make_seeds(const std::string& out) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   init_programs();
-  if (const char* out = std::getenv("PIF_FUZZ_SEEDS_OUT")) {
-    make_seeds(out);
-    std::exit(0);
-  }
+  pif_fuzz::run_seed_mode(make_seeds);
   return 0;
 }
 

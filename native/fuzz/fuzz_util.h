@@ -298,6 +298,18 @@ inline const std::vector<ProgramSpec>& builtin_programs() {
   return specs;
 }
 
+// OpDesc: inputs (field 1), outputs (2), type (3), attrs (4), in that order.
+inline std::string op_desc(const std::string& type, const std::vector<std::string>& inputs,
+                           const std::vector<std::string>& outputs,
+                           const std::vector<std::string>& attrs) {
+  std::string op;
+  for (const auto& i : inputs) put_bytes(&op, 1, i);
+  for (const auto& o : outputs) put_bytes(&op, 2, o);
+  put_bytes(&op, 3, type);
+  for (const auto& a : attrs) put_bytes(&op, 4, a);
+  return op;
+}
+
 inline std::string encode_program(const ProgramSpec& spec) {
   std::string block;
   put_int(&block, 1, 0);   // idx
@@ -309,51 +321,31 @@ inline std::string encode_program(const ProgramSpec& spec) {
   put_bytes(&block, 3, var_desc("c", kLodTensor, false, kF32, {2}));
   for (const auto& p : spec.params)
     put_bytes(&block, 3, var_desc(p.name, kLodTensor, true, p.dtype, p.dims));
+  put_bytes(&block, 4,
+            op_desc("feed", {op_var("X", {"feed"})}, {op_var("Out", {"x"})}, {int_attr("col", 0)}));
   {
-    std::string op;
-    put_bytes(&op, 1, op_var("X", {"feed"}));
-    put_bytes(&op, 2, op_var("Out", {"x"}));
-    put_bytes(&op, 3, "feed");
-    put_bytes(&op, 4, int_attr("col", 0));
-    put_bytes(&block, 4, op);
-  }
-  {
-    std::string op;
-    put_bytes(&op, 2, op_var("Out", {"c"}));
-    put_bytes(&op, 3, "fill_constant");
-    put_bytes(&op, 4, int_attr("dtype", kF32));
     std::string shape;
     put_bytes(&shape, 1, "shape");
     put_int(&shape, 2, 11);  // LONGS
     put_int(&shape, 15, 2);
-    put_bytes(&op, 4, shape);
     std::string value;
     put_bytes(&value, 1, "value");
     put_int(&value, 2, 1);  // FLOAT
     put_float(&value, 4, 0.5f);
-    put_bytes(&op, 4, value);
-    put_bytes(&block, 4, op);
+    put_bytes(&block, 4,
+              op_desc("fill_constant", {}, {op_var("Out", {"c"})},
+                      {int_attr("dtype", kF32), shape, value}));
   }
   {
-    std::string op;
-    put_bytes(&op, 1, op_var("X", {"x"}));
-    put_bytes(&op, 2, op_var("Out", {"y"}));
-    put_bytes(&op, 3, "scale");
     std::string s;
     put_bytes(&s, 1, "scale");
     put_int(&s, 2, 1);
     put_float(&s, 4, 1.0f);
-    put_bytes(&op, 4, s);
-    put_bytes(&block, 4, op);
+    put_bytes(&block, 4, op_desc("scale", {op_var("X", {"x"})}, {op_var("Out", {"y"})}, {s}));
   }
-  {
-    std::string op;
-    put_bytes(&op, 1, op_var("X", {"y"}));
-    put_bytes(&op, 2, op_var("Out", {"fetch"}));
-    put_bytes(&op, 3, "fetch");
-    put_bytes(&op, 4, int_attr("col", 0));
-    put_bytes(&block, 4, op);
-  }
+  put_bytes(
+      &block, 4,
+      op_desc("fetch", {op_var("X", {"y"})}, {op_var("Out", {"fetch"})}, {int_attr("col", 0)}));
   std::string prog;
   put_bytes(&prog, 1, block);
   std::string ver;
@@ -630,6 +622,30 @@ inline std::string sanitize_name(std::string s) {
   for (char& c : s)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) c = '_';
   return s;
+}
+
+// ---------------------------------------------------------------------------
+// Seed mode (scripts/fuzz.sh): PIF_FUZZ_SEEDS_OUT=<dir> [PIF_FUZZ_MAX_LEN=<n>].
+
+// PIF_FUZZ_MAX_LEN, or `dflt` when it is not set.
+inline size_t seed_max_len(size_t dflt) {
+  if (const char* m = std::getenv("PIF_FUZZ_MAX_LEN")) return std::strtoull(m, nullptr, 10);
+  return dflt;
+}
+
+// Writes one non-empty seed of at most max_len bytes as <dir>/<name> (name sanitised).
+inline void write_seed(const std::string& dir, const std::string& name, const std::string& data,
+                       size_t max_len, int* count) {
+  if (data.empty() || data.size() > max_len) return;
+  if (write_file(dir + "/" + sanitize_name(name), data)) ++*count;
+}
+
+// For LLVMFuzzerInitialize: with PIF_FUZZ_SEEDS_OUT set, writes the seeds there and exits.
+inline void run_seed_mode(void (*make_seeds)(const std::string& out)) {
+  if (const char* out = std::getenv("PIF_FUZZ_SEEDS_OUT")) {
+    make_seeds(out);
+    std::exit(0);
+  }
 }
 
 }  // namespace pif_fuzz

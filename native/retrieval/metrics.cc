@@ -9,16 +9,13 @@
 #include <numeric>
 #include <string>
 
+#include "common/timing.h"
 #include "retrieval/similarity.h"
 
 namespace pif {
 namespace retrieval {
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // A relevant gallery item of the current query: its score and gallery index.
 struct Rel {

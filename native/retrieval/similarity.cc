@@ -9,14 +9,12 @@
 #include <cstring>
 #include <limits>
 
+#include "common/timing.h"
+
 namespace pif {
 namespace retrieval {
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // One heap entry of the top-k selection.
 struct Cand {
