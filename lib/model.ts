@@ -10,23 +10,11 @@ import {
   type LoadLimits,
 } from './limits.js';
 import { resolveModelDir } from './modeldir.js';
+import type { TensorDType } from './tensor.js';
 import { nativeBinding, type NativeLoadOptions, type NativeModelInfo } from './native.js';
 
-/** Tensor element types, spelled as Paddle's Python API spells them. */
-export type DType =
-  | 'float32'
-  | 'float64'
-  | 'float16'
-  | 'bfloat16'
-  | 'int8'
-  | 'uint8'
-  | 'int16'
-  | 'int32'
-  | 'int64'
-  | 'bool'
-  | 'complex64'
-  | 'complex128'
-  | (string & {});
+/** Tensor element types, spelled as Paddle's Python API spells them: the ones run() takes, plus complex types a program may declare. */
+export type DType = TensorDType | 'complex64' | 'complex128' | (string & {});
 
 /** A model input or output. `shape` uses -1 for a dynamic dimension. */
 export interface TensorInfo {

@@ -1,25 +1,12 @@
 /** scripts/check-layers.mjs: native/ includes run downward only (issue 16). */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { put, repo, runCheckScript } from './helpers/script-check.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const script = path.join(repo, 'scripts', 'check-layers.mjs');
-
-function check(root?: string) {
-  const args = root === undefined ? [script] : [script, root];
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function put(root: string, rel: string, text: string): void {
-  mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
-  writeFileSync(path.join(root, rel), text);
-}
+const check = (root?: string) => runCheckScript('check-layers.mjs', root);
 
 describe('check-layers', () => {
   const tmp = mkdtempSync(path.join(tmpdir(), 'pif-layers-'));
