@@ -61,14 +61,10 @@ check_one() {
   echo $? >"$out/$i.rc"
   cat "$out/$i.log"
 }
-running=0
+pif_running=0
 for i in "${!dirs[@]}"; do
   check_one "$i" "${dirs[$i]}" &
-  running=$((running + 1))
-  if [ "$running" -ge "$jobs" ]; then
-    wait -n
-    running=$((running - 1))
-  fi
+  pif_throttle "$jobs"
 done
 wait
 

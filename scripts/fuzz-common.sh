@@ -57,3 +57,13 @@ pif_model_dirs() {
 }
 
 mkdir -p "$PIF_FUZZ_OUT"
+
+# pif_throttle JOBS — call right after starting a background job: once JOBS jobs run, waits
+# for one to end. Uses the caller's `pif_running` counter (start it at 0).
+pif_throttle() {
+  pif_running=$((pif_running + 1))
+  if [ "$pif_running" -ge "$1" ]; then
+    wait -n
+    pif_running=$((pif_running - 1))
+  fi
+}

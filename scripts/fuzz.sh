@@ -156,7 +156,7 @@ run_one() {
 }
 
 echo "fuzz: running ${harnesses[*]} for ${seconds}s each (jobs $jobs)"
-running=0
+pif_running=0
 for h in "${harnesses[@]}"; do
   if [ "${seed_rc[$h]}" != 0 ]; then
     echo 1 >"$PIF_FUZZ_OUT/logs/$h.rc"
@@ -164,11 +164,7 @@ for h in "${harnesses[@]}"; do
     continue
   fi
   run_one "$h" &
-  running=$((running + 1))
-  if [ "$running" -ge "$jobs" ]; then
-    wait -n
-    running=$((running - 1))
-  fi
+  pif_throttle "$jobs"
 done
 wait
 
