@@ -2,7 +2,14 @@
 import path from 'node:path';
 
 import { captureCaller } from './errors.js';
-import { checkPath, freezeInfo, readOptions, type ModelInfo, type ReadOptions } from './model.js';
+import {
+  checkPath,
+  freezeInfo,
+  infoSummary,
+  readOptions,
+  type ModelInfo,
+  type ReadOptions,
+} from './model.js';
 import { resolveModelDir } from './modeldir.js';
 import { nativeBinding } from './native.js';
 
@@ -48,13 +55,7 @@ export function inspectionJson(
   for (const k of Object.keys(info.ops).sort()) ops[k] = info.ops[k] ?? 0;
   return {
     ...(options.modelPath === undefined ? {} : { model: path.resolve(options.modelPath) }),
-    format: info.format,
-    version: info.version,
-    programFile: info.programFile,
-    paramsFile: info.paramsFile,
-    paramsLayout: info.paramsLayout,
-    blocks: info.blocks,
-    opCount: info.opCount,
+    ...infoSummary(info),
     inputs: info.inputs,
     outputs: info.outputs,
     ops,

@@ -55,10 +55,9 @@ export interface SaveOptions extends ReadOptions {
   paramsLayout?: 'combined' | 'separate';
 }
 
-export function freezeInfo(info: NativeModelInfo): ModelInfo {
-  const tensor = (t: { name: string; dtype: string; shape: number[] }): TensorInfo =>
-    Object.freeze({ name: t.name, dtype: t.dtype, shape: Object.freeze([...t.shape]) });
-  return Object.freeze({
+/** @internal The scalar fields of a model's info, in the order `inspect --json` prints them. */
+export function infoSummary(info: NativeModelInfo | ModelInfo) {
+  return {
     format: info.format,
     version: info.version,
     programFile: info.programFile,
@@ -66,6 +65,14 @@ export function freezeInfo(info: NativeModelInfo): ModelInfo {
     paramsLayout: info.paramsLayout,
     blocks: info.blocks,
     opCount: info.opCount,
+  };
+}
+
+export function freezeInfo(info: NativeModelInfo): ModelInfo {
+  const tensor = (t: { name: string; dtype: string; shape: number[] }): TensorInfo =>
+    Object.freeze({ name: t.name, dtype: t.dtype, shape: Object.freeze([...t.shape]) });
+  return Object.freeze({
+    ...infoSummary(info),
     ops: Object.freeze({ ...info.ops }),
     inputs: Object.freeze(info.inputs.map(tensor)),
     outputs: Object.freeze(info.outputs.map(tensor)),
