@@ -31,6 +31,20 @@ function f32(rows: number[][]): Float32Array {
   return Float32Array.from(rows.flat());
 }
 
+/** The evaluateFeatures input for hand-written 2-D features: rows of [x, y] and their labels. */
+function input2d(
+  query: number[][],
+  queryLabels: (number | bigint)[],
+  gallery: number[][],
+  galleryLabels: (number | bigint)[],
+) {
+  return {
+    query: { features: f32(query), labels: queryLabels },
+    gallery: { features: f32(gallery), labels: galleryLabels },
+    dim: 2,
+  };
+}
+
 function close(actual: number, expected: number, what: string, tol = 1e-6): void {
   if (Number.isNaN(expected)) {
     assert.ok(Number.isNaN(actual), `${what}: expected NaN, got ${actual}`);
@@ -151,26 +165,25 @@ test('ties keep gallery order: a tie at rank 0 decides recall@1; AP over all rel
   // Ranking g0 g1 g2 g3 g4 g5; relevant (label 1) g1, g2, g5 at ranks 1, 2, 5:
   // recall1 0, recall5 1, AP = (1/2 + 2/3 + 3/6) / 3 = 5/9.
   // q1 = (0,1), label 3: ranking g2 g3 g4 g0 g1 g5, relevant g4 at rank 2: AP 1/3.
-  const gallery = f32([
+  const gallery = [
     [1, 0],
     [1, 0],
     [0, 1],
     [0, 1],
     [0, 1],
     [-1, 0],
-  ]);
+  ];
+  const gl = [2, 1, 1, 2, 3, 1];
   const m = await evaluateFeatures(
-    {
-      query: {
-        features: f32([
-          [1, 0],
-          [0, 1],
-        ]),
-        labels: [1, 3],
-      },
-      gallery: { features: gallery, labels: [2, 1, 1, 2, 3, 1] },
-      dim: 2,
-    },
+    input2d(
+      [
+        [1, 0],
+        [0, 1],
+      ],
+      [1, 3],
+      gallery,
+      gl,
+    ),
     { normalize: false },
   );
   close(m.recall1, 0, 'recall1');
@@ -178,14 +191,10 @@ test('ties keep gallery order: a tie at rank 0 decides recall@1; AP over all rel
   close(m.mAP, (5 / 9 + 1 / 3) / 2, 'mAP');
   assert.deepEqual(Object.keys(m), ['recall1', 'recall5', 'mAP']);
   // The relevant item first among equals: now recall@1 hits.
-  const m2 = await evaluateFeatures(
-    {
-      query: { features: f32([[1, 0]]), labels: [2] },
-      gallery: { features: gallery, labels: [2, 1, 1, 2, 3, 1] },
-      dim: 2,
-    },
-    { normalize: false, topk: [1, 3] },
-  );
+  const m2 = await evaluateFeatures(input2d([[1, 0]], [2], gallery, gl), {
+    normalize: false,
+    topk: [1, 3],
+  });
   close(m2.recall1, 1, 'recall1 (relevant first among equals)');
   close(m2.recall3, 1, 'recall3');
   close(m2.mAP, (1 / 1 + 2 / 4) / 2, 'mAP (g0 rank 0, g3 rank 3)');
@@ -195,13 +204,6 @@ test('ties keep gallery order: a tie at rank 0 decides recall@1; AP over all rel
 test('block weighting: nq = 70, blockSize 64, queries without relevant items (not the plain mean)', async (t) => {
   if (!needNative(t)) return;
   // Gallery: g0 = (1,0) label 0; g1..g4 = (0,1) labels 1..4.
-  const gallery = f32([
-    [1, 0],
-    [0, 1],
-    [0, 1],
-    [0, 1],
-    [0, 1],
-  ]);
   const gl = [0, 1, 2, 3, 4];
   // Block 1 (64 queries): 32 x ((1,0), label 0): g0 at rank 0 (AP 1); 32 x label 99: no relevant.
   // Block 2 (6 queries): (0,1), label 0: g0 ties g5.. no: g1..g4 score 1, g0 score 0 -> rank 4,
@@ -216,11 +218,18 @@ test('block weighting: nq = 70, blockSize 64, queries without relevant items (no
     rows.push([0, 1]);
     ql.push(0);
   }
-  const input = {
-    query: { features: f32(rows), labels: ql },
-    gallery: { features: gallery, labels: gl },
-    dim: 2,
-  };
+  const input = input2d(
+    rows,
+    ql,
+    [
+      [1, 0],
+      [0, 1],
+      [0, 1],
+      [0, 1],
+      [0, 1],
+    ],
+    gl,
+  );
   const { metrics: m, stats } = await evaluateFeaturesWithStats(input);
   close(m.recall1, (1 * 64) / 70 + (0 * 6) / 70, 'recall1');
   close(m.recall5, 1, 'recall5');
@@ -233,7 +242,7 @@ test('block weighting: nq = 70, blockSize 64, queries without relevant items (no
   assert.equal(stats.emptyBlocks, 0);
   closeMetrics(
     m,
-    reference(input.query.features, ql, gallery, gl, 2, {
+    reference(input.query.features, ql, input.gallery.features, gl, 2, {
       blockSize: 64,
       topk: [1, 5],
       normalize: true,
@@ -267,26 +276,22 @@ test('an identical image in query and gallery counts as a correct match', async 
 
 test('a block with no query having a relevant item makes the metrics NaN (as PaddleClas)', async (t) => {
   if (!needNative(t)) return;
-  const gallery = f32([
+  const gallery = [
     [1, 0],
     [0, 1],
     [1, 1],
     [-1, 0],
     [0, -1],
-  ]);
+  ];
   const gl = [1, 2, 3, 4, 5];
-  const query = f32([
+  const query = [
     [1, 0],
     [0, 1],
     [1, 0],
     [0, 1],
-  ]);
+  ];
   const ql = [1, 2, 77, 88]; // the last two have no relevant gallery item
-  const input = {
-    query: { features: query, labels: ql },
-    gallery: { features: gallery, labels: gl },
-    dim: 2,
-  };
+  const input = input2d(query, ql, gallery, gl);
   const { metrics: m, stats } = await evaluateFeaturesWithStats(input, { blockSize: 2 });
   assert.ok(Number.isNaN(m.recall1) && Number.isNaN(m.recall5) && Number.isNaN(m.mAP));
   assert.equal(stats.emptyBlocks, 1);
@@ -302,18 +307,14 @@ test('a block with no query having a relevant item makes the metrics NaN (as Pad
 
 test('zero feature rows stay zero: every score ties and gallery order decides', async (t) => {
   if (!needNative(t)) return;
-  const gallery = f32([
+  const gallery = [
     [1, 2],
     [3, 4],
     [5, 6],
     [7, 8],
     [9, 1],
-  ]);
-  const m = await evaluateFeatures({
-    query: { features: f32([[0, 0]]), labels: [5] },
-    gallery: { features: gallery, labels: [1, 2, 3, 4, 5] },
-    dim: 2,
-  });
+  ];
+  const m = await evaluateFeatures(input2d([[0, 0]], [5], gallery, [1, 2, 3, 4, 5]));
   // All similarities 0: the relevant item (index 4) ranks 4th (0-based).
   closeMetrics(m, { recall1: 0, recall5: 1, mAP: 1 / 5 }, 'zero query');
 });
@@ -358,24 +359,20 @@ test('gallery smaller than the largest k: a clear InvalidArgumentError naming bo
 test('labels: large int64 bigints and numbers compare exactly', async (t) => {
   if (!needNative(t)) return;
   const big = 2n ** 62n + 1n;
-  const gallery = f32([
+  const gallery = [
     [1, 0],
     [0.9, 0.1],
     [0, 1],
     [-1, 0],
     [0, -1],
-  ]);
-  const m = await evaluateFeatures({
-    query: {
-      features: f32([
-        [1, 0],
-        [0, 1],
-      ]),
-      labels: [big, -3],
-    },
-    gallery: { features: gallery, labels: [big - 1n, big, -3n, 2n ** 62n, -3n] },
-    dim: 2,
-  });
+  ];
+  const query = [
+    [1, 0],
+    [0, 1],
+  ];
+  const m = await evaluateFeatures(
+    input2d(query, [big, -3], gallery, [big - 1n, big, -3n, 2n ** 62n, -3n]),
+  );
   // q0: ranking g0 g1 ...; relevant g1 at rank 1 -> AP 1/2. q1: ranking g2 g1 g0 g3 g4: relevant
   // g2 rank 0 and g4 rank 4 -> AP (1 + 2/5) / 2.
   close(m.recall1, 0.5, 'recall1');

@@ -11,14 +11,8 @@ import { describe, test, type TestContext } from 'node:test';
 import { formatModelInfo, inspectModel } from '../lib/inspect.js';
 import type { ModelInfo } from '../lib/model.js';
 import { cli } from './helpers/cli.js';
-import {
-  fixtureDir,
-  fixtureModels,
-  fixturesMissingReason,
-  fixturesRoot,
-  needFixtures,
-  type ModelFacts,
-} from './helpers/fixtures.js';
+import { fixtureDir, fixtureModels, needFixtures, type ModelFacts } from './helpers/fixtures.js';
+import { fixtureModelsOrReasonTest } from './helpers/fixture-tests.js';
 import { needNative } from './helpers/native.js';
 
 function checkFacts(info: ModelInfo | Record<string, unknown>, f: ModelFacts): void {
@@ -50,15 +44,8 @@ function checkFacts(info: ModelInfo | Record<string, unknown>, f: ModelFacts): v
 
 // The model list is read at load time so each model gets its own test; an empty list
 // (fixtures absent) still yields one test that skips or fails with the reason.
-const missing = fixturesMissingReason();
-const models = missing === null ? fixtureModels(fixturesRoot) : [];
-
 describe('inspect matches SOURCE.md', () => {
-  if (models.length === 0) {
-    test('fixtures present', (t) => {
-      needFixtures(t);
-    });
-  }
+  const models = fixtureModelsOrReasonTest();
   for (const f of models) {
     test(`API: ${f.name}`, async (t: TestContext) => {
       if (needNative(t) === null) return;

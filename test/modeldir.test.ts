@@ -1,9 +1,8 @@
 /** Model directory resolution (PaddleX order) and inference.yml parsing. */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import { ModelConfigError, PifError } from '../lib/errors.js';
 import {
@@ -12,12 +11,10 @@ import {
   PROGRAM_FILES,
   resolveModelDir,
 } from '../lib/modeldir.js';
+import { fileTempRoot } from './helpers/fixture-tests.js';
 import { fixtureDir, needFixtures } from './helpers/fixtures.js';
 
-const tmpRoot = mkdtempSync(path.join(tmpdir(), 'pif-modeldir-'));
-after(() => {
-  rmSync(tmpRoot, { recursive: true, force: true });
-});
+const tmpRoot = fileTempRoot('pif-modeldir-');
 
 function makeDir(name: string, files: Record<string, string>): string {
   const dir = path.join(tmpRoot, name);

@@ -21,6 +21,7 @@ import {
 } from '../lib/predictor.js';
 import { fixtureDir, fixtureModels, needFixtures } from './helpers/fixtures.js';
 import { needNative } from './helpers/native.js';
+import { loadFixturePredictor } from './helpers/predictors.js';
 
 const thisFile = fileURLToPath(import.meta.url);
 
@@ -157,9 +158,8 @@ describe('loaded predictors', () => {
   });
 
   test('a closed predictor throws PIF_CLOSED; close() twice is fine', async (t) => {
-    const root = needFixtures(t);
-    if (root === null || needNative(t) === null) return;
-    const p = await loadPredictor(fixtureDir(root, 'pplcnet_x0_25_textline_ori_pir'));
+    const p = await loadFixturePredictor(t, 'pplcnet_x0_25_textline_ori_pir');
+    if (p === null) return;
     assert.equal(p.closed, false);
     p.close();
     assert.equal(p.closed, true);

@@ -26,6 +26,7 @@ import sharp from 'sharp';
 import { loadPredictor } from '../lib/predictor.js';
 import { fixtureDir, needFixtures, requireFixtures } from './helpers/fixtures.js';
 import { needNative } from './helpers/native.js';
+import { argmaxRows, withOnnxOracle } from './helpers/predictors.js';
 import {
   dilate,
   FONT_FAMILIES,
@@ -96,16 +97,6 @@ function photosMissingReason(): string | null {
     `${missing.length} of ${PHOTOS.length} photos missing in ${PHOTO_DIR} ` +
     `(install the Debian package opencv-doc, or set PIF_PHOTOS)`
   );
-}
-
-function argmaxRows(data: Float32Array, cols: number): number[] {
-  const rows: number[] = [];
-  for (let r = 0; r < data.length / cols; r++) {
-    let best = 0;
-    for (let c = 1; c < cols; c++) if (data[r * cols + c]! > data[r * cols + best]!) best = c;
-    rows.push(best);
-  }
-  return rows;
 }
 
 /** PaddleClas eval preprocessing up to the crop: resize_short 256, centre crop 224, RGB. */
@@ -215,11 +206,7 @@ describe('real weights on real and rendered images', () => {
     for (const [i, f] of PHOTOS.entries()) {
       toChw(await photo224(path.join(PHOTO_DIR, f)), { ...IMAGENET, order: 'rgb' }, x, i * plane);
     }
-    const p = await loadPredictor(dir, { cpuThreads: CPU_THREADS });
-    const session = await ort.InferenceSession.create(path.join(dir, 'model.onnx'), {
-      intraOpNumThreads: CPU_THREADS,
-    });
-    try {
+    await withOnnxOracle(dir, CPU_THREADS, async (p, session) => {
       const out = (await p.run({ x: { data: x, shape: [n, 3, 224, 224] } }))[
         'save_infer_model/scale_0.tmp_0'
       ];
@@ -250,10 +237,7 @@ describe('real weights on real and rendered images', () => {
       );
       assert.ok(maxDiff <= 1e-4, `max |Δ| ${maxDiff} on ${worst}`);
       assert.deepEqual(a, b);
-    } finally {
-      p.close();
-      await session.release();
-    }
+    });
   });
 
   test('textline orientation: ≥ 95 % of 120 rendered lines upright → 0_degree and rotated → 180_degree', async (t) => {

@@ -3,40 +3,24 @@
  * byte-identical parameters.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, test, type TestContext } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 
 import { inspectModel } from '../lib/inspect.js';
 import { dumpModel, saveModel } from '../lib/model.js';
-import {
-  fixtureDir,
-  fixtureModels,
-  fixturesMissingReason,
-  fixturesRoot,
-  needFixtures,
-} from './helpers/fixtures.js';
+import { fixtureDir, needFixtures } from './helpers/fixtures.js';
+import { fileTempRoot, fixtureModelsOrReasonTest } from './helpers/fixture-tests.js';
 import { needNative } from './helpers/native.js';
 
-const tmpRoot = mkdtempSync(path.join(tmpdir(), 'pif-roundtrip-'));
-after(() => {
-  rmSync(tmpRoot, { recursive: true, force: true });
-});
+const tmpRoot = fileTempRoot('pif-roundtrip-');
 let counter = 0;
 function tmp(name: string): string {
   return path.join(tmpRoot, `${String(counter++)}-${name}`);
 }
 
-const missing = fixturesMissingReason();
-const models = missing === null ? fixtureModels(fixturesRoot) : [];
-
 describe('save → re-read is lossless', () => {
-  if (models.length === 0) {
-    test('fixtures present', (t) => {
-      needFixtures(t);
-    });
-  }
+  const models = fixtureModelsOrReasonTest();
   for (const f of models) {
     test(f.name, async (t: TestContext) => {
       if (needNative(t) === null) return;

@@ -31,16 +31,12 @@ import { loadPredictor } from '../lib/predictor.js';
 import { fixtureDir, needFixtures, parseSourceMd } from './helpers/fixtures.js';
 import { randomFloats } from './helpers/inputs.js';
 import { needNative } from './helpers/native.js';
-
-function argmaxRows(data: Float32Array, cols: number): number[] {
-  const rows: number[] = [];
-  for (let r = 0; r < data.length / cols; r++) {
-    let best = 0;
-    for (let c = 1; c < cols; c++) if (data[r * cols + c]! > data[r * cols + best]!) best = c;
-    rows.push(best);
-  }
-  return rows;
-}
+import {
+  argmaxRows,
+  loadFixturePredictor,
+  withFixturePredictor,
+  withOnnxOracle,
+} from './helpers/predictors.js';
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);
@@ -54,11 +50,7 @@ describe('run() on real weights', () => {
     const root = needFixtures(t);
     if (root === null || needNative(t) === null) return;
     const dir = fixtureDir(root, 'mobilenetv3_small_x0_35_meter_legacy');
-    const p = await loadPredictor(dir);
-    const session = await ort.InferenceSession.create(path.join(dir, 'model.onnx'), {
-      intraOpNumThreads: 1,
-    });
-    try {
+    await withOnnxOracle(dir, undefined, async (p, session) => {
       for (const [batch, seed] of [
         [1, 1],
         [4, 2],
@@ -79,10 +71,7 @@ describe('run() on real weights', () => {
         assert.ok(d <= 1e-4, `batch ${batch}: max |Δ| ${d}`);
         assert.deepEqual(argmaxRows(out.data as Float32Array, 3), argmaxRows(ref, 3));
       }
-    } finally {
-      p.close();
-      await session.release();
-    }
+    });
   });
 
   test('mnist classifies the author’s sample digit as 3', async (t) => {
@@ -112,10 +101,7 @@ describe('run() on real weights', () => {
 
 describe('run() behaviour', () => {
   test('inputs are validated with typed errors naming the input', async (t) => {
-    const root = needFixtures(t);
-    if (root === null || needNative(t) === null) return;
-    const p = await loadPredictor(fixtureDir(root, 'mobilenetv3_small_x0_35_meter_legacy'));
-    try {
+    await withFixturePredictor(t, 'mobilenetv3_small_x0_35_meter_legacy', async (p) => {
       const x = new Float32Array(3 * 224 * 224);
       const is = (code: string, text: string) => (err: unknown) => {
         assert.equal((err as PifError).code, code, String(err));
@@ -147,16 +133,11 @@ describe('run() behaviour', () => {
         p.run({ x: { data: x, shape: [1, 3, 224, 224], dtype: 'int32' } }),
         InvalidArgumentError,
       );
-    } finally {
-      p.close();
-    }
+    });
   });
 
   test('concurrent runs on one predictor give the same results as sequential ones', async (t) => {
-    const root = needFixtures(t);
-    if (root === null || needNative(t) === null) return;
-    const p = await loadPredictor(fixtureDir(root, 'pplcnet_x0_25_textline_ori_pir'));
-    try {
+    await withFixturePredictor(t, 'pplcnet_x0_25_textline_ori_pir', async (p) => {
       const inputs = [1, 2, 3, 4, 5, 6].map((s) => randomFloats(2 * 3 * 80 * 160, s, -2, 2));
       const sequential = [];
       for (const x of inputs) sequential.push(await p.run({ data: x, shape: [2, 3, 80, 160] }));
@@ -172,16 +153,11 @@ describe('run() behaviour', () => {
       // Softmax rows of the 2-class orientation head.
       const row = sequential[0]!['fetch_name_0']!.data as Float32Array;
       assert.ok(Math.abs(row[0]! + row[1]! - 1) < 1e-5);
-    } finally {
-      p.close();
-    }
+    });
   });
 
   test('the event loop keeps running while a model runs', async (t) => {
-    const root = needFixtures(t);
-    if (root === null || needNative(t) === null) return;
-    const p = await loadPredictor(fixtureDir(root, 'en_ppocrv3_det_legacy'));
-    try {
+    await withFixturePredictor(t, 'en_ppocrv3_det_legacy', async (p) => {
       let ticks = 0;
       const timer = setInterval(() => ticks++, 5);
       const started = Date.now();
@@ -190,9 +166,7 @@ describe('run() behaviour', () => {
       clearInterval(timer);
       // A blocked loop would tick at most once; allow for a slow, shared machine.
       assert.ok(ticks >= Math.min(5, Math.floor(elapsed / 50)), `${ticks} ticks in ${elapsed} ms`);
-    } finally {
-      p.close();
-    }
+    });
   });
 
   test('every unsupported op is listed, with counts, in one load-time error', async (t) => {
@@ -328,9 +302,8 @@ describe('run() behaviour', () => {
   });
 
   test('a closed predictor rejects run() with PIF_CLOSED', async (t) => {
-    const root = needFixtures(t);
-    if (root === null || needNative(t) === null) return;
-    const p = await loadPredictor(fixtureDir(root, 'mnist_mlp_legacy_separate'));
+    const p = await loadFixturePredictor(t, 'mnist_mlp_legacy_separate');
+    if (p === null) return;
     p.close();
     await assert.rejects(
       p.run({ data: new Float32Array(784), shape: [1, 1, 28, 28] }),

@@ -1,10 +1,18 @@
 /** Tests over lists of fixture models. */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 
-import { fixtureDir, needFixtures } from './fixtures.js';
+import {
+  fixtureDir,
+  fixtureModels,
+  fixturesMissingReason,
+  fixturesRoot,
+  needFixtures,
+  type ModelFacts,
+} from './fixtures.js';
 import { needNative } from './native.js';
 
 /**
@@ -39,4 +47,31 @@ export function fileTempDir(prefix: string, atEnd: () => void = () => undefined)
     if (dir !== '') await rm(dir, { recursive: true, force: true });
   });
   return () => dir;
+}
+
+/**
+ * A temporary directory for a file's tests, made now (its path is known at load time) and
+ * removed after them.
+ */
+export function fileTempRoot(prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+/**
+ * The fixture models, read at load time so each model gets its own test (call inside a
+ * describe). An empty list (fixtures absent) still yields one test, `fixtures present`, that
+ * skips or fails with the reason.
+ */
+export function fixtureModelsOrReasonTest(): ModelFacts[] {
+  const models = fixturesMissingReason() === null ? fixtureModels(fixturesRoot) : [];
+  if (models.length === 0) {
+    test('fixtures present', (t) => {
+      needFixtures(t);
+    });
+  }
+  return models;
 }
