@@ -1,6 +1,11 @@
 {
   # The same addon as CMakeLists.txt (the primary build), for node-gyp and
   # @electron/rebuild. Sources come from native/sources.json, the one list.
+  # With libjpeg's headers (apt libjpeg62-turbo-dev) JPEG files are decoded natively, as in
+  # the CMake build; without them lib/ decodes with sharp.
+  "variables": {
+    "pif_libjpeg": "<!(node -p \"['/usr/include','/usr/local/include'].some(d=>require('fs').existsSync(d+'/jpeglib.h'))?1:0\")"
+  },
   "targets": [
     {
       "target_name": "paddle_image_feature",
@@ -22,7 +27,10 @@
       "cflags": ["-O3", "-fopenmp", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-frtti", "-fopenmp", "-fvisibility=hidden"],
       "ldflags": ["-fopenmp", "-Wl,--version-script=<(module_root_dir)/native/addon/exports.map"],
-      "libraries": ["-ldnnl", "-fopenmp"]
+      "libraries": ["-ldnnl", "-fopenmp"],
+      "conditions": [
+        ["pif_libjpeg==1", {"defines": ["PIF_HAVE_LIBJPEG"], "libraries": ["-ljpeg"]}]
+      ]
     }
   ]
 }

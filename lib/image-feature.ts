@@ -6,6 +6,7 @@
  * normalise, inference, L2 normalise, only the features back. Decoding of the next batch
  * overlaps inference of the current one; every heavy step runs off the main thread.
  */
+import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
@@ -18,6 +19,7 @@ import {
 } from './errors.js';
 import { downloadOfficialModel, paddlexCacheDir, type DownloadOptions } from './download.js';
 import { decodeItem, itemPath, resolveInputs, type InputItem, type PredictInput } from './input.js';
+import { nativeJpegFrame, type JpegFrame } from './jpeg-header.js';
 import { modelFingerprint, type ModelFingerprint } from './model-fingerprint.js';
 import { readInferenceConfig, resolveModelDir, type InferenceConfig } from './modeldir.js';
 import {
@@ -28,8 +30,14 @@ import {
   type ResolvedPredictorOptions,
   type RunMode,
 } from './predictor.js';
-import type { NativeEngineInfo, NativeImage } from './native.js';
-import { checkSpec, type Normalization, type PreprocessSpec } from './preprocess.js';
+import {
+  nativeBinding,
+  type NativeEngineInfo,
+  type NativeImage,
+  type NativeJpeg,
+  type NativePixels,
+} from './native.js';
+import { checkSpec, type Normalization, type PreprocessSpec, type RawImage } from './preprocess.js';
 import { FeatureResult } from './result.js';
 
 /** The official model names (downloaded from Baidu's model host by PaddleX). */
@@ -169,8 +177,32 @@ export function normalizeRows(data: Float32Array, dim: number): void {
   }
 }
 
-/** Batches decoded ahead of the one being inferred. */
+/** Batches read or decoded ahead of the one being inferred. */
 const PREFETCH_BATCHES = 2;
+
+/** runImages stream ids: batches of one predict run one at a time, in the addon's gate. */
+let nextStream = 1;
+
+/**
+ * A JPEG item's bytes and frame when the addon can decode it (lib/jpeg-header.ts), else null
+ * (sharp decodes it). A file that cannot be read is left to sharp too, whose error names it.
+ */
+async function jpegBytes(item: InputItem): Promise<{ bytes: Uint8Array; frame: JpegFrame } | null> {
+  let bytes: Uint8Array;
+  if (item.kind === 'encoded') bytes = item.data;
+  else if (item.kind === 'file') {
+    const st = await stat(item.path).catch(() => null);
+    if (st === null || !st.isFile() || st.size > MAX_JPEG_FILE_BYTES) return null;
+    const read = await readFile(item.path).catch(() => null);
+    if (read === null) return null;
+    bytes = read;
+  } else return null;
+  const frame = nativeJpegFrame(bytes);
+  return frame === null ? null : { bytes, frame };
+}
+
+/** Larger JPEG files are sharp's to decode (it streams them). */
+const MAX_JPEG_FILE_BYTES = 256 * 1024 * 1024;
 
 /** At most `limit` decodes at once, started in the order they were asked for. */
 class DecodeSlots {
@@ -220,6 +252,8 @@ export class FeatureModel {
   // The normalisation, checked once (3 channels: decoded images are RGB); null when the spec
   // is invalid, and then every image fails with the reason in #prepare.
   readonly #norm: Normalization | null = null;
+  // JPEG files go to the addon as bytes when it can decode them (PIF_NATIVE_JPEG=0: never).
+  readonly #jpegDecode = nativeBinding().jpegDecode === true && process.env.PIF_NATIVE_JPEG !== '0';
 
   /** @internal Use createModel(). */
   constructor(
@@ -267,31 +301,88 @@ export class FeatureModel {
     return this.#predictor;
   }
 
-  // Decodes a batch (sharp, on libuv's pool) and sizes each image; nothing else crosses into
+  // Reads or decodes a batch (on libuv's pool) and sizes each image; nothing else crosses into
   // native code before the batch's one runImages call.
   async #prepare(items: InputItem[], slots: DecodeSlots): Promise<Prepared[]> {
     return Promise.all(
       items.map((item) =>
         slots.run(async (): Promise<Prepared> => {
           try {
-            const img = await decodeItem(item);
-            const [width, height] = targetSize(this.preprocess, img.width, img.height);
-            checkSpec({ ...this.preprocess, width, height }, img.channels);
-            const image: NativeImage = {
-              data: img.data,
-              width: img.width,
-              height: img.height,
-              channels: img.channels,
-              targetWidth: width,
-              targetHeight: height,
-            };
-            return { item, image, error: null };
+            const jpeg = this.#jpegDecode ? await jpegBytes(item) : null;
+            if (jpeg !== null)
+              return { item, image: this.#sized(jpeg.frame, jpeg.bytes), error: null };
+            return { item, image: this.#sized(await decodeItem(item)), error: null };
           } catch (err) {
             return { item, image: null, error: err as Error };
           }
         }),
       ),
     );
+  }
+
+  // The image with the size the model wants it at (checked against the spec).
+  #sized(img: RawImage): NativePixels;
+  #sized(frame: JpegFrame, jpeg: Uint8Array): NativeJpeg;
+  #sized(img: RawImage | JpegFrame, jpeg?: Uint8Array): NativeImage {
+    const [targetWidth, targetHeight] = targetSize(this.preprocess, img.width, img.height);
+    checkSpec({ ...this.preprocess, width: targetWidth, height: targetHeight }, 3);
+    const { width, height } = img;
+    if (jpeg !== undefined) return { jpeg, width, height, targetWidth, targetHeight };
+    const { data, channels } = img as RawImage;
+    return { data, width, height, channels, targetWidth, targetHeight };
+  }
+
+  // One batch through the model: one runImages call, and a second one only for JPEGs the
+  // addon could not decode (corrupt or unusual files), which sharp then decodes as before.
+  async #runBatch(
+    prepared: Prepared[],
+    predictor: Predictor,
+    stream: number,
+  ): Promise<FeatureResult[]> {
+    const features = new Map<Prepared, Float32Array>();
+    const run = async (ok: Prepared[]): Promise<Prepared[]> => {
+      if (ok.length === 0) return [];
+      const out = await predictor.runImages(
+        ok.map((p) => p.image as NativeImage),
+        this.#norm as Normalization,
+        stream,
+      );
+      const failed = new Set(out.failed.map((f) => f.index));
+      const dim = out.rows > 0 ? out.features.length / out.rows : 0;
+      let row = 0;
+      ok.forEach((p, k) => {
+        if (failed.has(k)) return;
+        features.set(p, out.features.slice(row * dim, (row + 1) * dim));
+        row++;
+      });
+      return ok.filter((_, k) => failed.has(k));
+    };
+    const retry = await run(prepared.filter((p) => p.image !== null));
+    if (retry.length > 0) {
+      const redone = await Promise.all(
+        retry.map(async (p): Promise<Prepared> => {
+          try {
+            return { item: p.item, image: this.#sized(await decodeItem(p.item)), error: null };
+          } catch (err) {
+            return { item: p.item, image: null, error: err as Error };
+          }
+        }),
+      );
+      await run(redone.filter((p) => p.image !== null));
+      for (const [k, p] of retry.entries()) {
+        const r = redone[k] as Prepared;
+        const f = features.get(r);
+        if (f !== undefined) features.set(p, f);
+        else p.error = r.error;
+      }
+    }
+    return prepared.map((p) => {
+      const inputPath = itemPath(p.item);
+      const f = features.get(p);
+      return f === undefined
+        ? new FeatureResult(inputPath, null, new Float32Array(0), p.error)
+        : new FeatureResult(inputPath, null, f);
+    });
   }
 
   /**
@@ -323,11 +414,11 @@ export class FeatureModel {
     const predictor = this.#live('predict');
     const batches: InputItem[][] = [];
     for (let i = 0; i < items.length; i += batch) batches.push(items.slice(i, i + batch));
-    // Decoding runs ahead of inference by up to PREFETCH_BATCHES batches, on the cores the
-    // inference threads leave free: a decode that preempts an inference thread costs more
-    // than it saves (measured: 2 vCPUs, 1 inference thread, 4 concurrent decodes -> 74 % of
-    // pure inference throughput).
-    // Until the first batch is decoded, nothing else runs: it may use every core.
+    // Reading and decoding run ahead of inference by up to PREFETCH_BATCHES batches, on the
+    // cores the inference threads leave free: a decode that preempts an inference thread costs
+    // more than it saves (measured: 2 vCPUs, 1 inference thread, 4 concurrent sharp decodes ->
+    // 74 % of pure inference throughput). Until the first batch is read, nothing else runs: it
+    // may use every core.
     const cores = availableParallelism();
     const slots = new DecodeSlots(cores);
     const pending: Promise<Prepared[]>[] = [];
@@ -335,31 +426,24 @@ export class FeatureModel {
       if (b < batches.length) pending.push(this.#prepare(batches[b] as InputItem[], slots));
     };
     for (let b = 0; b <= PREFETCH_BATCHES; b++) prefetch(b);
-    for (let b = 0; b < batches.length; b++) {
-      const prepared = await (pending.shift() as Promise<Prepared[]>);
-      if (b === 0) slots.setLimit(Math.max(1, cores - predictor.options.cpuThreads));
-      prefetch(b + 1 + PREFETCH_BATCHES);
-      // One native call for the batch: preprocessing, inference (one run per stretch of equal
-      // target sizes: all of the batch for a fixed-size model) and L2 normalisation.
-      const ok = prepared.filter((p) => p.image !== null);
-      const features = new Map<Prepared, Float32Array>();
-      if (ok.length > 0) {
-        const rows = await predictor.runImages(
-          ok.map((p) => p.image as NativeImage),
-          this.#norm as Normalization,
-        );
-        const dim = rows.length / ok.length;
-        ok.forEach((p, k) => {
-          features.set(p, rows.slice(k * dim, (k + 1) * dim));
-        });
+    // Two batches in native code at once, one stream: the addon decodes (JPEG) and preprocesses
+    // the second while the first runs, and runs them one at a time.
+    const stream = nextStream++;
+    const running: Promise<FeatureResult[]>[] = [];
+    try {
+      for (let b = 0; b < batches.length; b++) {
+        const prepared = await (pending.shift() as Promise<Prepared[]>);
+        if (b === 0) slots.setLimit(Math.max(1, cores - predictor.options.cpuThreads));
+        prefetch(b + 1 + PREFETCH_BATCHES);
+        const run = this.#runBatch(prepared, predictor, stream);
+        run.catch(() => undefined); // awaited below, in order
+        running.push(run);
+        if (running.length === 2) yield* await (running.shift() as Promise<FeatureResult[]>);
       }
-      for (const p of prepared) {
-        const inputPath = itemPath(p.item);
-        const f = features.get(p);
-        yield f === undefined
-          ? new FeatureResult(inputPath, null, new Float32Array(0), p.error)
-          : new FeatureResult(inputPath, null, f);
-      }
+      while (running.length > 0) yield* await (running.shift() as Promise<FeatureResult[]>);
+    } finally {
+      // A consumer that stops early leaves the batches in flight to finish on their own.
+      for (const p of [...pending, ...running]) p.catch(() => undefined);
     }
   }
 

@@ -77,13 +77,36 @@ export interface NativeTensor {
 }
 
 /** A decoded image (HWC uint8) and the size the model wants it at. */
-export interface NativeImage {
+export interface NativePixels {
   data: Uint8Array;
   width: number;
   height: number;
   channels: number;
   targetWidth: number;
   targetHeight: number;
+}
+
+/**
+ * A JPEG file's bytes that runImages decodes itself (to RGB) when the addon has libjpeg
+ * (NativeBinding.jpegDecode), with the size its frame header gives (lib/jpeg-header.ts).
+ */
+export interface NativeJpeg {
+  jpeg: Uint8Array;
+  width: number;
+  height: number;
+  targetWidth: number;
+  targetHeight: number;
+}
+
+export type NativeImage = NativePixels | NativeJpeg;
+
+/** runImages' result: a unit-length row per image it ran, and the JPEGs it could not decode. */
+export interface NativeImageRows {
+  /** `rows` rows, in image order, the failed images left out. */
+  features: Float32Array;
+  rows: number;
+  /** JPEGs the addon could not decode (lib/ decodes those with sharp). */
+  failed: { index: number; message: string }[];
 }
 
 export interface NativeOutputTensor {
@@ -110,8 +133,8 @@ export interface NativeModel {
   runImages(
     images: NativeImage[],
     norm: { scale: number; mean: number[]; std: number[] },
-    opts: { threads: number },
-  ): Promise<Float32Array>;
+    opts: { threads: number; stream?: number },
+  ): Promise<NativeImageRows>;
   /** How the executor runs the model (null for inspection-only loads). */
   engine(): NativeEngineInfo | null;
   readonly closed: boolean;
@@ -235,6 +258,8 @@ export interface NativeBinding {
   readonly buildableModels: readonly string[];
   /** Changes whenever a built graph or its weights change (model caches key on it). */
   readonly builderVersion: number;
+  /** Whether runImages decodes JPEG bytes itself (the addon was built with libjpeg). */
+  readonly jpegDecode?: boolean;
   /** OpenCV-exact INTER_LINEAR resize + normalisation to CHW float32, off the main thread. */
   preprocessImage(
     pixels: Uint8Array,
@@ -456,6 +481,7 @@ const APT_PACKAGE_FOR_LIB: Readonly<Record<string, string>> = {
   libdnnl: 'libdnnl2',
   libgomp: 'libgomp1',
   libOpenCL: 'ocl-icd-libopencl1',
+  libjpeg: 'libjpeg62-turbo',
   libomp: 'libomp5',
   'libstdc++': 'libstdc++6',
 };

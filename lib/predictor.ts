@@ -27,6 +27,7 @@ import {
   nativeBinding,
   type NativeEngineInfo,
   type NativeImage,
+  type NativeImageRows,
   type NativeLimits,
   type NativeModel,
   type NativeTensor,
@@ -280,16 +281,23 @@ export class Predictor {
   }
 
   /**
-   * @internal The image-feature batch of FeatureModel in one native job: decoded images, each
-   * with its target size, and a checked normalisation (preprocess.ts checkSpec) in; the model's
-   * first output out, one unit-length row per image, in order.
+   * @internal The image-feature batch of FeatureModel in one native job: images (decoded, or
+   * JPEG bytes the addon decodes), each with its target size, and a checked normalisation
+   * (preprocess.ts checkSpec) in; the model's first output out, one unit-length row per image
+   * it could decode, in order, and the JPEGs it could not. Batches of one `stream` run one at
+   * a time (the next is prepared meanwhile).
    */
-  async runImages(images: readonly NativeImage[], norm: Normalization): Promise<Float32Array> {
+  async runImages(
+    images: readonly NativeImage[],
+    norm: Normalization,
+    stream?: number,
+  ): Promise<NativeImageRows> {
     // eslint-disable-next-line @typescript-eslint/unbound-method -- only its identity is used
     const convert = captureCaller(Predictor.prototype.runImages);
     const model = this.#check('run');
+    const opts = { threads: this.options.cpuThreads, ...(stream === undefined ? {} : { stream }) };
     try {
-      return await model.runImages([...images], norm, { threads: this.options.cpuThreads });
+      return await model.runImages([...images], norm, opts);
     } catch (err) {
       throw convert(err);
     }

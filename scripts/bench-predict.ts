@@ -4,7 +4,8 @@
 //
 // Builds the PP-ShiTuV2_rec test model, writes N JPEG photos-like images of about 1000x750,
 // then in one run: (1) pure inference: the same preprocessed batches through Predictor.run
-// only; (2) predictAll() over the files (sharp decode, then one native call per batch:
+// only; (2) predictAll() over the files (one native call per batch: JPEG decode by the addon,
+// or by sharp before the call with PIF_NATIVE_JPEG=0 or an addon without libjpeg;
 // OpenCV-exact preprocessing + inference + L2);
 // both after a warm-up, interleaved 3 times, medians reported. During (2) the event-loop delay
 // is sampled with perf_hooks.monitorEventLoopDelay (p50/p99/max). A script, not a test.
@@ -15,7 +16,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 import sharp from 'sharp';
 
+import { machineInfo } from '../lib/bench/machine.js';
 import { buildModel } from '../lib/builder.js';
+import { nativeBinding } from '../lib/native.js';
 import { createModel } from '../lib/image-feature.js';
 import { decodeItem } from '../lib/input.js';
 import { loadPredictor } from '../lib/predictor.js';
@@ -109,11 +112,17 @@ try {
   const worst = (f: (h: ReturnType<typeof monitorEventLoopDelay>) => number) =>
     Math.max(...lags.map(f)) / 1e6;
   const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] as number;
+  const machine = await machineInfo();
   const result = {
+    machine,
     images,
     batch,
     threads,
     mode: hpi ? 'hpi' : 'normal',
+    jpegDecode:
+      nativeBinding().jpegDecode === true && process.env['PIF_NATIVE_JPEG'] !== '0'
+        ? 'addon'
+        : 'sharp',
     pureInferenceMs: med(pureMs),
     endToEndMs: med(e2eMs),
     pureImagesPerSec: (images / med(pureMs)) * 1000,
@@ -125,8 +134,14 @@ try {
       max: worst((h) => h.max),
     },
   };
+  const flags = Object.entries(machine['flags'] as Record<string, boolean>)
+    .filter(([, on]) => on)
+    .map(([f]) => f);
   log(
-    `PP-ShiTuV2_rec ${result.mode}, ${images} JPEGs ~1000x750, batch ${batch}, ${threads} inference thread(s)`,
+    `CPU: ${String(machine['cpuModel'])}, ${String(machine['logicalCpus'])} logical CPUs, flags: ${flags.join(' ')}`,
+  );
+  log(
+    `PP-ShiTuV2_rec ${result.mode}, ${images} JPEGs ~1000x750 (decoded by ${result.jpegDecode}), batch ${batch}, ${threads} inference thread(s)`,
   );
   log(
     `  pure inference : ${result.pureInferenceMs.toFixed(0)} ms (${result.pureImagesPerSec.toFixed(1)} img/s)`,

@@ -2,7 +2,8 @@
 # Native tests: builds the test harness native/tests/ (pif_tests, without the addon) and runs it
 # through ctest: the reference-kernel suites (ref_conv, ref_shape: every ref kernel against
 # independent naive loops on random shapes), the high-performance-mode suite (dnnl: the graph
-# passes and the oneDNN kernels against the reference kernels) and our JSON parser/writer (json).
+# passes and the oneDNN kernels against the reference kernels), our JSON parser/writer (json)
+# and the JPEG decoder of the image batch (jpeg).
 # Part of `npm test` (npm run test:native). `build/tools/pif_tests --list` lists the cases;
 # `--filter` runs some of them.
 #

@@ -2,6 +2,7 @@
 // (see addon/addon.h) read and copy their arguments on the main thread and do all file,
 // model and numeric work in jobs off it (addon/job.h).
 #include "addon/addon.h"
+#include "preprocess/jpeg_decode.h"
 
 namespace pif {
 namespace addon {
@@ -15,6 +16,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   init_preprocess(env, exports);
   init_retrieval(env, exports);
   exports.Set("version", Napi::String::New(env, "0.1.0"));
+  // Whether runImages decodes JPEG bytes itself (built with libjpeg); lib/ uses sharp if not.
+  exports.Set("jpegDecode", Napi::Boolean::New(env, jpeg_decode_available()));
   return exports;
 }
 

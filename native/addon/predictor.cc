@@ -2,6 +2,8 @@
 // memory until close(), with info(), engine(), run() (tensors) and runImages() (the
 // image-feature batch: preprocess, run, unit-length rows, all in one job).
 #include <cstring>
+#include <iterator>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -10,9 +12,9 @@
 
 #include "addon/addon.h"
 #include "addon/args.h"
+#include "addon/image_batch.h"
 #include "addon/job.h"
 #include "addon/model_info.h"
-#include "preprocess/batch.h"
 #include "runtime/executor.h"
 
 namespace pif {
@@ -132,80 +134,6 @@ Napi::Value outputs_to_js(Napi::Env env, const std::vector<NamedTensor>& outputs
   return a;
 }
 
-// runImages' arguments, copied on the main thread.
-struct ImageBatch {
-  std::string dir;    // the model directory, for messages
-  std::string input;  // the model's one input
-  std::vector<BatchImage> images;
-  Normalization norm;
-  int threads = 1;
-};
-
-// One decoded image: { data: Uint8Array (HWC), width, height, channels, targetWidth,
-// targetHeight }. Its pixels are read in place: runImages keeps the images alive until its job
-// is done, and lib/ hands over buffers only it holds (decoded by sharp or converted).
-BatchImage image_arg(Napi::Env env, const Napi::Value& v, uint32_t k) {
-  std::string where = "image " + std::to_string(k) + ": ";
-  if (!v.IsObject()) throw_arg(env, where + "must be an object");
-  Napi::Object o = v.As<Napi::Object>();
-  BatchImage img = image_dims(env, o, o, "targetWidth", "targetHeight");
-  size_t len = 0;
-  const uint8_t* p = u8_bytes(o.Get("data"), &len);
-  size_t need = static_cast<size_t>(img.width) * img.height * img.channels;
-  if (p == nullptr || len != need)
-    throw_arg(env, where + "data must be a Uint8Array of width * height * channels bytes");
-  img.pixels = p;
-  return img;
-}
-
-// Consecutive images of one size run as one input (all of a batch for a fixed-size model);
-// the first output's rows come back in image order, each of unit length.
-std::vector<float> run_images(Executor& ex, const ImageBatch& b) {
-  std::vector<float> features;
-  std::vector<uint8_t> scratch;
-  int64_t dim = -1;
-  for (size_t i = 0; i < b.images.size();) {
-    const BatchImage& first = b.images[i];
-    size_t j = i + 1;
-    while (j < b.images.size() && b.images[j].target_width == first.target_width &&
-           b.images[j].target_height == first.target_height &&
-           b.images[j].channels == first.channels)
-      ++j;
-    const size_t per = static_cast<size_t>(first.channels) * first.target_height *
-                       static_cast<size_t>(first.target_width);
-    std::vector<NamedTensor> in(1);
-    in[0].name = b.input;
-    in[0].dtype = DType::Float32;
-    in[0].dims = {static_cast<int64_t>(j - i), first.channels, first.target_height,
-                  first.target_width};
-    in[0].data.resize((j - i) * per * sizeof(float));
-    float* dst = reinterpret_cast<float*>(in[0].data.data());
-    for (size_t k = i; k < j; ++k) {
-      preprocess_into(b.images[k], b.norm, &scratch, dst + (k - i) * per);
-    }
-    std::vector<NamedTensor> out = ex.run(in, b.threads);
-    if (out.empty() || out[0].dtype != DType::Float32)
-      throw ModelError(code::kInvalidArg, "", -1, "",
-                       b.dir + ": the model's first output is not a float32 tensor");
-    const int64_t rows = static_cast<int64_t>(j - i);
-    const int64_t n = static_cast<int64_t>(out[0].data.size() / sizeof(float));
-    if (n % rows != 0 || (dim >= 0 && n / rows != dim))
-      throw ModelError(code::kRun, "", -1, "", "the model's first output has no row per image");
-    dim = n / rows;
-    float* o = reinterpret_cast<float*>(out[0].data.data());
-    unit_rows(o, rows, dim);
-    features.insert(features.end(), o, o + n);
-    i = j;
-  }
-  return features;
-}
-
-Napi::Value floats_to_js(Napi::Env env, const std::vector<float>& v) {
-  Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
-  if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * sizeof(float));
-  return a;
-}
-
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -262,8 +190,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         },
         outputs_to_js);
   }
-  // runImages(images, { scale, mean, std }, { threads }): see ImageBatch and run_images.
-  // Resolves one Float32Array of images.length rows.
+  // runImages(images, { scale, mean, std }, { threads, stream }): see image_batch.h. Batches
+  // of one stream (a positive integer the caller picks) run one at a time; each is prepared
+  // while the one before it runs. Resolves { features, rows, failed }.
   Napi::Value RunImages(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::shared_ptr<Executor> ex = runnable(env);
@@ -277,15 +206,33 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       if (loaded_.model) b.dir = loaded_.model->dir;
     }
     Napi::Array arr = info[0].As<Napi::Array>();
-    for (uint32_t k = 0; k < arr.Length(); ++k) b.images.push_back(image_arg(env, arr.Get(k), k));
-    const int cn = b.images.empty() ? 3 : b.images[0].channels;
-    for (const BatchImage& img : b.images)
-      if (img.channels != cn) throw_arg(env, "runImages: every image must have one channel count");
+    for (uint32_t k = 0; k < arr.Length(); ++k) b.items.push_back(image_arg(env, arr.Get(k), k));
+    const int cn = b.items.empty() ? 3 : b.items[0].image.channels;
+    for (const BatchItem& it : b.items)
+      if (it.image.channels != cn)
+        throw_arg(env, "runImages: every image must have one channel count");
     b.norm = norm_fields(env, info[1].As<Napi::Object>(), cn);
     b.threads = threads_arg(env, info, 2);
+    b.gate = stream_gate(env, info, 2);
     return start_job(
-        env, [ex = std::move(ex), b = std::move(b)]() { return run_images(*ex, b); }, floats_to_js,
-        arr);
+        env, [ex = std::move(ex), b = std::move(b)]() mutable { return run_image_batch(*ex, b); },
+        image_batch_to_js, arr);
+  }
+  // The gate of info[index].stream (null when absent). Gates live while a job holds them.
+  std::shared_ptr<std::mutex> stream_gate(Napi::Env env, const Napi::CallbackInfo& info,
+                                          size_t index) {
+    if (info.Length() <= index || !info[index].IsObject()) return nullptr;
+    Napi::Value sv = info[index].As<Napi::Object>().Get("stream");
+    if (sv.IsUndefined()) return nullptr;
+    int64_t id = 0;
+    if (!integer_in(sv, 1, kMaxSafeInteger, &id))
+      throw_arg(env, "stream must be a positive integer");
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = gates_.begin(); it != gates_.end();)
+      it = it->second.expired() ? gates_.erase(it) : std::next(it);
+    std::shared_ptr<std::mutex> gate = gates_[id].lock();
+    if (!gate) gates_[id] = gate = std::make_shared<std::mutex>();
+    return gate;
   }
   // The executor of an open predictor; throws otherwise.
   std::shared_ptr<Executor> runnable(Napi::Env env) {
@@ -321,6 +268,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
 
   std::mutex mu_;
   Loaded loaded_;
+  std::map<int64_t, std::weak_ptr<std::mutex>> gates_;
   ModelInfo info_;
 };
 
