@@ -13,7 +13,7 @@
 //   4 kernels/common/, kernels/*   helpers both backends share; the op table (registry)
 //   5 kernels/ref/ | kernels/dnnl/ the two backends
 //   6 runtime/                     the executor
-//   7 builder/ | export/ | preprocess/ | retrieval/   engine features, above the runtime
+//   7 builder/ | export/ | preprocess/ | retrieval/ | train/   engine features, above the runtime
 //   8 addon/                       the N-API layer
 //   9 fuzz/, tests/, tools/        harnesses: may include any layer (never included by one)
 // Includes are resolved against native/ (the include directory), then against the
@@ -37,6 +37,7 @@ const LAYERS = [
   { name: 'export', rank: 7, dirs: ['export/'] },
   { name: 'preprocess', rank: 7, dirs: ['preprocess/'] },
   { name: 'retrieval', rank: 7, dirs: ['retrieval/'] },
+  { name: 'train', rank: 7, dirs: ['train/'] },
   { name: 'addon', rank: 8, dirs: ['addon/'] },
   { name: 'harness', rank: 9, dirs: ['fuzz/', 'tests/', 'tools/'] },
 ];

@@ -3,7 +3,8 @@
 # through ctest: the reference-kernel suites (ref_conv, ref_shape: every ref kernel against
 # independent naive loops on random shapes), the high-performance-mode suite (dnnl: the graph
 # passes and the oneDNN kernels against the reference kernels), our JSON parser/writer (json)
-# and the JPEG decoder of the image batch (jpeg).
+# the JPEG decoder of the image batch (jpeg) and the training losses against finite differences
+# (train_losses).
 # Part of `npm test` (npm run test:native). `build/tools/pif_tests --list` lists the cases;
 # `--filter` runs some of them.
 #
