@@ -3,8 +3,8 @@
 # through ctest: the reference-kernel suites (ref_conv, ref_shape: every ref kernel against
 # independent naive loops on random shapes), the high-performance-mode suite (dnnl: the graph
 # passes and the oneDNN kernels against the reference kernels), our JSON parser/writer (json)
-# the JPEG decoder of the image batch (jpeg) and the training losses against finite differences
-# (train_losses).
+# the JPEG decoder of the image batch (jpeg) and training (train: the losses and the head tier's
+# gradients against finite differences, a short training run).
 # Part of `npm test` (npm run test:native). `build/tools/pif_tests --list` lists the cases;
 # `--filter` runs some of them.
 #

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tests/harness.h"
+#include "tests/util.h"
 #include "train/losses.h"
 
 #define FAILF(msg) ::pif::test::fail_at(__FILE__, __LINE__, msg)
@@ -56,14 +57,6 @@ void expect_invalid(F f, const std::string& words) {
   }
 }
 
-std::vector<double> random_values(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> nd(0.0, 1.0);
-  std::vector<double> v(n);
-  for (double& x : v) x = nd(rng);
-  return v;
-}
-
 }  // namespace
 
 PIF_TEST(train_losses, ce_label_smoothing_value) {
@@ -84,7 +77,7 @@ PIF_TEST(train_losses, ce_gradient_vs_finite_differences) {
     auto loss = [&](const std::vector<double>& x, double* g) {
       return ce_label_smoothing(x.data(), labels.data(), rows, classes, eps, g);
     };
-    const double err = fd_error(random_values(rows * classes, 11), loss);
+    const double err = fd_error(gaussian_values(rows * classes, 11), loss);
     if (err > 1e-6)
       FAILF("epsilon " + std::to_string(eps) + ": relative error " + std::to_string(err));
   }
@@ -92,7 +85,7 @@ PIF_TEST(train_losses, ce_gradient_vs_finite_differences) {
 
 PIF_TEST(train_losses, ce_float_matches_double_and_refuses_bad_labels) {
   const int64_t rows = 4, classes = 5;
-  std::vector<double> xd = random_values(rows * classes, 3);
+  std::vector<double> xd = gaussian_values(rows * classes, 3);
   std::vector<float> xf(xd.begin(), xd.end());
   std::vector<int64_t> labels = {4, 0, 2, 2};
   std::vector<double> gd(xd.size());
@@ -141,7 +134,7 @@ PIF_TEST(train_losses, triplet_gradient_vs_finite_differences) {
       auto loss = [&](const std::vector<double>& x, double* g) {
         return triplet_angular_margin(x.data(), labels.data(), rows, dim, o, g);
       };
-      const double err = fd_error(random_values(rows * dim, seed), loss);
+      const double err = fd_error(gaussian_values(rows * dim, seed), loss);
       if (err > 1e-6)
         FAILF("option set " + std::to_string(k) + ", seed " + std::to_string(seed) +
               ": relative error " + std::to_string(err));

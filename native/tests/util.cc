@@ -27,6 +27,14 @@ SuiteStream& suite_stream(const std::string& suite, uint64_t seed) {
   return *s;
 }
 
+std::vector<double> gaussian_values(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> nd(0.0, 1.0);
+  std::vector<double> v(n);
+  for (double& x : v) x = nd(rng);
+  return v;
+}
+
 int64_t prod(const std::vector<int64_t>& d) {
   return std::accumulate(d.begin(), d.end(), int64_t{1}, std::multiplies<int64_t>());
 }

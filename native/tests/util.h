@@ -40,6 +40,9 @@ struct SuiteStream {
 };
 SuiteStream& suite_stream(const std::string& suite, uint64_t seed);
 
+// n standard-normal draws from std::mt19937_64(seed) (the training tests' inputs).
+std::vector<double> gaussian_values(size_t n, uint64_t seed);
+
 int64_t prod(const std::vector<int64_t>& d);
 inline std::string dims_str(const std::vector<int64_t>& d) { return shape_str(d); }
 std::vector<int64_t> unravel(int64_t i, const std::vector<int64_t>& d);
