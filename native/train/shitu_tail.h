@@ -1,0 +1,32 @@
+// Where the head tier cuts a PP-ShiTuV2_rec program (../shared/spec/architectures.md §1.2 rows
+// 15-19): the global average pool's output (the cached "pooled features"), and the tail after it,
+// last_conv (1x1, in -> dim) + bias add -> dropout -> flatten(s) -> batch_norm -> (scale/assign)
+// -> the graph output, with the parameters the head tier trains and writes back. Found on the
+// executor's lowered nodes (legacy and PIR exports alike), in normal mode.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "graph/ir.h"
+#include "runtime/executor.h"
+
+namespace pif {
+namespace train {
+
+struct ShituTail {
+  ValueId pooled = kNoValue;  // [N, in, 1, 1]
+  int64_t in = 0, dim = 0;
+  // Indexes into Program::params.
+  int32_t conv_weight = -1, conv_bias = -1;
+  int32_t bn_scale = -1, bn_bias = -1, bn_mean = -1, bn_var = -1;
+  double dropout_scale = 1.0;  // the dropout's inference multiplier, 1 - p (1 without one)
+  double bn_epsilon = 1e-5;
+};
+
+// The tail of the program `ex` runs (built in normal mode). Throws ModelError
+// PIF_MODEL_UNSUPPORTED naming the op where the program leaves the expected shape.
+ShituTail find_shitu_tail(const Executor& ex, const std::string& model_dir);
+
+}  // namespace train
+}  // namespace pif
