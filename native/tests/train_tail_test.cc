@@ -16,19 +16,13 @@
 #include "tests/harness.h"
 #include "tests/util.h"
 #include "train/head.h"
+#include "train/head_tier.h"
 #include "train/shitu_tail.h"
 
 #define FAILF(msg) ::pif::test::fail_at(__FILE__, __LINE__, msg)
 
 namespace pif::test {
 namespace {
-
-std::vector<float> param_floats(const Program& p, int32_t k) {
-  const Tensor& t = p.params[k].tensor;
-  std::vector<float> v(static_cast<size_t>(t.numel()));
-  std::memcpy(v.data(), t.data(), v.size() * sizeof(float));
-  return v;
-}
 
 // Features and pooled features of `n` images through `m` with the pool as a second output.
 std::vector<NamedTensor> run_with_pooled(const LoadedModel& m, ValueId pooled, bool hpi, int n) {
@@ -70,15 +64,7 @@ PIF_TEST(train_tail, shitu_tail_matches_the_program) {
     if (std::fabs(t.dropout_scale - 0.8) > 1e-6) FAILF(form + ": dropout scale");
     if (std::fabs(t.bn_epsilon - 1e-5) > 1e-12) FAILF(form + ": BN epsilon");
     const Program& p = model->program;
-    train::HeadWeights<float> w;
-    w.in = t.in, w.dim = t.dim, w.classes = 1;
-    w.w = param_floats(p, t.conv_weight);
-    w.b = param_floats(p, t.conv_bias);
-    w.gamma = param_floats(p, t.bn_scale);
-    w.beta = param_floats(p, t.bn_bias);
-    w.mean = param_floats(p, t.bn_mean);
-    w.var = param_floats(p, t.bn_var);
-    w.fc.assign(t.dim, 0.f);
+    const train::HeadWeights<float> w = train::tail_weights(p, t, 1, 0.001, 0);
     train::HeadConfig cfg;
     cfg.dropout = 1 - t.dropout_scale;
     cfg.bn_epsilon = t.bn_epsilon;

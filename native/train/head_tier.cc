@@ -1,0 +1,189 @@
+#include "train/head_tier.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <random>
+#include <stdexcept>
+
+#include "common/error.h"
+#include "format/limits.h"
+#include "format/model_dir.h"
+#include "format/params.h"
+
+namespace pif {
+namespace train {
+
+template <typename Rng>
+std::vector<std::vector<int64_t>> pk_batches(const std::vector<int64_t>& labels, int64_t batch,
+                                             int64_t per_label, Rng& rng) {
+  if (per_label < 1 || batch < per_label || batch % per_label != 0)
+    throw std::invalid_argument("PK sampler: the batch size (" + std::to_string(batch) +
+                                ") must be a multiple of the images per label (" +
+                                std::to_string(per_label) + ")");
+  std::map<int64_t, std::vector<int64_t>> rows;
+  for (size_t i = 0; i < labels.size(); ++i) rows[labels[i]].push_back(static_cast<int64_t>(i));
+  std::vector<int64_t> label_list;
+  for (const auto& kv : rows) label_list.push_back(kv.first);
+  const int64_t p = batch / per_label;
+  if (static_cast<int64_t>(label_list.size()) < p)
+    throw std::invalid_argument(
+        "PK sampler: a batch of " + std::to_string(batch) + " needs at least " + std::to_string(p) +
+        " labels of " + std::to_string(per_label) + " images, but the " + "dataset has " +
+        std::to_string(label_list.size()) + "; lower the batch size or add labels");
+  std::vector<std::vector<int64_t>> out;
+  const int64_t count = static_cast<int64_t>(labels.size()) / batch;
+  for (int64_t b = 0; b < count; ++b) {
+    // P labels without replacement: a partial Fisher-Yates shuffle.
+    std::vector<int64_t> pool = label_list;
+    std::vector<int64_t> idx;
+    for (int64_t k = 0; k < p; ++k) {
+      const size_t j = k + static_cast<size_t>(rng() % (pool.size() - k));
+      std::swap(pool[k], pool[j]);
+      const std::vector<int64_t>& r = rows[pool[k]];
+      if (static_cast<int64_t>(r.size()) >= per_label) {
+        std::vector<int64_t> take = r;
+        for (int64_t q = 0; q < per_label; ++q) {
+          const size_t s = q + static_cast<size_t>(rng() % (take.size() - q));
+          std::swap(take[q], take[s]);
+          idx.push_back(take[q]);
+        }
+      } else {
+        for (int64_t q = 0; q < per_label; ++q) idx.push_back(r[rng() % r.size()]);
+      }
+    }
+    out.push_back(std::move(idx));
+  }
+  return out;
+}
+
+template std::vector<std::vector<int64_t>> pk_batches<std::mt19937_64>(const std::vector<int64_t>&,
+                                                                       int64_t, int64_t,
+                                                                       std::mt19937_64&);
+
+namespace {
+
+std::vector<float> param_floats(const Program& p, int32_t k) {
+  const Parameter& prm = p.params[k];
+  if (!prm.loaded || prm.tensor.dtype != DType::Float32)
+    throw std::invalid_argument("parameter " + prm.name + " is not loaded float32");
+  std::vector<float> v(static_cast<size_t>(prm.tensor.numel()));
+  std::memcpy(v.data(), prm.tensor.data(), v.size() * sizeof(float));
+  return v;
+}
+
+}  // namespace
+
+HeadWeights<float> tail_weights(const Program& p, const ShituTail& t, int64_t classes,
+                                double fc_init_std, uint64_t seed) {
+  if (classes < 1) throw std::invalid_argument("the number of classes must be at least 1");
+  HeadWeights<float> w;
+  w.in = t.in, w.dim = t.dim, w.classes = classes;
+  w.w = param_floats(p, t.conv_weight);
+  w.b = param_floats(p, t.conv_bias);
+  w.gamma = param_floats(p, t.bn_scale);
+  w.beta = param_floats(p, t.bn_bias);
+  w.mean = param_floats(p, t.bn_mean);
+  w.var = param_floats(p, t.bn_var);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> nd(0.0, fc_init_std);
+  w.fc.resize(static_cast<size_t>(t.dim * classes));
+  for (float& f : w.fc) f = static_cast<float>(nd(rng));
+  return w;
+}
+
+HeadTrainResult train_head(const HeadWeights<float>& init, const float* x,
+                           const std::vector<int64_t>& labels, const HeadTrainConfig& cfg,
+                           const std::function<bool(const HeadEpoch&)>& on_epoch) {
+  for (int64_t l : labels)
+    if (l < 0 || l >= cfg.classes)
+      throw std::invalid_argument("label " + std::to_string(l) + " is not in [0, " +
+                                  std::to_string(cfg.classes) + ")");
+  if (cfg.epochs < 1) throw std::invalid_argument("epochs must be at least 1");
+  HeadTrainResult r;
+  r.weights = init;
+  HeadWeights<float>& w = r.weights;
+  std::mt19937_64 rng(cfg.seed);
+  const int64_t per_epoch = static_cast<int64_t>(labels.size()) / cfg.batch;
+  if (per_epoch < 1)
+    throw std::invalid_argument("fewer rows (" + std::to_string(labels.size()) +
+                                ") than one batch (" + std::to_string(cfg.batch) + ")");
+  r.steps_per_epoch = per_epoch;
+  const int64_t total = per_epoch * cfg.epochs, warmup = per_epoch * cfg.warmup_epochs;
+  std::vector<float> vw, vb, vg, vfc, bx(static_cast<size_t>(cfg.batch * w.in));
+  std::vector<int64_t> by(static_cast<size_t>(cfg.batch));
+  std::vector<uint8_t> keep(static_cast<size_t>(cfg.batch * w.dim));
+  std::bernoulli_distribution kept(1.0 - cfg.head.dropout);
+  int64_t step = 0;
+  for (int64_t e = 1; e <= cfg.epochs; ++e) {
+    HeadEpoch ep;
+    ep.epoch = e;
+    for (const std::vector<int64_t>& b : pk_batches(labels, cfg.batch, cfg.per_label, rng)) {
+      for (size_t r2 = 0; r2 < b.size(); ++r2) {
+        std::memcpy(&bx[r2 * w.in], x + b[r2] * w.in, static_cast<size_t>(w.in) * sizeof(float));
+        by[r2] = labels[static_cast<size_t>(b[r2])];
+      }
+      for (uint8_t& m : keep) m = kept(rng) ? 1 : 0;
+      HeadGrads<float> g;
+      std::vector<float> bm, bv;
+      const HeadLoss l =
+          head_train_step(w, cfg.head, bx.data(), by.data(), cfg.batch, keep.data(), &g, &bm, &bv);
+      ep.loss.ce += l.ce / per_epoch;
+      ep.loss.triplet += l.triplet / per_epoch;
+      ep.loss.total += l.total / per_epoch;
+      update_running_stats(&w, cfg.head, bm, bv);
+      ep.lr = cosine_warmup_lr(step, total, warmup, cfg.lr, cfg.eta_min, cfg.warmup_start_lr);
+      momentum_step(&w.w, &vw, g.w, ep.lr, cfg.momentum, cfg.l2);
+      momentum_step(&w.b, &vb, g.b, ep.lr, cfg.momentum, cfg.l2);
+      momentum_step(&w.gamma, &vg, g.gamma, ep.lr, cfg.momentum, cfg.l2);
+      momentum_step(&w.fc, &vfc, g.fc, ep.lr, cfg.momentum, cfg.l2);  // beta stays (frozen)
+      ++step;
+    }
+    r.epochs.push_back(ep);
+    if (on_epoch && !on_epoch(ep)) break;
+  }
+  return r;
+}
+
+void write_trained_model(const LoadedModel& m, const ShituTail& t, const HeadWeights<float>& w,
+                         const std::string& out_dir) {
+  Program p = m.program;  // parameters share the loaded arena until replaced
+  auto replace = [&](int32_t k, const std::vector<float>& v) {
+    Tensor& tensor = p.params[k].tensor;
+    if (static_cast<int64_t>(v.size()) != tensor.numel())
+      throw std::invalid_argument("parameter " + p.params[k].name + ": size differs");
+    tensor.storage = std::make_shared<std::vector<uint8_t>>(v.size() * sizeof(float));
+    std::memcpy(tensor.storage->data(), v.data(), v.size() * sizeof(float));
+    tensor.offset = 0;
+    tensor.nbytes = v.size() * sizeof(float);
+  };
+  replace(t.conv_weight, w.w);
+  replace(t.conv_bias, w.b);
+  replace(t.bn_scale, w.gamma);
+  replace(t.bn_bias, w.beta);
+  replace(t.bn_mean, w.mean);
+  replace(t.bn_var, w.var);
+  if (m.params_layout != ParamsLayout::Combined)
+    throw ModelError(code::kUnsupported, m.dir, -1, "",
+                     "only models with one combined parameters file can be written back");
+  if (::mkdir(out_dir.c_str(), 0777) != 0 && errno != EEXIST)
+    throw ModelError(code::kIo, out_dir, -1, "", "cannot create the directory");
+  auto base = [](const std::string& path) {
+    const size_t slash = path.find_last_of('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+  };
+  const LoadLimits limits;
+  write_file_atomic(out_dir + "/" + base(m.program_file),
+                    read_file_limited(m.program_file, limits.max_file_bytes));
+  const std::string yml = m.dir + "/inference.yml";
+  struct stat st;
+  if (::stat(yml.c_str(), &st) == 0)
+    write_file_atomic(out_dir + "/inference.yml", read_file_limited(yml, 1 << 20));
+  write_file_atomic(out_dir + "/" + base(m.params_file), write_combined_params(p));
+}
+
+}  // namespace train
+}  // namespace pif

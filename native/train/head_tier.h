@@ -1,0 +1,72 @@
+// The head tier's training run on cached pooled features (issue 17, `tier: head`), as the
+// PP-ShiTuV2_rec recipe runs it (../shared/spec/architectures.md §3.1): PK batches (P labels
+// without replacement, K rows each, with replacement when a label has fewer), Momentum + L2
+// with a per-iteration cosine schedule after a linear warmup, the BNNeck shift frozen, dropout
+// masks and batches from one seeded generator, so the same seed and inputs give the same
+// weights bit for bit. Then the tail's parameters are written back into a copy of the model
+// directory: the program file and inference.yml unchanged, a new inference.pdiparams.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "graph/loaded_model.h"
+#include "train/head.h"
+#include "train/shitu_tail.h"
+
+namespace pif {
+namespace train {
+
+struct HeadTrainConfig {
+  int64_t classes = 0;  // labels are in [0, classes)
+  int64_t epochs = 20;
+  int64_t batch = 128;
+  int64_t per_label = 4;  // K of the PK sampler
+  int64_t warmup_epochs = 5;
+  double lr = 0.01, eta_min = 0, warmup_start_lr = 0;
+  double momentum = 0.9, l2 = 1e-5;
+  double fc_init_std = 0.001;
+  uint64_t seed = 0;
+  HeadConfig head;
+};
+
+struct HeadEpoch {
+  int64_t epoch = 0;  // 1-based
+  HeadLoss loss;      // the epoch's mean per step
+  double lr = 0;      // at its last step
+};
+
+struct HeadTrainResult {
+  HeadWeights<float> weights;
+  std::vector<HeadEpoch> epochs;
+  int64_t steps_per_epoch = 0;
+};
+
+// The PK batches of one epoch: len(rows) / batch of them, each of batch / per_label labels
+// drawn without replacement and per_label rows of each. Throws std::invalid_argument (naming
+// the numbers) when batch is not a multiple of per_label or there are too few labels.
+template <typename Rng>
+std::vector<std::vector<int64_t>> pk_batches(const std::vector<int64_t>& labels, int64_t batch,
+                                             int64_t per_label, Rng& rng);
+
+// The tail's weights read from the model's parameters, with a new FC head of `classes`
+// columns drawn from Normal(0, fc_init_std) with `seed`.
+HeadWeights<float> tail_weights(const Program& p, const ShituTail& t, int64_t classes,
+                                double fc_init_std, uint64_t seed);
+
+// Trains from `init` on x [n, in] with labels. `on_epoch` (may be empty) sees each finished
+// epoch and returns false to stop (cancellation): the result then holds the epochs done.
+HeadTrainResult train_head(const HeadWeights<float>& init, const float* x,
+                           const std::vector<int64_t>& labels, const HeadTrainConfig& cfg,
+                           const std::function<bool(const HeadEpoch&)>& on_epoch);
+
+// Writes `out_dir` (created if needed): `m`'s program file and inference.yml copied byte for
+// byte, and inference.pdiparams with the tail's parameters replaced by `w`'s (the others as
+// loaded). Each file is written atomically.
+void write_trained_model(const LoadedModel& m, const ShituTail& t, const HeadWeights<float>& w,
+                         const std::string& out_dir);
+
+}  // namespace train
+}  // namespace pif
