@@ -140,6 +140,45 @@ export interface NativeModel {
   readonly closed: boolean;
 }
 
+/** The head tier's configuration (native/train/head_tier.h HeadTrainConfig). */
+export interface NativeHeadTrainConfig {
+  classes: number;
+  epochs?: number;
+  batchSize?: number;
+  perLabel?: number;
+  warmupEpochs?: number;
+  learningRate?: number;
+  etaMin?: number;
+  warmupStartLr?: number;
+  momentum?: number;
+  l2?: number;
+  seed?: number;
+  labelSmoothing?: number;
+}
+
+export interface NativeHeadEpoch {
+  epoch: number;
+  lr: number;
+  loss: { ce: number; triplet: number; total: number };
+}
+
+export interface NativeHeadTier {
+  info(): { in: number; dim: number; dropoutScale: number; bnEpsilon: number; input: string };
+  /** Pooled features of a batch: rows of `in`, not scaled; JPEGs it cannot decode in `failed`. */
+  pooled(
+    images: NativeImage[],
+    norm: { scale: number; mean: number[]; std: number[] },
+  ): Promise<NativeImageRows>;
+  begin(
+    features: Float32Array,
+    labels: BigInt64Array,
+    config: NativeHeadTrainConfig,
+  ): Promise<void>;
+  trainEpoch(): Promise<NativeHeadEpoch>;
+  save(outDir: string): Promise<string>;
+  close(): void;
+}
+
 export interface NativeEngineInfo {
   /** Nodes the executor runs (after fusion in hpi mode). */
   nodes: number;
@@ -258,6 +297,14 @@ export interface NativeBinding {
   readonly buildableModels: readonly string[];
   /** Changes whenever a built graph or its weights change (model caches key on it). */
   readonly builderVersion: number;
+  /**
+   * Training's head tier (issue 17): a PP-ShiTuV2_rec model cut at its global pool. Rejects
+   * with PIF_MODEL_UNSUPPORTED for a model without that tail.
+   */
+  openHeadTier(
+    path: string,
+    opts: NativeLoadOptions & { threads?: number },
+  ): Promise<NativeHeadTier>;
   /** Whether runImages decodes JPEG bytes itself (the addon was built with libjpeg). */
   readonly jpegDecode?: boolean;
   /** OpenCV-exact INTER_LINEAR resize + normalisation to CHW float32, off the main thread. */

@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   init_probe(env, exports);
   init_preprocess(env, exports);
   init_retrieval(env, exports);
+  init_train(env, exports);
   exports.Set("version", Napi::String::New(env, "0.1.0"));
   // Whether runImages decodes JPEG bytes itself (built with libjpeg); lib/ uses sharp if not.
   exports.Set("jpegDecode", Napi::Boolean::New(env, jpeg_decode_available()));

@@ -10,6 +10,7 @@ namespace addon {
 // Per-environment state (one per main thread or worker_thread), owned by Node.
 struct AddonData {
   Napi::FunctionReference native_model;  // the NativeModel class (loadModel resolves one)
+  Napi::FunctionReference head_tier;     // the NativeHeadTier class (openHeadTier)
 };
 
 // predictor.cc: NativeModel (info, engine, run, close, closed) and loadModel.
@@ -21,6 +22,8 @@ void init_model_tools(Napi::Env env, Napi::Object exports);
 void init_preprocess(Napi::Env env, Napi::Object exports);
 // retrieval.cc: evaluateRetrieval and searchTopK.
 void init_retrieval(Napi::Env env, Napi::Object exports);
+// train.cc: openHeadTier (the head tier of training).
+void init_train(Napi::Env env, Napi::Object exports);
 // probe.cc: probePeak.
 void init_probe(Napi::Env env, Napi::Object exports);
 

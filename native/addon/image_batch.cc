@@ -105,7 +105,7 @@ ImageBatchResult run_image_batch(Executor& ex, ImageBatch& b) {
       throw ModelError(code::kRun, "", -1, "", "the model's first output has no row per image");
     dim = n / g.rows;
     float* o = reinterpret_cast<float*>(out[0].data.data());
-    unit_rows(o, g.rows, dim);
+    if (b.unit_length) unit_rows(o, g.rows, dim);
     r.features.insert(r.features.end(), o, o + n);
     r.rows += g.rows;
   }

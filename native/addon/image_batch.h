@@ -31,6 +31,7 @@ struct ImageBatch {
   Normalization norm;
   int threads = 1;
   std::shared_ptr<std::mutex> gate;  // held while the batch runs; null: no gate
+  bool unit_length = true;           // false: the output rows as they are (pooled features)
 };
 
 // What the job gives back: one unit-length row per image that could be decoded, in image

@@ -95,56 +95,67 @@ HeadWeights<float> tail_weights(const Program& p, const ShituTail& t, int64_t cl
   return w;
 }
 
-HeadTrainResult train_head(const HeadWeights<float>& init, const float* x,
-                           const std::vector<int64_t>& labels, const HeadTrainConfig& cfg,
-                           const std::function<bool(const HeadEpoch&)>& on_epoch) {
+HeadTrainState start_head(const HeadWeights<float>& init, const HeadTrainConfig& cfg) {
+  HeadTrainState s;
+  s.weights = init;
+  s.rng.seed(cfg.seed);
+  return s;
+}
+
+HeadEpoch train_head_epoch(HeadTrainState* s, const float* x, const std::vector<int64_t>& labels,
+                           const HeadTrainConfig& cfg) {
   for (int64_t l : labels)
     if (l < 0 || l >= cfg.classes)
       throw std::invalid_argument("label " + std::to_string(l) + " is not in [0, " +
                                   std::to_string(cfg.classes) + ")");
-  if (cfg.epochs < 1) throw std::invalid_argument("epochs must be at least 1");
-  HeadTrainResult r;
-  r.weights = init;
-  HeadWeights<float>& w = r.weights;
-  std::mt19937_64 rng(cfg.seed);
   const int64_t per_epoch = static_cast<int64_t>(labels.size()) / cfg.batch;
-  if (per_epoch < 1)
+  if (cfg.batch < 2 || per_epoch < 1)
     throw std::invalid_argument("fewer rows (" + std::to_string(labels.size()) +
                                 ") than one batch (" + std::to_string(cfg.batch) + ")");
-  r.steps_per_epoch = per_epoch;
+  HeadWeights<float>& w = s->weights;
   const int64_t total = per_epoch * cfg.epochs, warmup = per_epoch * cfg.warmup_epochs;
-  std::vector<float> vw, vb, vg, vfc, bx(static_cast<size_t>(cfg.batch * w.in));
+  std::vector<float> bx(static_cast<size_t>(cfg.batch * w.in));
   std::vector<int64_t> by(static_cast<size_t>(cfg.batch));
   std::vector<uint8_t> keep(static_cast<size_t>(cfg.batch * w.dim));
   std::bernoulli_distribution kept(1.0 - cfg.head.dropout);
-  int64_t step = 0;
-  for (int64_t e = 1; e <= cfg.epochs; ++e) {
-    HeadEpoch ep;
-    ep.epoch = e;
-    for (const std::vector<int64_t>& b : pk_batches(labels, cfg.batch, cfg.per_label, rng)) {
-      for (size_t r2 = 0; r2 < b.size(); ++r2) {
-        std::memcpy(&bx[r2 * w.in], x + b[r2] * w.in, static_cast<size_t>(w.in) * sizeof(float));
-        by[r2] = labels[static_cast<size_t>(b[r2])];
-      }
-      for (uint8_t& m : keep) m = kept(rng) ? 1 : 0;
-      HeadGrads<float> g;
-      std::vector<float> bm, bv;
-      const HeadLoss l =
-          head_train_step(w, cfg.head, bx.data(), by.data(), cfg.batch, keep.data(), &g, &bm, &bv);
-      ep.loss.ce += l.ce / per_epoch;
-      ep.loss.triplet += l.triplet / per_epoch;
-      ep.loss.total += l.total / per_epoch;
-      update_running_stats(&w, cfg.head, bm, bv);
-      ep.lr = cosine_warmup_lr(step, total, warmup, cfg.lr, cfg.eta_min, cfg.warmup_start_lr);
-      momentum_step(&w.w, &vw, g.w, ep.lr, cfg.momentum, cfg.l2);
-      momentum_step(&w.b, &vb, g.b, ep.lr, cfg.momentum, cfg.l2);
-      momentum_step(&w.gamma, &vg, g.gamma, ep.lr, cfg.momentum, cfg.l2);
-      momentum_step(&w.fc, &vfc, g.fc, ep.lr, cfg.momentum, cfg.l2);  // beta stays (frozen)
-      ++step;
+  HeadEpoch ep;
+  ep.epoch = ++s->epoch;
+  for (const std::vector<int64_t>& b : pk_batches(labels, cfg.batch, cfg.per_label, s->rng)) {
+    for (size_t r = 0; r < b.size(); ++r) {
+      std::memcpy(&bx[r * w.in], x + b[r] * w.in, static_cast<size_t>(w.in) * sizeof(float));
+      by[r] = labels[static_cast<size_t>(b[r])];
     }
-    r.epochs.push_back(ep);
-    if (on_epoch && !on_epoch(ep)) break;
+    for (uint8_t& m : keep) m = kept(s->rng) ? 1 : 0;
+    HeadGrads<float> g;
+    std::vector<float> bm, bv;
+    const HeadLoss l =
+        head_train_step(w, cfg.head, bx.data(), by.data(), cfg.batch, keep.data(), &g, &bm, &bv);
+    ep.loss.ce += l.ce / per_epoch;
+    ep.loss.triplet += l.triplet / per_epoch;
+    ep.loss.total += l.total / per_epoch;
+    update_running_stats(&w, cfg.head, bm, bv);
+    ep.lr = cosine_warmup_lr(s->step, total, warmup, cfg.lr, cfg.eta_min, cfg.warmup_start_lr);
+    momentum_step(&w.w, &s->vw, g.w, ep.lr, cfg.momentum, cfg.l2);
+    momentum_step(&w.b, &s->vb, g.b, ep.lr, cfg.momentum, cfg.l2);
+    momentum_step(&w.gamma, &s->vgamma, g.gamma, ep.lr, cfg.momentum, cfg.l2);
+    momentum_step(&w.fc, &s->vfc, g.fc, ep.lr, cfg.momentum, cfg.l2);  // beta stays (frozen)
+    ++s->step;
   }
+  return ep;
+}
+
+HeadTrainResult train_head(const HeadWeights<float>& init, const float* x,
+                           const std::vector<int64_t>& labels, const HeadTrainConfig& cfg,
+                           const std::function<bool(const HeadEpoch&)>& on_epoch) {
+  if (cfg.epochs < 1) throw std::invalid_argument("epochs must be at least 1");
+  HeadTrainState s = start_head(init, cfg);
+  HeadTrainResult r;
+  r.steps_per_epoch = cfg.batch > 0 ? static_cast<int64_t>(labels.size()) / cfg.batch : 0;
+  for (int64_t e = 1; e <= cfg.epochs; ++e) {
+    r.epochs.push_back(train_head_epoch(&s, x, labels, cfg));
+    if (on_epoch && !on_epoch(r.epochs.back())) break;
+  }
+  r.weights = std::move(s.weights);
   return r;
 }
 

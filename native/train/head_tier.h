@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,21 @@ std::vector<std::vector<int64_t>> pk_batches(const std::vector<int64_t>& labels,
 // columns drawn from Normal(0, fc_init_std) with `seed`.
 HeadWeights<float> tail_weights(const Program& p, const ShituTail& t, int64_t classes,
                                 double fc_init_std, uint64_t seed);
+
+// A run in progress: the weights, the optimiser's velocities, the generator and the step count,
+// so that a caller may run it one epoch at a time (progress, cancellation between epochs).
+struct HeadTrainState {
+  HeadWeights<float> weights;
+  std::vector<float> vw, vb, vgamma, vfc;
+  std::mt19937_64 rng;
+  int64_t step = 0, epoch = 0;
+};
+
+HeadTrainState start_head(const HeadWeights<float>& init, const HeadTrainConfig& cfg);
+
+// One epoch of `s` on x [n, in] with labels (checked against cfg.classes).
+HeadEpoch train_head_epoch(HeadTrainState* s, const float* x, const std::vector<int64_t>& labels,
+                           const HeadTrainConfig& cfg);
 
 // Trains from `init` on x [n, in] with labels. `on_epoch` (may be empty) sees each finished
 // epoch and returns false to stop (cancellation): the result then holds the epochs done.

@@ -1,0 +1,260 @@
+// Training (issue 17, head tier): openHeadTier(path, { runMode, threads }) resolves a
+// NativeHeadTier, a PP-ShiTuV2_rec model cut at its global pool (native/train/shitu_tail.h)
+// with an executor that outputs the pooled features, and the training state:
+//   pooled(images, norm)        the pooled rows [n, in] of a batch (as runImages, no L2)
+//   begin(features, labels, config)   copies the cached features once and starts a run
+//   trainEpoch()                one epoch (a job each: progress and cancellation in between)
+//   save(outDir)                the trained model directory (program unchanged)
+//   close()
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "addon/addon.h"
+#include "addon/args.h"
+#include "addon/image_batch.h"
+#include "addon/job.h"
+#include "train/head_tier.h"
+#include "train/shitu_tail.h"
+
+namespace pif {
+namespace addon {
+namespace {
+
+// The model, its tail, the pooled-feature executor and the run (guarded by `mu`: one job at a
+// time touches the run; JS awaits each).
+struct HeadTier {
+  std::shared_ptr<LoadedModel> model;
+  train::ShituTail tail;
+  std::shared_ptr<Executor> pooled;
+  int threads = 1;
+  std::mutex mu;
+  std::vector<float> features;
+  std::vector<int64_t> labels;
+  train::HeadTrainConfig config;
+  std::unique_ptr<train::HeadTrainState> state;
+};
+
+double number_field(Napi::Env env, const Napi::Object& o, const char* key, double def, double lo,
+                    double hi) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return def;
+  if (!v.IsNumber() || !(v.As<Napi::Number>().DoubleValue() >= lo) ||
+      !(v.As<Napi::Number>().DoubleValue() <= hi))
+    throw_arg(env, std::string("config.") + key + " must be a number from " + std::to_string(lo) +
+                       " to " + std::to_string(hi));
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+int64_t int_config(Napi::Env env, const Napi::Object& o, const char* key, int64_t def, int64_t lo,
+                   int64_t hi) {
+  if (o.Get(key).IsUndefined()) return def;
+  int64_t x = 0;
+  if (!integer_in(o.Get(key), lo, hi, &x))
+    throw_arg(env, std::string("config.") + key + " must be an integer from " + std::to_string(lo) +
+                       " to " + std::to_string(hi));
+  return x;
+}
+
+train::HeadTrainConfig config_arg(Napi::Env env, const Napi::Object& o, const HeadTier& h) {
+  train::HeadTrainConfig c;
+  c.classes = int_config(env, o, "classes", 0, 1, 1 << 24);
+  c.epochs = int_config(env, o, "epochs", 20, 1, 100000);
+  c.batch = int_config(env, o, "batchSize", 128, 2, 1 << 16);
+  c.per_label = int_config(env, o, "perLabel", 4, 1, 1 << 16);
+  c.warmup_epochs = int_config(env, o, "warmupEpochs", 5, 0, 100000);
+  c.lr = number_field(env, o, "learningRate", 0.01, 0, 100);
+  c.eta_min = number_field(env, o, "etaMin", 0, 0, 100);
+  c.warmup_start_lr = number_field(env, o, "warmupStartLr", 0, 0, 100);
+  c.momentum = number_field(env, o, "momentum", 0.9, 0, 1);
+  c.l2 = number_field(env, o, "l2", 1e-5, 0, 1);
+  c.seed = static_cast<uint64_t>(int_config(env, o, "seed", 0, 0, kMaxSafeInteger));
+  c.head.dropout = 1 - h.tail.dropout_scale;
+  c.head.bn_epsilon = h.tail.bn_epsilon;
+  c.head.ce_epsilon = number_field(env, o, "labelSmoothing", 0.1, 0, 1);
+  return c;
+}
+
+Napi::Value epoch_to_js(Napi::Env env, const train::HeadEpoch& e) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("epoch", static_cast<double>(e.epoch));
+  o.Set("lr", e.lr);
+  Napi::Object loss = Napi::Object::New(env);
+  loss.Set("ce", e.loss.ce);
+  loss.Set("triplet", e.loss.triplet);
+  loss.Set("total", e.loss.total);
+  o.Set("loss", loss);
+  return o;
+}
+
+class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "NativeHeadTier",
+                       {InstanceMethod("info", &NativeHeadTier::Info),
+                        InstanceMethod("pooled", &NativeHeadTier::Pooled),
+                        InstanceMethod("begin", &NativeHeadTier::Begin),
+                        InstanceMethod("trainEpoch", &NativeHeadTier::TrainEpoch),
+                        InstanceMethod("save", &NativeHeadTier::Save),
+                        InstanceMethod("close", &NativeHeadTier::Close)});
+  }
+  explicit NativeHeadTier(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeHeadTier>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal())
+      throw_arg(info.Env(), "NativeHeadTier cannot be constructed directly; use openHeadTier()");
+    tier_ = *info[0].As<Napi::External<std::shared_ptr<HeadTier>>>().Data();
+  }
+
+ private:
+  std::shared_ptr<HeadTier> live(Napi::Env env) {
+    if (!tier_) {
+      ErrorInfo e;
+      e.code = code::kClosed;
+      e.message = "the head tier is closed";
+      throw make_error(env, e);
+    }
+    return tier_;
+  }
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    std::shared_ptr<HeadTier> h = live(info.Env());
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("in", static_cast<double>(h->tail.in));
+    o.Set("dim", static_cast<double>(h->tail.dim));
+    o.Set("dropoutScale", h->tail.dropout_scale);
+    o.Set("bnEpsilon", h->tail.bn_epsilon);
+    o.Set("input", h->model->program.inputs.empty() ? "" : h->model->program.inputs[0].name);
+    return o;
+  }
+  // pooled(images, norm): as NativeModel.runImages, the rows not scaled.
+  Napi::Value Pooled(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<HeadTier> h = live(env);
+    if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsObject())
+      throw_arg(env, "pooled(images, norm): bad arguments");
+    ImageBatch b;
+    b.dir = h->model->dir;
+    b.input = h->model->program.inputs[0].name;
+    Napi::Array arr = info[0].As<Napi::Array>();
+    for (uint32_t k = 0; k < arr.Length(); ++k) b.items.push_back(image_arg(env, arr.Get(k), k));
+    b.norm = norm_fields(env, info[1].As<Napi::Object>(), 3);
+    b.threads = h->threads;
+    b.unit_length = false;
+    return start_job(
+        env, [h, b = std::move(b)]() mutable { return run_image_batch(*h->pooled, b); },
+        image_batch_to_js, arr);
+  }
+  // begin(features: Float32Array [n * in], labels: BigInt64Array [n], config)
+  Napi::Value Begin(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<HeadTier> h = live(env);
+    if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsTypedArray() ||
+        !info[2].IsObject())
+      throw_arg(env, "begin(features, labels, config): bad arguments");
+    Napi::TypedArray fa = info[0].As<Napi::TypedArray>(), la = info[1].As<Napi::TypedArray>();
+    if (fa.TypedArrayType() != napi_float32_array || la.TypedArrayType() != napi_bigint64_array)
+      throw_arg(env, "features must be a Float32Array and labels a BigInt64Array");
+    const size_t n = la.ElementLength();
+    if (n == 0 || fa.ElementLength() != n * static_cast<size_t>(h->tail.in))
+      throw_arg(env, "features must hold labels.length rows of " + std::to_string(h->tail.in));
+    train::HeadTrainConfig cfg = config_arg(env, info[2].As<Napi::Object>(), *h);
+    const float* f = reinterpret_cast<const float*>(
+        static_cast<const uint8_t*>(fa.ArrayBuffer().Data()) + fa.ByteOffset());
+    const int64_t* l = reinterpret_cast<const int64_t*>(
+        static_cast<const uint8_t*>(la.ArrayBuffer().Data()) + la.ByteOffset());
+    std::vector<float> features(f, f + fa.ElementLength());
+    std::vector<int64_t> labels(l, l + n);
+    return start_job(
+        env,
+        [h, features = std::move(features), labels = std::move(labels), cfg]() mutable {
+          for (int64_t v : labels)
+            if (v < 0 || v >= cfg.classes)
+              throw ModelError(code::kInvalidArg, "", -1, "",
+                               "label " + std::to_string(v) + " is not in [0, " +
+                                   std::to_string(cfg.classes) + ")");
+          train::HeadWeights<float> init = train::tail_weights(
+              h->model->program, h->tail, cfg.classes, cfg.fc_init_std, cfg.seed);
+          std::lock_guard<std::mutex> lock(h->mu);
+          h->features = std::move(features);
+          h->labels = std::move(labels);
+          h->config = cfg;
+          h->state = std::make_unique<train::HeadTrainState>(train::start_head(init, cfg));
+          return true;
+        },
+        [](Napi::Env env, bool) { return env.Undefined(); });
+  }
+  Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
+    std::shared_ptr<HeadTier> h = live(info.Env());
+    return start_job(
+        info.Env(),
+        [h]() {
+          std::lock_guard<std::mutex> lock(h->mu);
+          if (!h->state) throw ModelError(code::kInvalidArg, "", -1, "", "call begin() first");
+          return train::train_head_epoch(h->state.get(), h->features.data(), h->labels, h->config);
+        },
+        epoch_to_js);
+  }
+  Napi::Value Save(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<HeadTier> h = live(env);
+    std::string dir = nonempty_string_arg(info, 0, "output directory must be a non-empty string");
+    return start_job(
+        env,
+        [h, dir]() {
+          std::lock_guard<std::mutex> lock(h->mu);
+          if (!h->state) throw ModelError(code::kInvalidArg, "", -1, "", "call begin() first");
+          train::write_trained_model(*h->model, h->tail, h->state->weights, dir);
+          return dir;
+        },
+        [](Napi::Env env, const std::string& d) { return Napi::String::New(env, d); });
+  }
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    tier_.reset();  // jobs in flight hold their own reference
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<HeadTier> tier_;
+};
+
+// openHeadTier(path, { runMode, threads, ...load options }): loads the model, finds its tail
+// (normal mode) and builds the pooled-feature executor (in the run mode asked for).
+Napi::Value OpenHeadTier(const Napi::CallbackInfo& info) {
+  Request req = parse_request(info, 1);
+  int64_t threads = 1;
+  if (info.Length() > 1 && info[1].IsObject()) {
+    Napi::Value tv = info[1].As<Napi::Object>().Get("threads");
+    if (!tv.IsUndefined() && !integer_in(tv, 1, 1024, &threads))
+      throw_arg(info.Env(), "threads must be an integer between 1 and 1024");
+  }
+  return start_job(
+      info.Env(),
+      [req = std::move(req), threads]() {
+        auto h = std::make_shared<HeadTier>();
+        h->model = load(req);
+        h->threads = static_cast<int>(threads);
+        Executor normal(h->model);
+        h->tail = train::find_shitu_tail(normal, h->model->dir);
+        auto cut = std::make_shared<LoadedModel>(*h->model);
+        cut->program.outputs = {{"pooled", h->tail.pooled, 0}};
+        h->pooled = std::make_shared<Executor>(cut, req.exec);
+        return h;
+      },
+      [](Napi::Env env, std::shared_ptr<HeadTier>& h) -> Napi::Value {
+        auto* data = env.GetInstanceData<AddonData>();
+        auto holder = Napi::External<std::shared_ptr<HeadTier>>::New(
+            env, new std::shared_ptr<HeadTier>(std::move(h)),
+            [](Napi::Env, std::shared_ptr<HeadTier>* p) { delete p; });
+        return data->head_tier.New({holder});
+      });
+}
+
+}  // namespace
+
+void init_train(Napi::Env env, Napi::Object exports) {
+  Napi::Function cls = NativeHeadTier::Init(env);
+  env.GetInstanceData<AddonData>()->head_tier = Napi::Persistent(cls);
+  exports.Set("openHeadTier", Napi::Function::New(env, OpenHeadTier, "openHeadTier"));
+}
+
+}  // namespace addon
+}  // namespace pif
