@@ -16,7 +16,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 import sharp from 'sharp';
 
-import { machineInfo } from '../lib/bench/machine.js';
+import { cpuLine, machineInfo } from '../lib/bench/machine.js';
 import { buildModel } from '../lib/builder.js';
 import { nativeBinding } from '../lib/native.js';
 import { createModel } from '../lib/image-feature.js';
@@ -134,12 +134,7 @@ try {
       max: worst((h) => h.max),
     },
   };
-  const flags = Object.entries(machine['flags'] as Record<string, boolean>)
-    .filter(([, on]) => on)
-    .map(([f]) => f);
-  log(
-    `CPU: ${String(machine['cpuModel'])}, ${String(machine['logicalCpus'])} logical CPUs, flags: ${flags.join(' ')}`,
-  );
+  log(cpuLine(machine));
   log(
     `PP-ShiTuV2_rec ${result.mode}, ${images} JPEGs ~1000x750 (decoded by ${result.jpegDecode}), batch ${batch}, ${threads} inference thread(s)`,
   );

@@ -8,6 +8,14 @@ import path from 'node:path';
 
 import { packageRoot } from '../native.js';
 
+/** "CPU: <model>, <n> logical CPUs, flags: <the flags machineInfo records that are set>". */
+export function cpuLine(machine: Record<string, unknown>): string {
+  const flags = Object.entries(machine['flags'] as Record<string, boolean>)
+    .filter(([, on]) => on)
+    .map(([f]) => f);
+  return `CPU: ${String(machine['cpuModel'])}, ${String(machine['logicalCpus'])} logical CPUs, flags: ${flags.join(' ')}`;
+}
+
 export async function machineInfo(): Promise<Record<string, unknown>> {
   let cpuinfo = '';
   try {
