@@ -10,6 +10,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "graph/fused_ops.h"
@@ -295,6 +296,17 @@ struct DnnlBindCtx {
   // Whether every input in canonical slots >= first is static.
   bool inputs_static_from(size_t first) const;
 };
+
+// The node state of a fused oneDNN kernel (conv, matmul): the node's parsed fused attributes,
+// its reference fallback and the precision.
+template <typename NodeT, typename FusedStateT>
+std::shared_ptr<NodeT> make_fused_node(const DnnlBindCtx& b, dnnl_backend::RefFallback ref) {
+  auto s = std::make_shared<NodeT>();
+  s->fused = &b.node.attrs<FusedStateT>();
+  s->ref = std::move(ref);
+  s->bf16 = b.opt.bf16;
+  return s;
+}
 
 struct DnnlBinding {
   std::vector<std::string> ops;  // canonical op names (e.g. "softmax", kFusedConvName)

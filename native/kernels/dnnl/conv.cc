@@ -343,11 +343,7 @@ void register_dnnl_conv(std::vector<DnnlBinding>* t) {
   t->push_back({{kFusedConvName},
                 nullptr,
                 [](const DnnlBindCtx& b, RefFallback ref) -> std::shared_ptr<const void> {
-                  auto s = std::make_shared<ConvNode>();
-                  s->fused = &b.node.attrs<FusedConvState>();
-                  s->ref = std::move(ref);
-                  s->bf16 = b.opt.bf16;
-                  return s;
+                  return make_fused_node<ConvNode, FusedConvState>(b, std::move(ref));
                 },
                 []() -> const OpDef& {
                   return kernel_def<ConvNode, ConvEntry, entry_for, set_out, exec>(

@@ -243,10 +243,7 @@ void register_dnnl_matmul(std::vector<DnnlBinding>* t) {
   t->push_back({{kFusedMatmulName},
                 nullptr,
                 [](const DnnlBindCtx& b, RefFallback ref) -> std::shared_ptr<const void> {
-                  auto s = std::make_shared<MatmulNode>();
-                  s->fused = &b.node.attrs<FusedMatmulState>();
-                  s->ref = std::move(ref);
-                  s->bf16 = b.opt.bf16;
+                  auto s = make_fused_node<MatmulNode, FusedMatmulState>(b, std::move(ref));
                   s->y_const = b.is_static(b.node.inputs[1][0]);
                   return s;
                 },
