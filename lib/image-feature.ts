@@ -6,7 +6,7 @@
  * normalise, inference, L2 normalise, only the features back. Decoding of the next batch
  * overlaps inference of the current one; every heavy step runs off the main thread.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
@@ -191,9 +191,7 @@ async function jpegBytes(item: InputItem): Promise<{ bytes: Uint8Array; frame: J
   let bytes: Uint8Array;
   if (item.kind === 'encoded') bytes = item.data;
   else if (item.kind === 'file') {
-    const st = await stat(item.path).catch(() => null);
-    if (st === null || !st.isFile() || st.size > MAX_JPEG_FILE_BYTES) return null;
-    const read = await readFile(item.path).catch(() => null);
+    const read = await readSmallFile(item.path).catch(() => null);
     if (read === null) return null;
     bytes = read;
   } else return null;
@@ -203,6 +201,31 @@ async function jpegBytes(item: InputItem): Promise<{ bytes: Uint8Array; frame: J
 
 /** Larger JPEG files are sharp's to decode (it streams them). */
 const MAX_JPEG_FILE_BYTES = 256 * 1024 * 1024;
+
+/** A regular file's bytes when it holds at most MAX_JPEG_FILE_BYTES, else null (one open). */
+async function readSmallFile(file: string): Promise<Uint8Array | null> {
+  const handle = await open(file, 'r');
+  try {
+    const st = await handle.stat();
+    return st.isFile() && st.size <= MAX_JPEG_FILE_BYTES ? await handle.readFile() : null;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The size `preprocess` wants a w x h image at, checked against the spec. */
+function checkedTarget(preprocess: ModelPreprocess, w: number, h: number): [number, number] {
+  const [targetWidth, targetHeight] = targetSize(preprocess, w, h);
+  checkSpec({ ...preprocess, width: targetWidth, height: targetHeight }, 3);
+  return [targetWidth, targetHeight];
+}
+
+/** @internal `img` with the size `preprocess` wants it at (checked against the spec), for runImages. */
+export function sizedImage(preprocess: ModelPreprocess, img: RawImage): NativePixels {
+  const [targetWidth, targetHeight] = checkedTarget(preprocess, img.width, img.height);
+  const { data, width, height, channels } = img;
+  return { data, width, height, channels, targetWidth, targetHeight };
+}
 
 /** At most `limit` decodes at once, started in the order they were asked for. */
 class DecodeSlots {
@@ -310,8 +333,12 @@ export class FeatureModel {
           try {
             const jpeg = this.#jpegDecode ? await jpegBytes(item) : null;
             if (jpeg !== null)
-              return { item, image: this.#sized(jpeg.frame, jpeg.bytes), error: null };
-            return { item, image: this.#sized(await decodeItem(item)), error: null };
+              return { item, image: this.#sizedJpeg(jpeg.frame, jpeg.bytes), error: null };
+            return {
+              item,
+              image: sizedImage(this.preprocess, await decodeItem(item)),
+              error: null,
+            };
           } catch (err) {
             return { item, image: null, error: err as Error };
           }
@@ -320,16 +347,11 @@ export class FeatureModel {
     );
   }
 
-  // The image with the size the model wants it at (checked against the spec).
-  #sized(img: RawImage): NativePixels;
-  #sized(frame: JpegFrame, jpeg: Uint8Array): NativeJpeg;
-  #sized(img: RawImage | JpegFrame, jpeg?: Uint8Array): NativeImage {
-    const [targetWidth, targetHeight] = targetSize(this.preprocess, img.width, img.height);
-    checkSpec({ ...this.preprocess, width: targetWidth, height: targetHeight }, 3);
-    const { width, height } = img;
-    if (jpeg !== undefined) return { jpeg, width, height, targetWidth, targetHeight };
-    const { data, channels } = img as RawImage;
-    return { data, width, height, channels, targetWidth, targetHeight };
+  // A JPEG the addon decodes, with the size the model wants it at (checked against the spec).
+  #sizedJpeg(frame: JpegFrame, jpeg: Uint8Array): NativeJpeg {
+    const { width, height } = frame;
+    const [targetWidth, targetHeight] = checkedTarget(this.preprocess, width, height);
+    return { jpeg, width, height, targetWidth, targetHeight };
   }
 
   // One batch through the model: one runImages call, and a second one only for JPEGs the
@@ -362,7 +384,11 @@ export class FeatureModel {
       const redone = await Promise.all(
         retry.map(async (p): Promise<Prepared> => {
           try {
-            return { item: p.item, image: this.#sized(await decodeItem(p.item)), error: null };
+            return {
+              item: p.item,
+              image: sizedImage(this.preprocess, await decodeItem(p.item)),
+              error: null,
+            };
           } catch (err) {
             return { item: p.item, image: null, error: err as Error };
           }

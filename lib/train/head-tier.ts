@@ -6,7 +6,7 @@
  * written as a copy of the model directory with a new inference.pdiparams.
  */
 import { captureCaller, InvalidArgumentError } from '../errors.js';
-import { preprocessFromConfig, targetSize, type ModelPreprocess } from '../image-feature.js';
+import { preprocessFromConfig, sizedImage, type ModelPreprocess } from '../image-feature.js';
 import { decodeItem, type InputItem } from '../input.js';
 import { readInferenceConfig, resolveModelDir } from '../modeldir.js';
 import {
@@ -14,7 +14,6 @@ import {
   type NativeHeadEpoch,
   type NativeHeadTier,
   type NativeHeadTrainConfig,
-  type NativePixels,
 } from '../native.js';
 import { checkSpec, type Normalization } from '../preprocess.js';
 
@@ -75,19 +74,14 @@ export class HeadTier {
     const out = new Float32Array(items.length * width);
     for (let i = 0; i < items.length; i += POOLED_BATCH) {
       const batch = items.slice(i, i + POOLED_BATCH);
-      const images = await Promise.all(batch.map(async (item) => this.#pixels(item)));
+      const images = await Promise.all(
+        batch.map(async (item) => sizedImage(this.#preprocess, await decodeItem(item))),
+      );
       const rows = await this.#native.pooled(images, this.#norm);
       if (rows.rows !== batch.length) throw new Error('pooled: a row is missing');
       out.set(rows.features, i * width);
     }
     return out;
-  }
-
-  async #pixels(item: InputItem): Promise<NativePixels> {
-    const img = await decodeItem(item);
-    const [targetWidth, targetHeight] = targetSize(this.#preprocess, img.width, img.height);
-    const { data, width, height, channels } = img;
-    return { data, width, height, channels, targetWidth, targetHeight };
   }
 
   /** Starts a run on cached features (rows of `info.in`) and their labels (0 ... classes-1). */
