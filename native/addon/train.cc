@@ -8,6 +8,7 @@
 //   close()
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -167,11 +168,11 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
     return start_job(
         env,
         [h, features = std::move(features), labels = std::move(labels), cfg]() mutable {
-          for (int64_t v : labels)
-            if (v < 0 || v >= cfg.classes)
-              throw ModelError(code::kInvalidArg, "", -1, "",
-                               "label " + std::to_string(v) + " is not in [0, " +
-                                   std::to_string(cfg.classes) + ")");
+          try {
+            train::check_labels(labels, cfg.classes);
+          } catch (const std::invalid_argument& e) {
+            throw ModelError(code::kInvalidArg, "", -1, "", e.what());
+          }
           train::HeadWeights<float> init = train::tail_weights(
               h->model->program, h->tail, cfg.classes, cfg.fc_init_std, cfg.seed);
           std::lock_guard<std::mutex> lock(h->mu);

@@ -102,12 +102,15 @@ HeadTrainState start_head(const HeadWeights<float>& init, const HeadTrainConfig&
   return s;
 }
 
+void check_labels(const std::vector<int64_t>& labels, int64_t classes) {
+  for (int64_t l : labels)
+    if (l < 0 || l >= classes)
+      throw std::invalid_argument("label " + std::to_string(l) + " is not in [0, " +
+                                  std::to_string(classes) + ")");
+}
+
 HeadEpoch train_head_epoch(HeadTrainState* s, const float* x, const std::vector<int64_t>& labels,
                            const HeadTrainConfig& cfg) {
-  for (int64_t l : labels)
-    if (l < 0 || l >= cfg.classes)
-      throw std::invalid_argument("label " + std::to_string(l) + " is not in [0, " +
-                                  std::to_string(cfg.classes) + ")");
   const int64_t per_epoch = static_cast<int64_t>(labels.size()) / cfg.batch;
   if (cfg.batch < 2 || per_epoch < 1)
     throw std::invalid_argument("fewer rows (" + std::to_string(labels.size()) +
@@ -148,6 +151,7 @@ HeadTrainResult train_head(const HeadWeights<float>& init, const float* x,
                            const std::vector<int64_t>& labels, const HeadTrainConfig& cfg,
                            const std::function<bool(const HeadEpoch&)>& on_epoch) {
   if (cfg.epochs < 1) throw std::invalid_argument("epochs must be at least 1");
+  check_labels(labels, cfg.classes);
   HeadTrainState s = start_head(init, cfg);
   HeadTrainResult r;
   r.steps_per_epoch = cfg.batch > 0 ? static_cast<int64_t>(labels.size()) / cfg.batch : 0;

@@ -68,7 +68,11 @@ struct HeadTrainState {
 
 HeadTrainState start_head(const HeadWeights<float>& init, const HeadTrainConfig& cfg);
 
-// One epoch of `s` on x [n, in] with labels (checked against cfg.classes).
+// Throws std::invalid_argument naming the first label outside [0, classes).
+void check_labels(const std::vector<int64_t>& labels, int64_t classes);
+
+// One epoch of `s` on x [n, in] with labels (check_labels'd by the caller; the loss refuses
+// a label out of range too).
 HeadEpoch train_head_epoch(HeadTrainState* s, const float* x, const std::vector<int64_t>& labels,
                            const HeadTrainConfig& cfg);
 
