@@ -11,6 +11,21 @@
 namespace pif {
 namespace addon {
 
+namespace {
+
+// The optional `augmentSeed` of an image: a training view with that seed (preprocess/augment.h).
+void augment_arg(Napi::Env env, const Napi::Object& o, const std::string& where, BatchImage* img) {
+  Napi::Value s = o.Get("augmentSeed");
+  if (s.IsUndefined()) return;
+  int64_t seed = 0;
+  if (!integer_in(s, 0, kMaxSafeInteger, &seed))
+    throw_arg(env, where + "augmentSeed must be a non-negative safe integer");
+  img->augment = true;
+  img->augment_seed = static_cast<uint64_t>(seed);
+}
+
+}  // namespace
+
 BatchItem image_arg(Napi::Env env, const Napi::Value& v, uint32_t k) {
   std::string where = "image " + std::to_string(k) + ": ";
   if (!v.IsObject()) throw_arg(env, where + "must be an object");
@@ -25,6 +40,7 @@ BatchItem image_arg(Napi::Env env, const Napi::Value& v, uint32_t k) {
     item.jpeg = u8_bytes(o.Get("jpeg"), &item.jpeg_size);
     if (item.jpeg == nullptr || item.jpeg_size == 0)
       throw_arg(env, where + "jpeg must be a non-empty Uint8Array");
+    augment_arg(env, o, where, &item.image);
     return item;
   }
   item.image = image_dims(env, o, o, "targetWidth", "targetHeight");
@@ -35,6 +51,7 @@ BatchItem image_arg(Napi::Env env, const Napi::Value& v, uint32_t k) {
   if (p == nullptr || len != need)
     throw_arg(env, where + "data must be a Uint8Array of width * height * channels bytes");
   item.image.pixels = p;
+  augment_arg(env, o, where, &item.image);
   return item;
 }
 

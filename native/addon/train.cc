@@ -4,8 +4,12 @@
 //   pooled(images, norm)        the pooled rows [n, in] of a batch (as runImages, no L2)
 //   begin(features, labels, config)   copies the cached features once and starts a run
 //   trainEpoch()                one epoch (a job each: progress and cancellation in between)
+//   features(pooled)            the run's current model features (unit rows) of pooled rows
+//   state() / restore(bytes)    the run's state, to resume it exactly (Train.resume_path)
+//   params()                    every float32 parameter, the tail's as trained so far
 //   save(outDir)                the trained model directory (program unchanged)
 //   close()
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -36,6 +40,13 @@ struct HeadTier {
   std::vector<int64_t> labels;
   train::HeadTrainConfig config;
   std::unique_ptr<train::HeadTrainState> state;
+
+  // The lock on the run, for a job that needs begin() to have run.
+  std::unique_lock<std::mutex> begun() {
+    std::unique_lock<std::mutex> lock(mu);
+    if (!state) throw ModelError(code::kInvalidArg, "", -1, "", "call begin() first");
+    return lock;
+  }
 };
 
 double number_field(Napi::Env env, const Napi::Object& o, const char* key, double def, double lo,
@@ -98,6 +109,10 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
                         InstanceMethod("pooled", &NativeHeadTier::Pooled),
                         InstanceMethod("begin", &NativeHeadTier::Begin),
                         InstanceMethod("trainEpoch", &NativeHeadTier::TrainEpoch),
+                        InstanceMethod("features", &NativeHeadTier::Features),
+                        InstanceMethod("state", &NativeHeadTier::State),
+                        InstanceMethod("restore", &NativeHeadTier::Restore),
+                        InstanceMethod("params", &NativeHeadTier::Params),
                         InstanceMethod("save", &NativeHeadTier::Save),
                         InstanceMethod("close", &NativeHeadTier::Close)});
   }
@@ -189,11 +204,132 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
     return start_job(
         info.Env(),
         [h]() {
-          std::lock_guard<std::mutex> lock(h->mu);
-          if (!h->state) throw ModelError(code::kInvalidArg, "", -1, "", "call begin() first");
-          return train::train_head_epoch(h->state.get(), h->features.data(), h->labels, h->config);
+          std::unique_lock<std::mutex> lock = h->begun();
+          try {
+            return train::train_head_epoch(h->state.get(), h->features.data(), h->labels,
+                                           h->config);
+          } catch (const std::invalid_argument& e) {  // the PK sampler's and the losses' refusals
+            throw ModelError(code::kInvalidArg, "", -1, "", e.what());
+          }
         },
         epoch_to_js);
+  }
+  // features(pooled: Float32Array [n * in]) -> Float32Array [n * dim], unit rows: what the
+  // model written by save() now would give for these pooled rows.
+  Napi::Value Features(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<HeadTier> h = live(env);
+    if (info.Length() < 1 || !info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw_arg(env, "features(pooled): pooled must be a Float32Array");
+    Napi::Float32Array a = info[0].As<Napi::Float32Array>();
+    if (a.ElementLength() % static_cast<size_t>(h->tail.in) != 0)
+      throw_arg(env, "pooled must hold rows of " + std::to_string(h->tail.in));
+    std::vector<float> x(a.Data(), a.Data() + a.ElementLength());
+    return start_job(
+        env,
+        [h, x = std::move(x)]() {
+          std::unique_lock<std::mutex> lock = h->begun();
+          const int64_t n = static_cast<int64_t>(x.size()) / h->tail.in;
+          std::vector<float> y(static_cast<size_t>(n * h->tail.dim));
+          train::head_features(h->state->weights, h->config.head, x.data(), n, y.data());
+          unit_rows(y.data(), n, h->tail.dim);
+          return y;
+        },
+        [](Napi::Env env, const std::vector<float>& y) -> Napi::Value {
+          Napi::Float32Array out = Napi::Float32Array::New(env, y.size());
+          if (!y.empty()) std::memcpy(out.Data(), y.data(), y.size() * sizeof(float));
+          return out;
+        });
+  }
+  Napi::Value State(const Napi::CallbackInfo& info) {
+    std::shared_ptr<HeadTier> h = live(info.Env());
+    return start_job(
+        info.Env(),
+        [h]() {
+          std::unique_lock<std::mutex> lock = h->begun();
+          return train::save_head_state(*h->state);
+        },
+        [](Napi::Env env, const std::vector<uint8_t>& b) -> Napi::Value {
+          return Napi::Buffer<uint8_t>::Copy(env, b.data(), b.size());
+        });
+  }
+  // restore(bytes: Uint8Array): after begin() with the same data and config.
+  Napi::Value Restore(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<HeadTier> h = live(env);
+    size_t len = 0;
+    const uint8_t* p = info.Length() < 1 ? nullptr : u8_bytes(info[0], &len);
+    if (p == nullptr) throw_arg(env, "restore(bytes): bytes must be a Uint8Array");
+    std::vector<uint8_t> bytes(p, p + len);
+    return start_job(
+        env,
+        [h, bytes = std::move(bytes)]() {
+          std::unique_lock<std::mutex> lock = h->begun();
+          try {
+            train::load_head_state(bytes.data(), bytes.size(), h->state.get());
+          } catch (const std::invalid_argument& e) {
+            throw ModelError(code::kInvalidArg, "", -1, "", e.what());
+          }
+          return h->state->epoch;
+        },
+        [](Napi::Env env, int64_t epoch) { return Napi::Number::New(env, epoch); });
+  }
+  // params() -> [{ name, dims, data: Float32Array, role }]: every loaded float32 parameter in
+  // program order, the tail's with the run's weights (role: convWeight, convBias, bnScale,
+  // bnBias, bnMean, bnVariance; '' for the frozen rest), then the FC head (role fc, name '').
+  Napi::Value Params(const Napi::CallbackInfo& info) {
+    std::shared_ptr<HeadTier> h = live(info.Env());
+    struct Entry {
+      std::string name, role;
+      std::vector<int64_t> dims;
+      std::vector<float> data;
+    };
+    return start_job(
+        info.Env(),
+        [h]() {
+          std::unique_lock<std::mutex> lock = h->begun();
+          const train::HeadWeights<float>& w = h->state->weights;
+          const train::ShituTail& t = h->tail;
+          const std::pair<int32_t, std::pair<const char*, const std::vector<float>*>> tail[] = {
+              {t.conv_weight, {"convWeight", &w.w}}, {t.conv_bias, {"convBias", &w.b}},
+              {t.bn_scale, {"bnScale", &w.gamma}},   {t.bn_bias, {"bnBias", &w.beta}},
+              {t.bn_mean, {"bnMean", &w.mean}},      {t.bn_var, {"bnVariance", &w.var}}};
+          std::vector<Entry> out;
+          const Program& p = h->model->program;
+          for (int32_t k = 0; k < static_cast<int32_t>(p.params.size()); ++k) {
+            const Parameter& prm = p.params[k];
+            if (!prm.loaded || prm.tensor.dtype != DType::Float32) continue;
+            Entry e{prm.name, "", prm.tensor.dims, {}};
+            for (const auto& r : tail)
+              if (r.first == k) e.role = r.second.first, e.data = *r.second.second;
+            if (e.role.empty()) {
+              const float* f = reinterpret_cast<const float*>(prm.tensor.data());
+              e.data.assign(f, f + prm.tensor.numel());
+            }
+            out.push_back(std::move(e));
+          }
+          out.push_back(Entry{"", "fc", {w.dim, w.classes}, w.fc});
+          return out;
+        },
+        [](Napi::Env env, const std::vector<Entry>& es) -> Napi::Value {
+          Napi::Array arr = Napi::Array::New(env, es.size());
+          for (size_t k = 0; k < es.size(); ++k) {
+            Napi::Object o = Napi::Object::New(env);
+            o.Set("name", es[k].name);
+            o.Set("role", es[k].role);
+            Napi::Array dims = Napi::Array::New(env, es[k].dims.size());
+            for (size_t d = 0; d < es[k].dims.size(); ++d)
+              dims.Set(static_cast<uint32_t>(d), static_cast<double>(es[k].dims[d]));
+            o.Set("dims", dims);
+            Napi::Float32Array a = Napi::Float32Array::New(env, es[k].data.size());
+            if (!es[k].data.empty())
+              std::memcpy(a.Data(), es[k].data.data(), es[k].data.size() * sizeof(float));
+            o.Set("data", a);
+            arr.Set(static_cast<uint32_t>(k), o);
+          }
+          return arr;
+        });
   }
   Napi::Value Save(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -202,8 +338,7 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
     return start_job(
         env,
         [h, dir]() {
-          std::lock_guard<std::mutex> lock(h->mu);
-          if (!h->state) throw ModelError(code::kInvalidArg, "", -1, "", "call begin() first");
+          std::unique_lock<std::mutex> lock = h->begun();
           train::write_trained_model(*h->model, h->tail, h->state->weights, dir);
           return dir;
         },

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstddef>
 
+#include "preprocess/augment.h"
 #include "preprocess/resize_linear.h"
 
 namespace pif {
@@ -13,6 +14,13 @@ void preprocess_into(const BatchImage& img, const Normalization& norm,
                   static_cast<size_t>(img.channels));
   resize_linear_u8(img.pixels, img.width, img.height, img.channels, scratch->data(),
                    img.target_width, img.target_height);
+  if (img.augment) {
+    const TrainAugment a;
+    std::vector<uint8_t> view;
+    train_view(scratch->data(), img.target_width, img.target_height, img.channels,
+               draw_augment(img.augment_seed, a), a, &view);
+    scratch->swap(view);
+  }
   normalize_to_chw(scratch->data(), img.target_width, img.target_height, img.channels, norm.scale,
                    norm.mean.data(), norm.std.data(), chw);
 }

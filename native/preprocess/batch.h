@@ -15,6 +15,9 @@ struct BatchImage {
   std::vector<uint8_t> owned;
   int width = 0, height = 0, channels = 0;
   int target_width = 0, target_height = 0;
+  // A training view (preprocess/augment.h) of the resized image, drawn with this seed.
+  bool augment = false;
+  uint64_t augment_seed = 0;
 };
 
 // The normalisation after the resize: (x * scale - mean[c]) / std[c], one mean and std per
@@ -24,8 +27,9 @@ struct Normalization {
   std::vector<float> mean, std;
 };
 
-// Resizes (resize_linear_u8) and normalises (normalize_to_chw) `img` into `chw`, which holds
-// channels * target_height * target_width floats; `scratch` is reused between calls.
+// Resizes (resize_linear_u8), makes the training view when `img.augment`, and normalises
+// (normalize_to_chw) `img` into `chw`, which holds channels * target_height * target_width floats;
+// `scratch` is reused between calls.
 void preprocess_into(const BatchImage& img, const Normalization& norm,
                      std::vector<uint8_t>* scratch, float* chw);
 

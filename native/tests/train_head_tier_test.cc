@@ -162,3 +162,76 @@ PIF_TEST(train_head_tier, train_write_reload) {
 }
 
 }  // namespace pif::test
+
+namespace pif::test {
+
+// A run stopped after epoch 2, its state saved and loaded into a fresh run, goes on to the
+// same weights bit for bit as the uninterrupted run; bytes it did not write are refused.
+PIF_TEST(train_head_tier, state_resume_is_exact) {
+  std::vector<float> x;
+  std::vector<int64_t> labels;
+  clustered(&x, &labels);
+  train::HeadTrainConfig cfg;
+  cfg.classes = 8, cfg.epochs = 4, cfg.batch = 16, cfg.warmup_epochs = 1, cfg.lr = 0.05;
+  cfg.seed = 11;
+  train::HeadWeights<float> init;
+  init.in = 1024, init.dim = 32, init.classes = 8;
+  std::mt19937_64 rng(4);
+  std::normal_distribution<float> nd(0.f, 0.02f);
+  init.w.resize(32 * 1024);
+  for (float& v : init.w) v = nd(rng);
+  init.b.assign(32, 0.f), init.gamma.assign(32, 1.f), init.beta.assign(32, 0.f);
+  init.mean.assign(32, 0.f), init.var.assign(32, 1.f);
+  init.fc.resize(32 * 8);
+  for (float& v : init.fc) v = nd(rng);
+
+  train::HeadTrainState full = train::start_head(init, cfg);
+  for (int e = 0; e < 4; ++e) train::train_head_epoch(&full, x.data(), labels, cfg);
+
+  train::HeadTrainState first = train::start_head(init, cfg);
+  for (int e = 0; e < 2; ++e) train::train_head_epoch(&first, x.data(), labels, cfg);
+  const std::vector<uint8_t> bytes = train::save_head_state(first);
+  train::HeadTrainState resumed = train::start_head(init, cfg);
+  train::load_head_state(bytes.data(), bytes.size(), &resumed);
+  if (resumed.epoch != 2 || resumed.step != first.step) return FAILF("counts not restored");
+  for (int e = 0; e < 2; ++e) train::train_head_epoch(&resumed, x.data(), labels, cfg);
+  if (resumed.weights.w != full.weights.w || resumed.weights.fc != full.weights.fc ||
+      resumed.weights.var != full.weights.var || resumed.vfc != full.vfc)
+    return FAILF("the resumed run differs from the uninterrupted one");
+
+  // Refusals: every truncation, a bad magic, another class count; the state stays as it was.
+  train::HeadTrainState fresh = train::start_head(init, cfg);
+  const std::vector<float> before = fresh.weights.w;
+  for (size_t cut = 0; cut < bytes.size(); cut += (cut < 64 ? 1 : 997)) {
+    bool threw = false;
+    try {
+      train::load_head_state(bytes.data(), cut, &fresh);
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    if (!threw) return FAILF("a state cut at byte " + std::to_string(cut) + " was accepted");
+  }
+  std::vector<uint8_t> bad = bytes;
+  bad[0] = 'X';
+  bool threw = false;
+  try {
+    train::load_head_state(bad.data(), bad.size(), &fresh);
+  } catch (const std::invalid_argument& e) {
+    threw = std::string(e.what()).find("magic") != std::string::npos;
+  }
+  if (!threw) FAILF("bad magic not named");
+  train::HeadWeights<float> other = init;
+  other.classes = 9;
+  other.fc.resize(32 * 9);
+  train::HeadTrainState wrong = train::start_head(other, cfg);
+  threw = false;
+  try {
+    train::load_head_state(bytes.data(), bytes.size(), &wrong);
+  } catch (const std::invalid_argument& e) {
+    threw = std::string(e.what()).find("8 classes") != std::string::npos;
+  }
+  if (!threw) FAILF("a state for 8 classes loaded into 9");
+  if (fresh.weights.w != before || fresh.epoch != 0) FAILF("a refused load changed the state");
+}
+
+}  // namespace pif::test

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 
 #include "common/error.h"
@@ -100,6 +101,103 @@ HeadTrainState start_head(const HeadWeights<float>& init, const HeadTrainConfig&
   s.weights = init;
   s.rng.seed(cfg.seed);
   return s;
+}
+
+namespace {
+
+constexpr char kStateMagic[8] = {'P', 'I', 'F', 'H', 'E', 'A', 'D', '1'};
+
+template <typename T>
+void put(std::vector<uint8_t>* out, const T& v) {
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(&v);
+  out->insert(out->end(), p, p + sizeof(T));
+}
+
+// The float vectors of a state, in the file's order.
+std::vector<std::vector<float>*> state_vectors(HeadTrainState* s) {
+  HeadWeights<float>& w = s->weights;
+  return {&w.w,  &w.b,   &w.gamma, &w.beta,    &w.mean, &w.var,
+          &w.fc, &s->vw, &s->vb,   &s->vgamma, &s->vfc};
+}
+
+struct StateReader {
+  const uint8_t* data;
+  size_t size, at = 0;
+  template <typename T>
+  T get(const char* what) {
+    T v;
+    if (size - at < sizeof(T))
+      throw std::invalid_argument("training state: ends at byte " + std::to_string(at) +
+                                  " inside the " + what);
+    std::memcpy(&v, data + at, sizeof(T));
+    at += sizeof(T);
+    return v;
+  }
+};
+
+}  // namespace
+
+std::vector<uint8_t> save_head_state(const HeadTrainState& s) {
+  std::vector<uint8_t> out(kStateMagic, kStateMagic + sizeof(kStateMagic));
+  const HeadWeights<float>& w = s.weights;
+  for (int64_t v : {w.in, w.dim, w.classes, s.step, s.epoch}) put(&out, v);
+  for (std::vector<float>* v : state_vectors(const_cast<HeadTrainState*>(&s))) {
+    put(&out, static_cast<uint64_t>(v->size()));
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(v->data());
+    out.insert(out.end(), p, p + v->size() * sizeof(float));
+  }
+  std::ostringstream rng;
+  rng << s.rng;
+  const std::string text = rng.str();
+  put(&out, static_cast<uint64_t>(text.size()));
+  out.insert(out.end(), text.begin(), text.end());
+  return out;
+}
+
+void load_head_state(const uint8_t* data, size_t size, HeadTrainState* s) {
+  StateReader r{data, size};
+  if (size < sizeof(kStateMagic) || std::memcmp(data, kStateMagic, sizeof(kStateMagic)) != 0)
+    throw std::invalid_argument("training state: not a head-tier state (bad magic at byte 0)");
+  r.at = sizeof(kStateMagic);
+  HeadTrainState t = *s;
+  const int64_t in = r.get<int64_t>("header"), dim = r.get<int64_t>("header"),
+                classes = r.get<int64_t>("header");
+  if (in != t.weights.in || dim != t.weights.dim || classes != t.weights.classes)
+    throw std::invalid_argument("training state: it is for a tail of " + std::to_string(in) +
+                                " -> " + std::to_string(dim) + " with " + std::to_string(classes) +
+                                " classes, this run has " + std::to_string(t.weights.in) + " -> " +
+                                std::to_string(t.weights.dim) + " with " +
+                                std::to_string(t.weights.classes));
+  t.step = r.get<int64_t>("header");
+  t.epoch = r.get<int64_t>("header");
+  if (t.step < 0 || t.epoch < 0) throw std::invalid_argument("training state: negative counts");
+  std::vector<std::vector<float>*> vs = state_vectors(&t), shapes = state_vectors(s);
+  for (size_t k = 0; k < vs.size(); ++k) {
+    const size_t at = r.at;
+    const uint64_t n = r.get<uint64_t>("vector size");
+    // Weights keep their shapes; a velocity is empty before its first step.
+    static const size_t kVelocityOf[4] = {0, 1, 2, 6};  // vw, vb, vgamma, vfc
+    const size_t want = k < 7 ? shapes[k]->size() : shapes[kVelocityOf[k - 7]]->size();
+    if (n != want && !(k >= 7 && n == 0))
+      throw std::invalid_argument("training state: vector " + std::to_string(k) + " at byte " +
+                                  std::to_string(at) + " holds " + std::to_string(n) +
+                                  " values, expected " + std::to_string(want));
+    if ((size - r.at) / sizeof(float) < n)
+      throw std::invalid_argument("training state: ends at byte " + std::to_string(size) +
+                                  " inside vector " + std::to_string(k));
+    vs[k]->resize(static_cast<size_t>(n));
+    if (n > 0) std::memcpy(vs[k]->data(), data + r.at, static_cast<size_t>(n) * sizeof(float));
+    r.at += static_cast<size_t>(n) * sizeof(float);
+  }
+  const uint64_t len = r.get<uint64_t>("generator size");
+  if (len != size - r.at)
+    throw std::invalid_argument("training state: the generator at byte " + std::to_string(r.at) +
+                                " has " + std::to_string(size - r.at) + " bytes, the header says " +
+                                std::to_string(len));
+  std::istringstream rng(std::string(reinterpret_cast<const char*>(data + r.at), len));
+  rng >> t.rng;
+  if (rng.fail()) throw std::invalid_argument("training state: the generator state is unreadable");
+  *s = std::move(t);
 }
 
 void check_labels(const std::vector<int64_t>& labels, int64_t classes) {

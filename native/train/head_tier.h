@@ -68,6 +68,16 @@ struct HeadTrainState {
 
 HeadTrainState start_head(const HeadWeights<float>& init, const HeadTrainConfig& cfg);
 
+// A run's state as bytes, so that a run resumed from them goes on exactly as an uninterrupted
+// one (Train.resume_path): the weights, the velocities, the step and epoch counts and the
+// generator's state.
+std::vector<uint8_t> save_head_state(const HeadTrainState& s);
+
+// Reads save_head_state's bytes into `s`, which start_head made for the same model and classes.
+// Throws std::invalid_argument (naming the byte offset) on bytes it did not write or on other
+// shapes; `s` is unchanged then.
+void load_head_state(const uint8_t* data, size_t size, HeadTrainState* s);
+
 // Throws std::invalid_argument naming the first label outside [0, classes).
 void check_labels(const std::vector<int64_t>& labels, int64_t classes);
 
