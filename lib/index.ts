@@ -130,6 +130,14 @@ export {
   type EvaluateDatasetOptions,
   type EvaluateDatasetResult,
 } from './evaluate-dataset.js';
+export {
+  train,
+  type TrainOptions,
+  type TrainProgress,
+  type TrainResult,
+  type TrainTier,
+} from './train/train.js';
+export { type EpochPoint } from './train/curves.js';
 export { checkDataset, type CheckDatasetResult } from './dataset/check.js';
 export { convertLabelMe } from './dataset/convert.js';
 export { splitDataset } from './dataset/split.js';

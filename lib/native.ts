@@ -98,7 +98,11 @@ export interface NativeJpeg {
   targetHeight: number;
 }
 
-export type NativeImage = NativePixels | NativeJpeg;
+/**
+ * An image of a batch; with `augmentSeed`, a seeded training view of it (flip, pad, crop,
+ * rotation: native/preprocess/augment.h) is what runs.
+ */
+export type NativeImage = (NativePixels | NativeJpeg) & { augmentSeed?: number };
 
 /** runImages' result: a unit-length row per image it ran, and the JPEGs it could not decode. */
 export interface NativeImageRows {
@@ -162,6 +166,15 @@ export interface NativeHeadEpoch {
   loss: { ce: number; triplet: number; total: number };
 }
 
+export interface NativeHeadParam {
+  /** The program's parameter name ('' for the FC head, which the program does not have). */
+  name: string;
+  /** Which tail parameter it is, or '' for the frozen rest. */
+  role: '' | 'convWeight' | 'convBias' | 'bnScale' | 'bnBias' | 'bnMean' | 'bnVariance' | 'fc';
+  dims: number[];
+  data: Float32Array;
+}
+
 export interface NativeHeadTier {
   info(): { in: number; dim: number; dropoutScale: number; bnEpsilon: number; input: string };
   /** Pooled features of a batch: rows of `in`, not scaled; JPEGs it cannot decode in `failed`. */
@@ -175,6 +188,14 @@ export interface NativeHeadTier {
     config: NativeHeadTrainConfig,
   ): Promise<void>;
   trainEpoch(): Promise<NativeHeadEpoch>;
+  /** Unit-length features of pooled rows through the tail as trained so far. */
+  features(pooled: Float32Array): Promise<Float32Array>;
+  /** The run's state as bytes (weights, velocities, counts, generator). */
+  state(): Promise<Buffer>;
+  /** Loads state() bytes into a run begun with the same data and config; resolves its epoch. */
+  restore(bytes: Uint8Array): Promise<number>;
+  /** Every float32 parameter (tail ones as trained), then the FC head (role 'fc'). */
+  params(): Promise<NativeHeadParam[]>;
   save(outDir: string): Promise<string>;
   close(): void;
 }

@@ -24,8 +24,8 @@ import { PyInt, pyJsonDumps, type PyJsonValue } from './pyjson.js';
 import { writeFileAtomic } from './fsutil.js';
 import { createProgress } from './progress.js';
 
-/** The modes this build runs. `train` exists in PaddleX but not here yet (no stub). */
-export const SUPPORTED_MODES = ['check_dataset', 'evaluate', 'predict', 'export'] as const;
+/** The modes this build runs (train: lib/train/train-mode.ts). */
+export const SUPPORTED_MODES = ['check_dataset', 'train', 'evaluate', 'predict', 'export'] as const;
 export type Mode = (typeof SUPPORTED_MODES)[number];
 
 export interface ModeIo {
@@ -317,8 +317,13 @@ async function exportMode(config: ConfigMap, io: ModeIo): Promise<ResultObject> 
   return { format: 'paddle', files };
 }
 
+async function trainMode(config: ConfigMap, io: ModeIo): Promise<ResultObject> {
+  return (await import('./train/train-mode.js')).trainMode(config, io);
+}
+
 const RUNNERS: Record<Mode, (c: ConfigMap, io: ModeIo) => Promise<ResultObject>> = {
   check_dataset: checkDatasetMode,
+  train: trainMode,
   evaluate: evaluateMode,
   predict: predictMode,
   export: exportMode,
@@ -352,10 +357,8 @@ export async function runMode(config: ConfigMap, io: ModeIo): Promise<number> {
   const safeMode = typeof mode === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(mode);
   try {
     if (typeof mode !== 'string' || !(SUPPORTED_MODES as readonly string[]).includes(mode)) {
-      const which =
-        mode === 'train' ? 'training is not available in this build yet' : 'unknown mode';
       throw new UnsupportedError(
-        `Global.mode ${JSON.stringify(mode ?? null)}: ${which}. Supported modes: ${SUPPORTED_MODES.join(', ')}`,
+        `Global.mode ${JSON.stringify(mode ?? null)}: unknown mode. Supported modes: ${SUPPORTED_MODES.join(', ')}`,
       );
     }
     const result = await RUNNERS[mode as Mode](config, io);

@@ -8,8 +8,8 @@ import cliProgress from 'cli-progress';
 export interface Progress {
   /** Sets the total (may grow once the work is known). */
   setTotal(total: number): void;
-  /** Marks `done` items finished (absolute count). */
-  update(done: number): void;
+  /** Marks `done` items finished (absolute count); `detail` is shown after the bar. */
+  update(done: number, detail?: string): void;
   /** Removes the bar. */
   stop(): void;
 }
@@ -30,7 +30,7 @@ export function createProgress(
   const bar = new cliProgress.SingleBar(
     {
       stream,
-      format: `${label} [{bar}] {value}/{total} {percentage}% | {duration_formatted} elapsed, eta {eta_formatted}`,
+      format: `${label} [{bar}] {value}/{total} {percentage}% | {duration_formatted} elapsed, eta {eta_formatted} {detail}`,
       hideCursor: true,
       clearOnComplete: true,
       etaBuffer: 50,
@@ -44,16 +44,16 @@ export function createProgress(
       if (started && t === total) return;
       total = t;
       if (!started) {
-        bar.start(t, 0);
+        bar.start(t, 0, { detail: '' });
         started = true;
       } else bar.setTotal(t);
     },
-    update(done: number): void {
+    update(done: number, detail?: string): void {
       if (!started) {
-        bar.start(Math.max(total, done), 0);
+        bar.start(Math.max(total, done), 0, { detail: '' });
         started = true;
       }
-      bar.update(done);
+      bar.update(done, { detail: detail ?? '' });
     },
     stop(): void {
       if (started) bar.stop();

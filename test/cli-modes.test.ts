@@ -112,11 +112,11 @@ describe('-c/-o modes', () => {
     assert.match(res['err_msg'] as string, /Predict\.model_dir=None/);
   });
 
-  test('train is not offered: the error lists the supported modes', async () => {
+  test('train without a dataset: a typed failure in train_result.json', async () => {
     const out = path.join(dir, 'out-train');
-    const r = await runMain(modeArgs('train', out, []));
+    const r = await runMain(modeArgs('train', out, ['Global.dataset_dir=None']));
     assert.equal(r.code, 1);
-    assert.match(r.err, /Supported modes: check_dataset, evaluate, predict, export/);
+    assert.match(r.err, /train failed \[PIF_CONFIG\]: Global\.dataset_dir is not set/);
     assert.equal(readJson(path.join(out, 'train_result.json'))['done_flag'], false);
   });
 

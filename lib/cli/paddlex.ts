@@ -16,7 +16,7 @@ const PADDLEX_HELP = `
 PaddleX module interface:
   paddle-image-feature -c configs/modules/image_feature/PP-ShiTuV2_rec.yaml \\
       -o Global.mode=check_dataset -o Global.dataset_dir=./dataset/Inshop_examples
-  Modes: check_dataset, evaluate, predict, export. Results go to <Global.output>/<mode>_result.json.
+  Modes: check_dataset, train, evaluate, predict, export. Results go to <Global.output>/<mode>_result.json.
   -c also takes a shipped config by model name (${OFFICIAL_MODELS.join(', ')}).`;
 
 /** What `--help` prints: commander's help plus the PaddleX section. */

@@ -15,13 +15,14 @@ import { registerPredict } from './predict.js';
 import { registerRun } from './run.js';
 import { registerServe } from './serve.js';
 import { registerSplit } from './split.js';
+import { registerTrain } from './train.js';
 
 export function buildProgram(ctx: CliContext, version: string): Command {
   const { io } = ctx;
   const program = new Command('paddle-image-feature');
   program
     .description(
-      'Image features with PaddlePaddle PP-ShiTuV2 recognition models: predict, dataset tools, evaluation, export',
+      'Image features with PaddlePaddle PP-ShiTuV2 recognition models: predict, dataset tools, training, evaluation, export',
     )
     .version(version, '-v, --version', 'show the version')
     .helpOption('-h, --help', 'show this help');
@@ -35,6 +36,7 @@ export function buildProgram(ctx: CliContext, version: string): Command {
   registerCheckDataset(program, ctx);
   registerConvert(program, ctx);
   registerSplit(program, ctx);
+  registerTrain(program, ctx);
   registerEvaluate(program, ctx);
   registerInspect(program, ctx);
   registerExport(program, ctx);

@@ -41,6 +41,21 @@ export function escapeXml(s: string): string {
   );
 }
 
+/** One line of black SVG text in the charts' font, anchored at (x, y). */
+export function chartText(
+  x: number,
+  y: number,
+  s: string,
+  size: number,
+  anchor: 'start' | 'middle' | 'end',
+  extra = '',
+): string {
+  return (
+    `<text x="${x}" y="${y}" font-family="${FONT_FAMILY}" font-size="${size}" ` +
+    `text-anchor="${anchor}" fill="#000"${extra}>${escapeXml(s)}</text>`
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reading and writing sample images
 
@@ -447,16 +462,7 @@ export function buildHistogramSvg(stats: readonly SplitStats[]): HistogramSvg {
   const parts: string[] = [];
   const stroke = Math.round(0.8 * PT);
   const tick = Math.round(3.5 * PT);
-  const text = (
-    x: number,
-    y: number,
-    s: string,
-    size: number,
-    anchor: 'start' | 'middle' | 'end',
-    extra = '',
-  ): string =>
-    `<text x="${x}" y="${y}" font-family="${FONT_FAMILY}" font-size="${size}" ` +
-    `text-anchor="${anchor}" fill="#000"${extra}>${escapeXml(s)}</text>`;
+  const text = chartText;
   parts.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
   // Title and legend above the plot.
   const midX = (plot.left + plot.right) / 2;

@@ -12,6 +12,8 @@ import { readInferenceConfig, resolveModelDir } from '../modeldir.js';
 import {
   nativeBinding,
   type NativeHeadEpoch,
+  type NativeHeadParam,
+  type NativeImage,
   type NativeHeadTier,
   type NativeHeadTrainConfig,
 } from '../native.js';
@@ -68,20 +70,85 @@ export class HeadTier {
     return this.#native.info();
   }
 
-  /** Pooled features of `items`, rows of `info.in`, in order; an undecodable image rejects. */
-  async pooledFeatures(items: readonly InputItem[]): Promise<Float32Array> {
+  /**
+   * Pooled features of `items`, rows of `info.in`, in order; an undecodable image rejects. With
+   * `views`, each item gives `views.length` rows in a row: its training views drawn with those
+   * seeds (`views(index)` per item), decoded once.
+   */
+  async pooledFeatures(
+    items: readonly InputItem[],
+    options: {
+      views?: (index: number) => readonly number[];
+      onProgress?: (done: number, total: number) => void;
+      signal?: AbortSignal;
+      /** The error for item `index` that could not be decoded (default: the decoder's). */
+      describeError?: (index: number, err: unknown) => Error;
+    } = {},
+  ): Promise<Float32Array> {
     const width = this.info.in;
-    const out = new Float32Array(items.length * width);
-    for (let i = 0; i < items.length; i += POOLED_BATCH) {
-      const batch = items.slice(i, i + POOLED_BATCH);
-      const images = await Promise.all(
-        batch.map(async (item) => sizedImage(this.#preprocess, await decodeItem(item))),
+    const seedsOf = (k: number): readonly (number | undefined)[] =>
+      options.views?.(k) ?? [undefined];
+    const perItem = seedsOf(0).length;
+    const out = new Float32Array(items.length * perItem * width);
+    const step = Math.max(1, Math.floor(POOLED_BATCH / perItem));
+    for (let i = 0; i < items.length; i += step) {
+      options.signal?.throwIfAborted();
+      const batch = items.slice(i, i + step);
+      const decoded = await Promise.all(
+        batch.map(async (item, k) => {
+          try {
+            return sizedImage(this.#preprocess, await decodeItem(item));
+          } catch (err) {
+            throw options.describeError?.(i + k, err) ?? err;
+          }
+        }),
       );
+      const images: NativeImage[] = decoded.flatMap((img, k) => {
+        const seeds = seedsOf(i + k);
+        if (seeds.length !== perItem) throw new InvalidArgumentError('views: one count for all');
+        return seeds.map((seed) => (seed === undefined ? img : { ...img, augmentSeed: seed }));
+      });
       const rows = await this.#native.pooled(images, this.#norm);
-      if (rows.rows !== batch.length) throw new Error('pooled: a row is missing');
-      out.set(rows.features, i * width);
+      if (rows.rows !== images.length) throw new Error('pooled: a row is missing');
+      out.set(rows.features, i * perItem * width);
+      options.onProgress?.(Math.min(items.length, i + step), items.length);
     }
     return out;
+  }
+
+  /** Unit-length features of pooled rows through the tail as trained so far. */
+  async features(pooled: Float32Array): Promise<Float32Array> {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- only its identity is used
+    return this.#call(HeadTier.prototype.features, () => this.#native.features(pooled));
+  }
+
+  /** The run's state (to resume it exactly). */
+  async state(): Promise<Buffer> {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- only its identity is used
+    return this.#call(HeadTier.prototype.state, () => this.#native.state());
+  }
+
+  /** Loads `state()` bytes into a run begun with the same data and config; its epoch. */
+  async restore(bytes: Uint8Array): Promise<number> {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- only its identity is used
+    return this.#call(HeadTier.prototype.restore, () => this.#native.restore(bytes));
+  }
+
+  /** Every float32 parameter (the tail's as trained), then the FC head. */
+  async params(): Promise<NativeHeadParam[]> {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- only its identity is used
+    return this.#call(HeadTier.prototype.params, () => this.#native.params());
+  }
+
+  // Runs a native call with `api`'s caller stack on its error.
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- only its identity is used
+  async #call<T>(api: Function, job: () => Promise<T>): Promise<T> {
+    const convert = captureCaller(api);
+    try {
+      return await job();
+    } catch (err) {
+      throw convert(err);
+    }
   }
 
   /** Starts a run on cached features (rows of `info.in`) and their labels (0 ... classes-1). */

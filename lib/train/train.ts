@@ -1,0 +1,584 @@
+/**
+ * `train(datasetDir, options)`: PaddleX's `Global.mode=train` for the image-feature models, on the
+ * CPU (issue 17). One implementation behind the API, the `train` subcommand and
+ * `-o Global.mode=train`.
+ *
+ * Tier `head` (the one built so far): the backbone is frozen. Every training image is decoded
+ * once and K seeded training views of it (flip, pad, crop, rotation: native/preprocess/augment.h)
+ * run once through the frozen part (hpi by default) to the pooled features; the gallery and query
+ * images likewise, without augmentation. Then the tail (last_conv, BNNeck, a new FC head) trains
+ * on the cached rows one epoch per native job, PaddleClas's PP-ShiTuV2_rec recipe (PK sampler,
+ * CE with label smoothing + TripletAngularMargin, Momentum + L2, cosine with warmup). Every
+ * `eval_interval` epochs recall@1/5 and mAP over gallery/query pick the best model. Outputs are
+ * PaddleX's (lib/train/outputs.ts), each checkpoint published whole, with the exact run state
+ * beside it so that `resumePath` continues to the same weights as an uninterrupted run.
+ */
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+import { stringify as yamlStringify } from 'yaml';
+
+import { findDatasetRoot, parseIntLabel, readDatasetList } from '../dataset/lists.js';
+import {
+  ConfigError,
+  DatasetCheckError,
+  InputDecodeError,
+  InvalidArgumentError,
+  UnsupportedError,
+} from '../errors.js';
+import { evaluateFeatures, type RetrievalMetrics } from '../evaluate.js';
+import { writeFileAtomic } from '../fsutil.js';
+import { OFFICIAL_MODELS, officialModelDir } from '../image-feature.js';
+import type { InputItem } from '../input.js';
+import { readInferenceConfig, resolveModelDir } from '../modeldir.js';
+import { HeadTier } from './head-tier.js';
+import { writePdparams, writePdstates } from './pdparams.js';
+import {
+  appendLog,
+  checkpointParams,
+  evalLine,
+  findCheckpoint,
+  publishCheckpoint,
+  trainLogLines,
+  trainResultsJson,
+  type CheckpointEntry,
+} from './outputs.js';
+import type { EpochPoint } from './curves.js';
+
+export type TrainTier = 'head' | 'last-stage';
+
+export interface TrainOptions {
+  /** The model to fine-tune (PaddleX `Global.model`). Default PP-ShiTuV2_rec. */
+  model?: string;
+  /**
+   * The starting weights: an inference model directory (or a `.pdparams` beside an `inference/`
+   * export), or an official model name. Default: the official model of `model`.
+   */
+  pretrainWeightPath?: string;
+  /** Where outputs go (PaddleX `Global.output`). Default `output`. */
+  output?: string;
+  tier?: TrainTier;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  /** Warmup epochs (PaddleX `Train.warmup_steps` sets PaddleClas's `warmup_epoch`). */
+  warmupEpochs?: number;
+  /** Columns of the new FC head; at least the number of training labels (default: that). */
+  numClasses?: number;
+  /** Seeded training views per training image (default 4). */
+  views?: number;
+  seed?: number;
+  cpuThreads?: number;
+  /** Pooled features through the fused oneDNN graph (default true). */
+  useHpip?: boolean;
+  /** Evaluate (and maybe pick a new best model) every this many epochs (default 1). */
+  evalInterval?: number;
+  /** Write `epoch_N/` every this many epochs (default 1); the 5 newest are kept. */
+  saveInterval?: number;
+  /** Log an epoch every this many epochs (default 1). */
+  logInterval?: number;
+  /** A checkpoint of an earlier run with the same options to continue from (`output/latest`). */
+  resumePath?: string;
+  /** Cancels between steps of work; completed checkpoints stay. */
+  signal?: AbortSignal;
+  onProgress?: (p: TrainProgress) => void;
+  /** Each train.log line as it is written. */
+  onLog?: (line: string) => void;
+  /** What config.yaml records (the CLI passes its module config); default: these options. */
+  config?: Record<string, unknown>;
+}
+
+export type TrainProgress =
+  | { phase: 'cache'; done: number; total: number }
+  | {
+      phase: 'epoch';
+      epoch: number;
+      epochs: number;
+      loss: number;
+      lr: number;
+      imagesPerSec: number;
+      etaSeconds: number;
+    }
+  | { phase: 'eval'; epoch: number; metrics: RetrievalMetrics };
+
+export interface TrainResult {
+  output: string;
+  /** The untrained model's metrics on gallery/query. */
+  initial: RetrievalMetrics;
+  best: { epoch: number; metrics: RetrievalMetrics } | null;
+  bestModelDir: string | null;
+  latestDir: string;
+  history: EpochPoint[];
+  classes: number;
+  trainImages: number;
+  trainRows: number;
+  /** The epoch the run started after (0 unless resumed). */
+  resumedFrom: number;
+}
+
+/** What a checkpoint's `<prefix>.pifresume.json` records beside its `.pifstate`. */
+interface ResumeRecord {
+  version: 1;
+  settings: Record<string, unknown>;
+  epoch: number;
+  history: EpochPoint[];
+  best: { epoch: number; metrics: RetrievalMetrics } | null;
+  initial: RetrievalMetrics;
+  last: CheckpointEntry[];
+  bestEntry: CheckpointEntry | null;
+}
+
+const PER_LABEL = 4;
+const KEEP_EPOCH_CHECKPOINTS = 5;
+
+function positiveInt(v: unknown, name: string, def: number, min = 1): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
+    throw new InvalidArgumentError(
+      `train: ${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`,
+    );
+  return v;
+}
+
+/** Where the starting weights are: a model directory (downloaded when official). */
+async function startModelDir(model: string, ref: string | undefined): Promise<string> {
+  if (ref === undefined || (OFFICIAL_MODELS as readonly string[]).includes(ref))
+    return officialModelDir(ref ?? model);
+  const abs = path.resolve(ref);
+  const st = await stat(abs).catch(() => null);
+  if (st?.isFile() === true && abs.endsWith('.pdparams'))
+    return path.join(path.dirname(abs), 'inference');
+  if (st?.isDirectory() === true) {
+    const inner = path.join(abs, 'inference');
+    if ((await stat(path.join(inner, 'inference.yml')).catch(() => null)) !== null) return inner;
+    return abs;
+  }
+  throw new ConfigError(
+    `Train.pretrain_weight_path ${abs} does not exist; give an inference model directory or an official model name (${OFFICIAL_MODELS.join(', ')})`,
+    { file: abs },
+  );
+}
+
+/** The seed of view `v` of training image `i` (distinct per run seed, image and view). */
+function viewSeed(seed: number, i: number, v: number, views: number): number {
+  return ((seed % 1_000_003) * 1_000_000_007 + i * views + v) % Number.MAX_SAFE_INTEGER;
+}
+
+interface Dataset {
+  root: string;
+  trainFile: string;
+  train: { path: string; line: number; label: number }[];
+  gallery: { path: string; label: bigint }[];
+  query: { path: string; label: bigint }[];
+  classes: number;
+}
+
+/** Reads and checks the lists (check_dataset's rules and messages), relabels train to 0..C-1. */
+async function readDataset(dir: string): Promise<Dataset> {
+  const root = await findDatasetRoot(dir);
+  const lists = await Promise.all(
+    (['train', 'gallery', 'query'] as const).map((tag) =>
+      readDatasetList(root, tag, { checkLabels: true }),
+    ),
+  );
+  const [train, gallery, query] = lists as [
+    (typeof lists)[0],
+    (typeof lists)[0],
+    (typeof lists)[0],
+  ];
+  for (const l of lists) {
+    if (l.entries.length === 0)
+      throw new DatasetCheckError(`${l.file} lists no image`, { file: l.file });
+  }
+  const raw = train.entries.map((e) => parseIntLabel(e.label));
+  // PaddleClas relabel: the distinct labels, in order, become 0 .. C-1.
+  const distinct = [...new Set(raw)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const ids = new Map(distinct.map((l, i) => [l, i]));
+  return {
+    root,
+    trainFile: train.file,
+    train: train.entries.map((e, i) => ({
+      path: e.absPath,
+      line: e.lineNo,
+      label: ids.get(raw[i] as bigint) as number,
+    })),
+    gallery: gallery.entries.map((e) => ({ path: e.absPath, label: parseIntLabel(e.label) })),
+    query: query.entries.map((e) => ({ path: e.absPath, label: parseIntLabel(e.label) })),
+    classes: distinct.length,
+  };
+}
+
+/** PaddleClas's PKSampler asserts, with its numbers, before any work. */
+function checkSampler(d: Dataset, batch: number, rows: number): void {
+  if (batch % PER_LABEL !== 0)
+    throw new ConfigError(
+      `PKSampler configs error, sample_per_id(${PER_LABEL}) must be a divisor of batch_size(${batch}); ` +
+        'set Train.batch_size to a multiple of 4',
+    );
+  if (d.classes * PER_LABEL < batch)
+    throw new DatasetCheckError(
+      `PKSampler configs error, label num(${d.classes}) * sample_per_id(${PER_LABEL}) must >= batch_size(${batch}): ` +
+        `${d.trainFile} has ${d.classes} labels, a batch of ${batch} needs at least ${batch / PER_LABEL}; ` +
+        'lower Train.batch_size or add labels',
+      { file: d.trainFile },
+    );
+  if (rows < batch)
+    throw new DatasetCheckError(
+      `${d.trainFile}: ${rows} training rows (images x views) make less than one batch of ${batch}`,
+      { file: d.trainFile },
+    );
+}
+
+export async function train(datasetDir: string, options: TrainOptions = {}): Promise<TrainResult> {
+  const signal = options.signal;
+  signal?.throwIfAborted();
+  const tier = options.tier ?? 'head';
+  if (tier !== 'head' && tier !== 'last-stage')
+    throw new InvalidArgumentError(
+      `train: tier must be 'head' or 'last-stage', got '${String(tier)}'`,
+    );
+  if (tier === 'last-stage')
+    throw new UnsupportedError(
+      "train: tier 'last-stage' (stage 4 trained end to end) is not built yet; use tier 'head'",
+    );
+  const model = options.model ?? 'PP-ShiTuV2_rec';
+  const epochs = positiveInt(options.epochs, 'epochs', 20);
+  const batch = positiveInt(options.batchSize, 'batchSize', 128, 2);
+  const views = positiveInt(options.views, 'views', 4);
+  const seed = positiveInt(options.seed, 'seed', 0, 0);
+  const threads = positiveInt(options.cpuThreads, 'cpuThreads', 1);
+  const warmupEpochs = positiveInt(options.warmupEpochs, 'warmupEpochs', 5, 0);
+  const evalInterval = positiveInt(options.evalInterval, 'evalInterval', 1);
+  const saveInterval = positiveInt(options.saveInterval, 'saveInterval', 1);
+  const logInterval = positiveInt(options.logInterval, 'logInterval', 1);
+  const lr = options.learningRate ?? 0.01;
+  if (typeof lr !== 'number' || !(lr > 0) || !Number.isFinite(lr))
+    throw new InvalidArgumentError(
+      `train: learningRate must be a positive number, got ${String(lr)}`,
+    );
+  const output = path.resolve(options.output ?? 'output');
+
+  const data = await readDataset(datasetDir);
+  const classes = positiveInt(options.numClasses, 'numClasses', data.classes);
+  if (classes < data.classes)
+    throw new ConfigError(
+      `Train.num_classes (${classes}) is smaller than the ${data.classes} labels of ${data.trainFile}; ` +
+        `set -o Train.num_classes=${data.classes} or more`,
+      { file: data.trainFile },
+    );
+  const rows = data.train.length * views;
+  checkSampler(data, batch, rows);
+  const start = await startModelDir(model, options.pretrainWeightPath);
+  const resolved = await resolveModelDir(start);
+  const modelName = (await readInferenceConfig(resolved.configFile, resolved.dir)).Global
+    .model_name;
+  const settings: Record<string, unknown> = {
+    model,
+    start: resolved.dir,
+    dataset: data.root,
+    epochs,
+    batch,
+    views,
+    seed,
+    threads,
+    warmupEpochs,
+    lr,
+    classes,
+    useHpip: options.useHpip !== false,
+  };
+
+  let resume: { dir: string; record: ResumeRecord; state: Buffer } | null = null;
+  if (options.resumePath !== undefined) resume = await loadResume(options.resumePath, settings);
+
+  await mkdir(output, { recursive: true });
+  const ht = await HeadTier.open(resolved.dir, {
+    useHpip: options.useHpip !== false,
+    cpuThreads: threads,
+  });
+  try {
+    // Feature caching: train views, then gallery and query.
+    const all = data.train.length + data.gallery.length + data.query.length;
+    const progress = (done: number) => options.onProgress?.({ phase: 'cache', done, total: all });
+    const item = (p: string): InputItem => ({ kind: 'file', path: p });
+    const describe =
+      (files: readonly { path: string }[], list: string) => (k: number, err: unknown) =>
+        new InputDecodeError(
+          `cannot read training image ${files[k]?.path ?? ''} (${list}): ${(err as Error).message}`,
+          { file: files[k]?.path, cause: err },
+        );
+    const trainX = await ht.pooledFeatures(
+      data.train.map((t) => item(t.path)),
+      {
+        views: (i) => Array.from({ length: views }, (_, v) => viewSeed(seed, i, v, views)),
+        onProgress: (d) => progress(d),
+        describeError: describe(data.train, data.trainFile),
+        ...(signal === undefined ? {} : { signal }),
+      },
+    );
+    const galleryX = await ht.pooledFeatures(
+      data.gallery.map((g) => item(g.path)),
+      {
+        onProgress: (d) => progress(data.train.length + d),
+        describeError: describe(data.gallery, 'gallery.txt'),
+        ...(signal === undefined ? {} : { signal }),
+      },
+    );
+    const queryX = await ht.pooledFeatures(
+      data.query.map((q) => item(q.path)),
+      {
+        onProgress: (d) => progress(data.train.length + data.gallery.length + d),
+        describeError: describe(data.query, 'query.txt'),
+        ...(signal === undefined ? {} : { signal }),
+      },
+    );
+    const labels = data.train.flatMap((t) => Array<number>(views).fill(t.label));
+    await ht.begin(trainX, labels, {
+      classes,
+      epochs,
+      batchSize: batch,
+      perLabel: PER_LABEL,
+      warmupEpochs,
+      learningRate: lr,
+      seed,
+    });
+    const dim = ht.info.dim;
+    const evaluate = async (): Promise<RetrievalMetrics> =>
+      evaluateFeatures(
+        {
+          gallery: {
+            features: await ht.features(galleryX),
+            labels: data.gallery.map((g) => g.label),
+          },
+          query: { features: await ht.features(queryX), labels: data.query.map((q) => q.label) },
+          dim,
+        },
+        { threads },
+      );
+
+    const logFile = path.join(output, 'train.log');
+    const log = async (lines: string[]) => {
+      await appendLog(logFile, lines);
+      for (const l of lines) options.onLog?.(l);
+    };
+    let record: ResumeRecord;
+    if (resume !== null) {
+      const epoch = await ht.restore(resume.state);
+      record = { ...resume.record, epoch };
+      await log([`Resumed from ${resume.dir} at epoch ${epoch}`]);
+    } else {
+      await rm(logFile, { force: true });
+      const config = options.config ?? {
+        Global: { model, mode: 'train', dataset_dir: datasetDir, output, seed },
+        Train: {
+          tier,
+          epochs_iters: epochs,
+          batch_size: batch,
+          learning_rate: lr,
+          warmup_steps: warmupEpochs,
+          num_classes: classes,
+          views,
+        },
+      };
+      await writeFileAtomic(path.join(output, 'config.yaml'), yamlStringify(config));
+      const initial = await evaluate();
+      record = {
+        version: 1,
+        settings,
+        epoch: 0,
+        history: [],
+        best: null,
+        initial,
+        last: [],
+        bestEntry: null,
+      };
+      await log([
+        `Training ${modelName} (tier head) from ${resolved.dir}: ${data.train.length} images x ${views} views, ${data.classes} labels, ${classes} classes`,
+        `Before training: ${evalLine(0, initial).replace('[Eval][Epoch 0][Avg]', '')}`,
+      ]);
+    }
+    const resumedFrom = record.epoch;
+    const steps = Math.floor(rows / batch);
+    const t0 = performance.now();
+    for (let epoch = record.epoch + 1; epoch <= epochs; epoch++) {
+      signal?.throwIfAborted();
+      const te = performance.now();
+      const e = await ht.trainEpoch();
+      const sec = (performance.now() - te) / 1000;
+      const perEpoch = (performance.now() - t0) / 1000 / (epoch - resumedFrom);
+      const point: EpochPoint = { epoch, loss: e.loss.total, lr: e.lr };
+      const ips = (steps * batch) / sec;
+      options.onProgress?.({
+        phase: 'epoch',
+        epoch,
+        epochs,
+        loss: e.loss.total,
+        lr: e.lr,
+        imagesPerSec: ips,
+        etaSeconds: perEpoch * (epochs - epoch),
+      });
+      if (epoch % logInterval === 0 || epoch === epochs)
+        await log(
+          trainLogLines({
+            epoch,
+            epochs,
+            steps,
+            lr: e.lr,
+            loss: e.loss,
+            batchCost: sec / steps,
+            ips,
+            etaSeconds: perEpoch * (epochs - epoch),
+          }),
+        );
+      let isBest = false;
+      if (epoch % evalInterval === 0 || epoch === epochs) {
+        const m = await evaluate();
+        point.recall1 = m.recall1;
+        point.mAP = m.mAP;
+        options.onProgress?.({ phase: 'eval', epoch, metrics: m });
+        isBest = record.best === null || m.recall1 > record.best.metrics.recall1;
+        if (isBest) record.best = { epoch, metrics: m };
+        await log([
+          evalLine(epoch, m),
+          `[Eval][Epoch ${epoch}][best metric: ${(record.best as { metrics: RetrievalMetrics }).metrics.recall1}]`,
+        ]);
+      }
+      record.history.push(point);
+      record.epoch = epoch;
+      await saveAll(ht, output, record, {
+        epoch,
+        isBest,
+        epochCheckpoint: epoch % saveInterval === 0 || epoch === epochs,
+        modelName,
+        programFile: path.basename(resolved.programFile),
+        log,
+      });
+    }
+    await writeFileAtomic(
+      path.join(output, 'train_results.json'),
+      trainResultsJson({ modelName, last: record.last, best: record.bestEntry, done: true }),
+    );
+    return {
+      output,
+      initial: record.initial,
+      best: record.best,
+      bestModelDir: record.bestEntry === null ? null : path.join(output, 'best_model', 'inference'),
+      latestDir: path.join(output, 'latest'),
+      history: record.history,
+      classes,
+      trainImages: data.train.length,
+      trainRows: rows,
+      resumedFrom,
+    };
+  } finally {
+    ht.close();
+  }
+}
+
+/** Reads a checkpoint's resume state; refuses one made with other settings. */
+async function loadResume(
+  ref: string,
+  settings: Record<string, unknown>,
+): Promise<{ dir: string; record: ResumeRecord; state: Buffer }> {
+  const dir = await findCheckpoint(ref);
+  if (dir === null)
+    throw new ConfigError(
+      `Train.resume_path ${path.resolve(ref)} is not a checkpoint of this trainer (no <prefix>.pifstate there); give output/latest`,
+      { file: path.resolve(ref) },
+    );
+  const prefix = path.basename(dir).replace(/^\.(.*)\.old$/, '$1');
+  const jsonFile = path.join(dir, `${prefix}.pifresume.json`);
+  let record: ResumeRecord;
+  try {
+    record = JSON.parse(await readFile(jsonFile, 'utf8')) as ResumeRecord;
+  } catch (err) {
+    throw new ConfigError(`cannot read ${jsonFile}: ${(err as Error).message}`, {
+      file: jsonFile,
+      cause: err,
+    });
+  }
+  const differ = Object.keys(settings).filter(
+    (k) => JSON.stringify(settings[k]) !== JSON.stringify(record.settings?.[k]),
+  );
+  if (record.version !== 1 || differ.length > 0)
+    throw new ConfigError(
+      `Train.resume_path ${dir} was trained with other settings (${differ
+        .map(
+          (k) =>
+            `${k}: ${JSON.stringify(record.settings?.[k])} there, ${JSON.stringify(settings[k])} now`,
+        )
+        .join('; ')}); resume with the same options`,
+      { file: jsonFile },
+    );
+  const state = await readFile(path.join(dir, `${prefix}.pifstate`));
+  return { dir, record, state };
+}
+
+/**
+ * The checkpoints of one epoch: best_model when it is the best, epoch_N every save interval,
+ * latest always; each with the same resume record (the state after this epoch). Then
+ * train_results.json and the curves.
+ */
+async function saveAll(
+  ht: HeadTier,
+  output: string,
+  record: ResumeRecord,
+  o: {
+    epoch: number;
+    isBest: boolean;
+    epochCheckpoint: boolean;
+    modelName: string;
+    programFile: string;
+    log: (l: string[]) => Promise<void>;
+  },
+): Promise<void> {
+  const params = checkpointParams(await ht.params());
+  const state = await ht.state();
+  const metric =
+    record.history[record.history.length - 1]?.recall1 ?? record.best?.metrics.recall1 ?? 0;
+  const entry = (prefix: string): CheckpointEntry => ({
+    score: metric,
+    prefix,
+    programFile: o.programFile,
+    hasInfo: false,
+  });
+  const dropped: CheckpointEntry[] = [];
+  if (o.isBest) record.bestEntry = entry('best_model');
+  if (o.epochCheckpoint) {
+    const e = entry(`epoch_${o.epoch}`);
+    record.last = [e, ...record.last.filter((c) => c.prefix !== e.prefix)];
+    dropped.push(...record.last.slice(KEEP_EPOCH_CHECKPOINTS));
+    record.last = record.last.slice(0, KEEP_EPOCH_CHECKPOINTS);
+  }
+  const resumeJson = JSON.stringify(record);
+  const write = async (prefix: string): Promise<void> => {
+    await publishCheckpoint(output, prefix, async (dir) => {
+      await ht.save(path.join(dir, 'inference'));
+      await writePdparams(path.join(dir, `${prefix}.pdparams`), params);
+      await writePdstates(path.join(dir, `${prefix}.pdstates`), { metric, epoch: o.epoch });
+      await writeFileAtomic(path.join(dir, `${prefix}.pifstate`), state);
+      await writeFileAtomic(path.join(dir, `${prefix}.pifresume.json`), resumeJson);
+    });
+  };
+  if (o.isBest) {
+    await write('best_model');
+    await o.log([`Already save model in ${path.join(output, 'best_model')}`]);
+  }
+  if (o.epochCheckpoint) await write(`epoch_${o.epoch}`);
+  for (const old of dropped)
+    await rm(path.join(output, old.prefix), { recursive: true, force: true });
+  await write('latest');
+  await writeFileAtomic(
+    path.join(output, 'train_results.json'),
+    trainResultsJson({
+      modelName: o.modelName,
+      last: record.last,
+      best: record.bestEntry,
+      done: false,
+    }),
+  );
+  const { renderTrainCurvesPng } = await import('./curves.js');
+  await writeFileAtomic(
+    path.join(output, 'train_curves.png'),
+    await renderTrainCurvesPng(record.history),
+  );
+}
