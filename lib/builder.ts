@@ -27,6 +27,8 @@ export interface BuildModelOptions {
    * 2024-05, which PaddleX exports) or 'quick_gelu' (x·sigmoid(1.702x), older CLIP exports).
    */
   clipActivation?: 'gelu' | 'quick_gelu';
+  /** CLIP models with this many encoder blocks (default: 12 / 24), e.g. 1 for small tests. */
+  vitDepth?: number;
 }
 
 /**
@@ -53,7 +55,7 @@ export async function buildModel(
   if (!isPlainObject(options)) {
     throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
   }
-  checkKnownKeys(options, ['format', 'seed', 'clipActivation'], 'buildModel options');
+  checkKnownKeys(options, ['format', 'seed', 'clipActivation', 'vitDepth'], 'buildModel options');
   try {
     return await nativeBinding().buildModel(name, path.resolve(dir), { ...options });
   } catch (err) {

@@ -176,7 +176,15 @@ export interface NativeHeadParam {
 }
 
 export interface NativeHeadTier {
-  info(): { in: number; dim: number; dropoutScale: number; bnEpsilon: number; input: string };
+  info(): {
+    in: number;
+    dim: number;
+    dropoutScale: number;
+    bnEpsilon: number;
+    input: string;
+    /** PP-ShiTuV2_rec's tail (last_conv, BNNeck) or the CLIP models' (an FC neck). */
+    kind: 'shitu' | 'clip';
+  };
   /** Pooled features of a batch: rows of `in`, not scaled; JPEGs it cannot decode in `failed`. */
   pooled(
     images: NativeImage[],
@@ -313,7 +321,12 @@ export interface NativeBinding {
   buildModel(
     name: string,
     outDir: string,
-    opts: { format?: 'pir' | 'legacy'; seed?: number; clipActivation?: 'gelu' | 'quick_gelu' },
+    opts: {
+      format?: 'pir' | 'legacy';
+      seed?: number;
+      clipActivation?: 'gelu' | 'quick_gelu';
+      vitDepth?: number;
+    },
   ): Promise<{ programFile: string; paramsFile: string; configFile: string }>;
   readonly buildableModels: readonly string[];
   /** Changes whenever a built graph or its weights change (model caches key on it). */

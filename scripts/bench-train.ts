@@ -6,8 +6,9 @@
 // recall@1/5 and mAP on gallery/query before training and of the best epoch, peak RSS, and the
 // projected time of the issue's target run (10k images x 20 epochs, caching included).
 //
-//   npm run bench:train -- [--photos DIR] [--classes 40] [--images 4] [--views 4] [--epochs 20]
-//        [--batch 32] [--lr 0.004] [--threads 1,2] [--seed 1] [--json]
+//   npm run bench:train -- [--model PP-ShiTuV2_rec|PP-ShiTuV2_rec_CLIP_vit_base] [--photos DIR]
+//        [--classes 40] [--images 4] [--views 4] [--epochs 20] [--batch 32] [--lr 0.004]
+//        [--threads 1,2] [--seed 1] [--json]
 //
 // A script, not a test: numbers depend on the machine and the photos.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +22,7 @@ import type { RetrievalMetrics } from '../lib/evaluate.js';
 import { train } from '../lib/train/train.js';
 import { arg, intArg } from './bench-args.js';
 
+const modelName = arg('model', 'PP-ShiTuV2_rec');
 const photosDir = arg('photos', process.env['PIF_PHOTOS'] ?? OPENCV_PHOTOS);
 const classes = intArg('classes', 40);
 const images = intArg('images', 4);
@@ -43,13 +45,13 @@ const fmt = (m: RetrievalMetrics) =>
 
 try {
   const modelDir = path.join(dir, 'model');
-  await buildModel('PP-ShiTuV2_rec', modelDir, { seed });
+  await buildModel(modelName, modelDir, { seed });
   const ds = path.join(dir, 'ds');
   const counts = await writePhotoDataset(photos, ds, { train: images, gallery: 1, query: 1, seed });
   const machine = await machineInfo();
   log(cpuLine(machine));
   log(
-    `head tier, builder PP-ShiTuV2_rec (random weights), ${photos.length} photos: ${counts.train} ` +
+    `head tier, builder ${modelName} (random weights), ${photos.length} photos: ${counts.train} ` +
       `train images x ${views} views, ${counts.gallery} gallery, ${counts.query} query; batch ${batch}, ` +
       `lr ${lr}, ${epochs} epochs`,
   );
@@ -126,7 +128,10 @@ try {
     );
     log(`  whole run ${run.totalSec.toFixed(1)} s, peak RSS so far ${run.peakRssMB.toFixed(0)} MB`);
   }
-  if (asJson) console.log(JSON.stringify({ machine, counts, views, epochs, batch, lr, runs }));
+  if (asJson)
+    console.log(
+      JSON.stringify({ machine, model: modelName, counts, views, epochs, batch, lr, runs }),
+    );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

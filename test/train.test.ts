@@ -25,11 +25,15 @@ import {
   UnsupportedError,
 } from '../lib/errors.js';
 import { createModel } from '../lib/image-feature.js';
-import { HeadTier } from '../lib/train/head-tier.js';
 import { train, type TrainOptions } from '../lib/train/train.js';
 import { runMain } from './helpers/cli.js';
-import { repoRoot, requireFixtures } from './helpers/fixtures.js';
-import { writeShiftDataset } from './helpers/train-data.js';
+import { repoRoot } from './helpers/fixtures.js';
+import {
+  assertModelGives,
+  checkpointFeatures,
+  pythonOrSkip,
+  writeShiftDataset,
+} from './helpers/train-data.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'pif-train-'));
 const modelDir = path.join(root, 'model');
@@ -140,52 +144,12 @@ test('best_model/inference gives the features the trainer computes; Python loads
   const best = path.join(fullOut, 'best_model');
   const gallery = listFiles('gallery');
   // The trainer's side: the head tier restored from the best checkpoint's state.
-  const ht = await HeadTier.open(modelDir);
-  let trainer: Float32Array;
-  let convWeight: Float32Array;
-  try {
-    const pooled = await ht.pooledFeatures(gallery.map((p) => ({ kind: 'file', path: p })));
-    await ht.begin(
-      pooled,
-      gallery.map((_, i) => i % 16),
-      { classes: 16, batchSize: 32, seed: 1 },
-    );
-    assert.equal(
-      await ht.restore(readFileSync(path.join(best, 'best_model.pifstate'))),
-      full.best.epoch,
-    );
-    trainer = await ht.features(pooled);
-    convWeight =
-      (await ht.params()).find((p) => p.role === 'convWeight')?.data ?? new Float32Array(0);
-  } finally {
-    ht.close();
-  }
-  const m = await createModel({ modelDir: path.join(best, 'inference'), useHpip: true });
-  try {
-    const rows = await m.predictAll(gallery);
-    let maxDiff = 0;
-    rows.forEach((r, i) => {
-      for (let k = 0; k < 512; k++)
-        maxDiff = Math.max(
-          maxDiff,
-          Math.abs((r.feature[k] as number) - (trainer[i * 512 + k] as number)),
-        );
-    });
-    assert.ok(maxDiff <= 1e-5, `max |diff| ${maxDiff}`);
-  } finally {
-    m.close();
-  }
-
-  let py: string | null = null;
-  for (const c of ['/usr/bin/python3', 'python3'])
-    if (py === null && spawnSync(c, ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0)
-      py = c;
-  if (py === null) {
-    const why = 'no python3 with numpy (install the Debian package python3-numpy)';
-    if (requireFixtures) assert.fail(`PIF_REQUIRE_FIXTURES=1 but ${why}`);
-    t.skip(why);
-    return;
-  }
+  const trainer = await checkpointFeatures(modelDir, best, gallery, 16);
+  assert.equal(trainer.epoch, full.best.epoch);
+  await assertModelGives(path.join(best, 'inference'), gallery, trainer.features);
+  const convWeight = trainer.neckWeight;
+  const py = pythonOrSkip(t);
+  if (py === null) return;
   const script = `
 import hashlib, json, pickle, sys
 import numpy as np

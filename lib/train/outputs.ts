@@ -28,17 +28,30 @@ export const TAIL_STRUCTURED_NAMES: Readonly<Record<Exclude<NativeHeadParam['rol
     fc: 'head.fc.weight',
   };
 
+/** The same for the CLIP models' tail: the FC neck and the ArcMargin head. */
+export const CLIP_TAIL_STRUCTURED_NAMES: Readonly<
+  Partial<Record<Exclude<NativeHeadParam['role'], ''>, string>>
+> = {
+  convWeight: 'neck.fc.weight',
+  convBias: 'neck.fc.bias',
+  fc: 'head.weight',
+};
+
 /**
  * `.pdparams` entries of the run's parameters: the trained tail and head under PaddleClas's
  * structured names (with the program name in the name table), the frozen rest under the
  * program's names (PIR exports do not record structured names).
  */
-export function checkpointParams(params: readonly NativeHeadParam[]): ParamEntry[] {
+export function checkpointParams(
+  params: readonly NativeHeadParam[],
+  kind: 'shitu' | 'clip' = 'shitu',
+): ParamEntry[] {
   return params.map((p) => {
     const array = new NdArray('float32', p.dims, p.data);
     if (p.role === '') return { structuredName: p.name, array };
+    const names = kind === 'clip' ? CLIP_TAIL_STRUCTURED_NAMES : TAIL_STRUCTURED_NAMES;
     return {
-      structuredName: TAIL_STRUCTURED_NAMES[p.role],
+      structuredName: names[p.role] ?? p.name,
       ...(p.name === '' ? {} : { name: p.name }),
       array,
     };
@@ -70,9 +83,11 @@ export interface EpochLog {
  * PaddleClas's lines for one epoch: the iteration line (here once per epoch, at its last step,
  * since an epoch runs as one native job) and the epoch's `[Avg]` line.
  */
-export function trainLogLines(e: EpochLog): string[] {
+export function trainLogLines(e: EpochLog, triplet = true): string[] {
   const f = (x: number) => formatFixedPy(x, 5);
-  const losses = `CELoss: ${f(e.loss.ce)}, TripletAngularMarginLoss: ${f(e.loss.triplet)}, loss: ${f(e.loss.total)}`;
+  const losses = triplet
+    ? `CELoss: ${f(e.loss.ce)}, TripletAngularMarginLoss: ${f(e.loss.triplet)}, loss: ${f(e.loss.total)}`
+    : `CELoss: ${f(e.loss.ce)}, loss: ${f(e.loss.total)}`;
   return [
     `[Train][Epoch ${e.epoch}/${e.epochs}][Iter: ${e.steps}/${e.steps}]lr(CosineAnnealingDecay): ` +
       `${formatFixedPy(e.lr, 8)}, ${losses}, batch_cost: ${f(e.batchCost)}s, reader_cost: 0.00000, ` +

@@ -167,7 +167,8 @@ function viewSeed(seed: number, i: number, v: number, views: number): number {
 interface Dataset {
   root: string;
   trainFile: string;
-  train: { path: string; line: number; label: number }[];
+  /** `label`: relabelled to 0 .. classes-1 (PaddleClas relabel); `raw`: as written. */
+  train: { path: string; line: number; label: number; raw: bigint }[];
   gallery: { path: string; label: bigint }[];
   query: { path: string; label: bigint }[];
   classes: number;
@@ -201,6 +202,7 @@ async function readDataset(dir: string): Promise<Dataset> {
       path: e.absPath,
       line: e.lineNo,
       label: ids.get(raw[i] as bigint) as number,
+      raw: raw[i] as bigint,
     })),
     gallery: gallery.entries.map((e) => ({ path: e.absPath, label: parseIntLabel(e.label) })),
     query: query.entries.map((e) => ({ path: e.absPath, label: parseIntLabel(e.label) })),
@@ -208,8 +210,35 @@ async function readDataset(dir: string): Promise<Dataset> {
   };
 }
 
+/**
+ * The CLIP recipe's labels: not relabelled (PaddleClas's ImageNetDataset without relabel), so
+ * each must be in [0, classes); the first that is not is named with its line.
+ */
+function clipLabels(
+  d: Dataset,
+  classes: number | undefined,
+): { labels: number[]; classes: number } {
+  let max = -1;
+  for (const t of d.train) {
+    if (t.raw < 0n || t.raw >= BigInt(classes ?? 1 << 24))
+      throw new DatasetCheckError(
+        `${d.trainFile} line ${t.line}: label ${t.raw} is not in [0, ${classes ?? 1 << 24}) ` +
+          '(the CLIP recipe does not relabel: labels are class ids below Train.num_classes)',
+        { file: d.trainFile, line: t.line },
+      );
+    max = Math.max(max, Number(t.raw));
+  }
+  return { labels: d.train.map((t) => Number(t.raw)), classes: classes ?? max + 1 };
+}
+
 /** PaddleClas's PKSampler asserts, with its numbers, before any work. */
-function checkSampler(d: Dataset, batch: number, rows: number): void {
+function checkSampler(d: Dataset, batch: number, rows: number, pk: boolean): void {
+  if (rows < batch)
+    throw new DatasetCheckError(
+      `${d.trainFile}: ${rows} training rows (images x views) make less than one batch of ${batch}`,
+      { file: d.trainFile },
+    );
+  if (!pk) return;
   if (batch % PER_LABEL !== 0)
     throw new ConfigError(
       `PKSampler configs error, sample_per_id(${PER_LABEL}) must be a divisor of batch_size(${batch}); ` +
@@ -220,11 +249,6 @@ function checkSampler(d: Dataset, batch: number, rows: number): void {
       `PKSampler configs error, label num(${d.classes}) * sample_per_id(${PER_LABEL}) must >= batch_size(${batch}): ` +
         `${d.trainFile} has ${d.classes} labels, a batch of ${batch} needs at least ${batch / PER_LABEL}; ` +
         'lower Train.batch_size or add labels',
-      { file: d.trainFile },
-    );
-  if (rows < batch)
-    throw new DatasetCheckError(
-      `${d.trainFile}: ${rows} training rows (images x views) make less than one batch of ${batch}`,
       { file: d.trainFile },
     );
 }
@@ -243,7 +267,7 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
     );
   const model = options.model ?? 'PP-ShiTuV2_rec';
   const epochs = positiveInt(options.epochs, 'epochs', 20);
-  const batch = positiveInt(options.batchSize, 'batchSize', 128, 2);
+  positiveInt(options.batchSize, 'batchSize', 128, 2);
   const views = positiveInt(options.views, 'views', 4);
   const seed = positiveInt(options.seed, 'seed', 0, 0);
   const threads = positiveInt(options.cpuThreads, 'cpuThreads', 1);
@@ -251,27 +275,47 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
   const evalInterval = positiveInt(options.evalInterval, 'evalInterval', 1);
   const saveInterval = positiveInt(options.saveInterval, 'saveInterval', 1);
   const logInterval = positiveInt(options.logInterval, 'logInterval', 1);
-  const lr = options.learningRate ?? 0.01;
-  if (typeof lr !== 'number' || !(lr > 0) || !Number.isFinite(lr))
+  if (
+    options.learningRate !== undefined &&
+    (typeof options.learningRate !== 'number' ||
+      !(options.learningRate > 0) ||
+      !Number.isFinite(options.learningRate))
+  )
     throw new InvalidArgumentError(
-      `train: learningRate must be a positive number, got ${String(lr)}`,
+      `train: learningRate must be a positive number, got ${String(options.learningRate)}`,
     );
   const output = path.resolve(options.output ?? 'output');
 
   const data = await readDataset(datasetDir);
-  const classes = positiveInt(options.numClasses, 'numClasses', data.classes);
-  if (classes < data.classes)
-    throw new ConfigError(
-      `Train.num_classes (${classes}) is smaller than the ${data.classes} labels of ${data.trainFile}; ` +
-        `set -o Train.num_classes=${data.classes} or more`,
-      { file: data.trainFile },
-    );
-  const rows = data.train.length * views;
-  checkSampler(data, batch, rows);
   const start = await startModelDir(model, options.pretrainWeightPath);
   const resolved = await resolveModelDir(start);
   const modelName = (await readInferenceConfig(resolved.configFile, resolved.dir)).Global
     .model_name;
+  // The starting model decides the recipe: PP-ShiTuV2_rec's (PK sampler, relabel, CE +
+  // triplet) or the CLIP models' (shuffled batches, labels as written, ArcMargin).
+  const clip = modelName.includes('CLIP');
+  // The recipes' defaults (PaddleX's yaml): batch 128, lr 0.01 for PP-ShiTuV2_rec; 32, 0.001
+  // for the CLIP models.
+  const batch = positiveInt(options.batchSize, 'batchSize', clip ? 32 : 128, 2);
+  const lr = options.learningRate ?? (clip ? 0.001 : 0.01);
+  const numClasses =
+    options.numClasses === undefined ? undefined : positiveInt(options.numClasses, 'numClasses', 1);
+  let classes: number;
+  let trainLabels: number[];
+  if (clip) {
+    ({ labels: trainLabels, classes } = clipLabels(data, numClasses));
+  } else {
+    classes = numClasses ?? data.classes;
+    trainLabels = data.train.map((t) => t.label);
+    if (classes < data.classes)
+      throw new ConfigError(
+        `Train.num_classes (${classes}) is smaller than the ${data.classes} labels of ${data.trainFile}; ` +
+          `set -o Train.num_classes=${data.classes} or more`,
+        { file: data.trainFile },
+      );
+  }
+  const rows = data.train.length * views;
+  checkSampler(data, batch, rows, !clip);
   const settings: Record<string, unknown> = {
     model,
     start: resolved.dir,
@@ -296,6 +340,11 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
     cpuThreads: threads,
   });
   try {
+    if ((ht.info.kind === 'clip') !== clip)
+      throw new ConfigError(
+        `${resolved.dir}: inference.yml names ${modelName} but the graph has a ${ht.info.kind === 'clip' ? 'CLIP' : 'PP-ShiTuV2_rec'} tail`,
+        { file: resolved.programFile },
+      );
     // Feature caching: train views, then gallery and query.
     const all = data.train.length + data.gallery.length + data.query.length;
     const progress = (done: number) => options.onProgress?.({ phase: 'cache', done, total: all });
@@ -331,12 +380,13 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
         ...(signal === undefined ? {} : { signal }),
       },
     );
-    const labels = data.train.flatMap((t) => Array<number>(views).fill(t.label));
+    const labels = trainLabels.flatMap((l) => Array<number>(views).fill(l));
     await ht.begin(trainX, labels, {
       classes,
       epochs,
       batchSize: batch,
-      perLabel: PER_LABEL,
+      perLabel: clip ? 0 : PER_LABEL,
+      labelSmoothing: clip ? 0 : 0.1,
       warmupEpochs,
       learningRate: lr,
       seed,
@@ -392,7 +442,7 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
         bestEntry: null,
       };
       await log([
-        `Training ${modelName} (tier head) from ${resolved.dir}: ${data.train.length} images x ${views} views, ${data.classes} labels, ${classes} classes`,
+        `Training ${modelName} (tier head${clip ? ', ArcMargin' : ''}) from ${resolved.dir}: ${data.train.length} images x ${views} views, ${data.classes} labels, ${classes} classes`,
         `Before training: ${evalLine(0, initial).replace('[Eval][Epoch 0][Avg]', '')}`,
       ]);
     }
@@ -418,16 +468,19 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
       });
       if (epoch % logInterval === 0 || epoch === epochs)
         await log(
-          trainLogLines({
-            epoch,
-            epochs,
-            steps,
-            lr: e.lr,
-            loss: e.loss,
-            batchCost: sec / steps,
-            ips,
-            etaSeconds: perEpoch * (epochs - epoch),
-          }),
+          trainLogLines(
+            {
+              epoch,
+              epochs,
+              steps,
+              lr: e.lr,
+              loss: e.loss,
+              batchCost: sec / steps,
+              ips,
+              etaSeconds: perEpoch * (epochs - epoch),
+            },
+            !clip,
+          ),
         );
       let isBest = false;
       if (epoch % evalInterval === 0 || epoch === epochs) {
@@ -531,7 +584,7 @@ async function saveAll(
     log: (l: string[]) => Promise<void>;
   },
 ): Promise<void> {
-  const params = checkpointParams(await ht.params());
+  const params = checkpointParams(await ht.params(), ht.info.kind);
   const state = await ht.state();
   const metric =
     record.history[record.history.length - 1]?.recall1 ?? record.best?.metrics.recall1 ?? 0;

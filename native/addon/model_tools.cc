@@ -98,7 +98,8 @@ Napi::Value ExportOnnx(const Napi::CallbackInfo& info) {
       });
 }
 
-// buildModel(name, outDir, { format: 'pir'|'legacy', seed, clipActivation: 'quick_gelu'|'gelu' })
+// buildModel(name, outDir, { format: 'pir'|'legacy', seed, clipActivation: 'quick_gelu'|'gelu',
+//                            vitDepth })
 // -> { programFile, paramsFile, configFile }
 Napi::Value BuildModel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -125,6 +126,9 @@ Napi::Value BuildModel(const Napi::CallbackInfo& info) {
         choice(env, o.Get("clipActivation"),
                {{"quick_gelu", ClipActivation::QuickGelu}, {"gelu", ClipActivation::Gelu}},
                a.opts.clip_activation, "clipActivation must be 'quick_gelu' or 'gelu'");
+    Napi::Value dv = o.Get("vitDepth");
+    if (!dv.IsUndefined() && !integer_in(dv, 1, 64, &a.opts.vit_depth))
+      throw_arg(env, "vitDepth must be an integer from 1 to 64");
   }
   struct Built {
     SavedFiles saved;

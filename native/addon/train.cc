@@ -9,6 +9,7 @@
 //   params()                    every float32 parameter, the tail's as trained so far
 //   save(outDir)                the trained model directory (program unchanged)
 //   close()
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -75,7 +76,7 @@ train::HeadTrainConfig config_arg(Napi::Env env, const Napi::Object& o, const He
   c.classes = int_config(env, o, "classes", 0, 1, 1 << 24);
   c.epochs = int_config(env, o, "epochs", 20, 1, 100000);
   c.batch = int_config(env, o, "batchSize", 128, 2, 1 << 16);
-  c.per_label = int_config(env, o, "perLabel", 4, 1, 1 << 16);
+  c.per_label = int_config(env, o, "perLabel", h.tail.clip ? 0 : 4, 0, 1 << 16);
   c.warmup_epochs = int_config(env, o, "warmupEpochs", 5, 0, 100000);
   c.lr = number_field(env, o, "learningRate", 0.01, 0, 100);
   c.eta_min = number_field(env, o, "etaMin", 0, 0, 100);
@@ -85,7 +86,14 @@ train::HeadTrainConfig config_arg(Napi::Env env, const Napi::Object& o, const He
   c.seed = static_cast<uint64_t>(int_config(env, o, "seed", 0, 0, kMaxSafeInteger));
   c.head.dropout = 1 - h.tail.dropout_scale;
   c.head.bn_epsilon = h.tail.bn_epsilon;
-  c.head.ce_epsilon = number_field(env, o, "labelSmoothing", 0.1, 0, 1);
+  c.head.ce_epsilon = number_field(env, o, "labelSmoothing", h.tail.clip ? 0 : 0.1, 0, 1);
+  // PaddleClas's head initialisers: Normal(0, 0.001) for PP-ShiTuV2_rec's FC; XavierNormal for
+  // ArcMargin, whose columns are normalised (a tiny column would turn with every step).
+  c.fc_init_std =
+      h.tail.clip ? std::sqrt(2.0 / static_cast<double>(h.tail.dim + c.classes)) : 0.001;
+  c.head.bnneck = !h.tail.clip;
+  c.head.arc_margin = h.tail.clip;
+  c.head.arc.epsilon = c.head.ce_epsilon;
   return c;
 }
 
@@ -139,6 +147,7 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
     o.Set("dim", static_cast<double>(h->tail.dim));
     o.Set("dropoutScale", h->tail.dropout_scale);
     o.Set("bnEpsilon", h->tail.bn_epsilon);
+    o.Set("kind", h->tail.clip ? "clip" : "shitu");
     o.Set("input", h->model->program.inputs.empty() ? "" : h->model->program.inputs[0].name);
     return o;
   }
@@ -280,39 +289,13 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
   // bnBias, bnMean, bnVariance; '' for the frozen rest), then the FC head (role fc, name '').
   Napi::Value Params(const Napi::CallbackInfo& info) {
     std::shared_ptr<HeadTier> h = live(info.Env());
-    struct Entry {
-      std::string name, role;
-      std::vector<int64_t> dims;
-      std::vector<float> data;
-    };
     return start_job(
         info.Env(),
         [h]() {
           std::unique_lock<std::mutex> lock = h->begun();
-          const train::HeadWeights<float>& w = h->state->weights;
-          const train::ShituTail& t = h->tail;
-          const std::pair<int32_t, std::pair<const char*, const std::vector<float>*>> tail[] = {
-              {t.conv_weight, {"convWeight", &w.w}}, {t.conv_bias, {"convBias", &w.b}},
-              {t.bn_scale, {"bnScale", &w.gamma}},   {t.bn_bias, {"bnBias", &w.beta}},
-              {t.bn_mean, {"bnMean", &w.mean}},      {t.bn_var, {"bnVariance", &w.var}}};
-          std::vector<Entry> out;
-          const Program& p = h->model->program;
-          for (int32_t k = 0; k < static_cast<int32_t>(p.params.size()); ++k) {
-            const Parameter& prm = p.params[k];
-            if (!prm.loaded || prm.tensor.dtype != DType::Float32) continue;
-            Entry e{prm.name, "", prm.tensor.dims, {}};
-            for (const auto& r : tail)
-              if (r.first == k) e.role = r.second.first, e.data = *r.second.second;
-            if (e.role.empty()) {
-              const float* f = reinterpret_cast<const float*>(prm.tensor.data());
-              e.data.assign(f, f + prm.tensor.numel());
-            }
-            out.push_back(std::move(e));
-          }
-          out.push_back(Entry{"", "fc", {w.dim, w.classes}, w.fc});
-          return out;
+          return train::tail_params(h->model->program, h->tail, h->state->weights);
         },
-        [](Napi::Env env, const std::vector<Entry>& es) -> Napi::Value {
+        [](Napi::Env env, const std::vector<train::TailParam>& es) -> Napi::Value {
           Napi::Array arr = Napi::Array::New(env, es.size());
           for (size_t k = 0; k < es.size(); ++k) {
             Napi::Object o = Napi::Object::New(env);

@@ -92,9 +92,11 @@ BuiltModel build_model(const std::string& name, ProgramFormat format, uint64_t s
   if (name == kShitu) {
     builder::build_shitu(g);
   } else if (name == kVitB) {
-    builder::build_vit(g, VitConfig{16, 768, 12, 12, true}, opts.clip_activation);
+    const int64_t depth = opts.vit_depth > 0 ? opts.vit_depth : 12;
+    builder::build_vit(g, VitConfig{16, 768, depth, 12, true}, opts.clip_activation);
   } else {
-    builder::build_vit(g, VitConfig{14, 1024, 24, 16, false}, opts.clip_activation);
+    const int64_t depth = opts.vit_depth > 0 ? opts.vit_depth : 24;
+    builder::build_vit(g, VitConfig{14, 1024, depth, 16, false}, opts.clip_activation);
   }
   out.model.program = g.finish(seed, nullptr);
   out.model.params_layout = ParamsLayout::Combined;

@@ -33,6 +33,9 @@ enum class ClipActivation : uint8_t { QuickGelu, Gelu };
 
 struct BuildOptions {
   ClipActivation clip_activation = ClipActivation::Gelu;
+  // CLIP models with this many encoder blocks instead of 12 / 24 (0: the model's own): the
+  // same graph shape and tail, small enough for training tests.
+  int64_t vit_depth = 0;
 };
 
 // Bumped whenever a built graph or its weights change for some (name,

@@ -57,9 +57,13 @@ PIF_TEST(train_head, gradients_vs_finite_differences) {
   std::vector<double> x = gaussian_values(n * in, 21);
   std::vector<uint8_t> keep(n * dim, 1);
   for (size_t k = 0; k < keep.size(); k += 5) keep[k] = 0;
-  for (bool triplet : {false, true}) {
+  // CE, CE + triplet (PP-ShiTuV2_rec), and the CLIP tail (no BNNeck, ArcMargin + CE).
+  for (int mode : {0, 1, 2}) {
     HeadConfig cfg;
-    cfg.use_triplet = triplet;
+    cfg.use_triplet = mode == 1;
+    cfg.bnneck = mode != 2;
+    cfg.arc_margin = mode == 2;
+    cfg.arc.scale = 4;
     HeadWeights<double> w = random_head<double>(in, dim, classes, 5);
     HeadGrads<double> g;
     train::head_train_step(w, cfg, x.data(), labels.data(), n, keep.data(), &g, nullptr, nullptr);
@@ -90,7 +94,7 @@ PIF_TEST(train_head, gradients_vs_finite_differences) {
         scale = std::max(scale, std::fabs(numeric));
       }
       if (worst / scale > 1e-5)
-        FAILF(std::string(p.name) + (triplet ? " (with triplet)" : "") + ": relative error " +
+        FAILF(std::string(p.name) + " (mode " + std::to_string(mode) + "): relative error " +
               std::to_string(worst / scale));
     }
   }

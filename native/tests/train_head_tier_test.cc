@@ -56,6 +56,21 @@ void clustered(std::vector<float>* x, std::vector<int64_t>* labels) {
   }
 }
 
+// A 1024 -> 32 tail with 8 classes: Normal(0, std) weights, an identity BNNeck.
+train::HeadWeights<float> small_tail(float std, uint64_t seed) {
+  train::HeadWeights<float> w;
+  w.in = 1024, w.dim = 32, w.classes = 8;
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd(0.f, std);
+  w.w.resize(32 * 1024);
+  for (float& v : w.w) v = nd(rng);
+  w.b.assign(32, 0.f), w.gamma.assign(32, 1.f), w.beta.assign(32, 0.f);
+  w.mean.assign(32, 0.f), w.var.assign(32, 1.f);
+  w.fc.resize(32 * 8);
+  for (float& v : w.fc) v = nd(rng);
+  return w;
+}
+
 }  // namespace
 
 PIF_TEST(train_head_tier, pk_sampler) {
@@ -174,16 +189,7 @@ PIF_TEST(train_head_tier, state_resume_is_exact) {
   train::HeadTrainConfig cfg;
   cfg.classes = 8, cfg.epochs = 4, cfg.batch = 16, cfg.warmup_epochs = 1, cfg.lr = 0.05;
   cfg.seed = 11;
-  train::HeadWeights<float> init;
-  init.in = 1024, init.dim = 32, init.classes = 8;
-  std::mt19937_64 rng(4);
-  std::normal_distribution<float> nd(0.f, 0.02f);
-  init.w.resize(32 * 1024);
-  for (float& v : init.w) v = nd(rng);
-  init.b.assign(32, 0.f), init.gamma.assign(32, 1.f), init.beta.assign(32, 0.f);
-  init.mean.assign(32, 0.f), init.var.assign(32, 1.f);
-  init.fc.resize(32 * 8);
-  for (float& v : init.fc) v = nd(rng);
+  const train::HeadWeights<float> init = small_tail(0.02f, 4);
 
   train::HeadTrainState full = train::start_head(init, cfg);
   for (int e = 0; e < 4; ++e) train::train_head_epoch(&full, x.data(), labels, cfg);
@@ -232,6 +238,42 @@ PIF_TEST(train_head_tier, state_resume_is_exact) {
   }
   if (!threw) FAILF("a state for 8 classes loaded into 9");
   if (fresh.weights.w != before || fresh.epoch != 0) FAILF("a refused load changed the state");
+}
+
+}  // namespace pif::test
+
+namespace pif::test {
+
+// The CLIP recipe's run: shuffled batches (no PK sampling) over every row once per epoch, an FC
+// neck with ArcMargin + CE, the loss falling on clustered rows, the same seed repeating it.
+PIF_TEST(train_head_tier, clip_run_shuffled_batches) {
+  std::mt19937_64 rng(3);
+  const std::vector<std::vector<int64_t>> b = train::shuffled_batches(50, 16, rng);
+  std::set<int64_t> seen;
+  for (const auto& batch : b)
+    for (int64_t r : batch) seen.insert(r);
+  if (b.size() != 3 || seen.size() != 48 || *seen.rbegin() > 49) return FAILF("shuffled batches");
+  std::vector<float> x;
+  std::vector<int64_t> labels;
+  clustered(&x, &labels);
+  train::HeadTrainConfig cfg;
+  cfg.classes = 8, cfg.epochs = 8, cfg.batch = 16, cfg.per_label = 0, cfg.warmup_epochs = 1;
+  cfg.lr = 0.01, cfg.seed = 5;
+  cfg.head.dropout = 0, cfg.head.bnneck = false, cfg.head.arc_margin = true;
+  cfg.head.ce_epsilon = 0;
+  const train::HeadWeights<float> init = small_tail(0.03f, 6);
+  const train::HeadTrainResult r = train::train_head(init, x.data(), labels, cfg, nullptr);
+  if (verbose())
+    std::printf("CLIP loss %.4f -> %.4f\n", r.epochs.front().loss.total,
+                r.epochs.back().loss.total);
+  if (!(r.epochs.back().loss.total < 0.7 * r.epochs.front().loss.total))
+    FAILF("loss did not fall: " + std::to_string(r.epochs.front().loss.total) + " -> " +
+          std::to_string(r.epochs.back().loss.total));
+  if (r.weights.gamma != init.gamma || r.weights.var != init.var)
+    FAILF("the CLIP run touched the (absent) BNNeck");
+  const train::HeadTrainResult again = train::train_head(init, x.data(), labels, cfg, nullptr);
+  if (again.weights.w != r.weights.w || again.weights.fc != r.weights.fc)
+    FAILF("the same seed gave other weights");
 }
 
 }  // namespace pif::test

@@ -160,3 +160,75 @@ PIF_TEST(train_losses, triplet_refuses_batches_without_negatives) {
 }
 
 }  // namespace pif::test
+
+namespace pif::test {
+
+// ArcMargin + CE: the value on a batch worked by hand, and the gradients in y and W against
+// central differences on both sides of PaddleClas's cos > cos(pi - margin) switch.
+PIF_TEST(train_losses, arc_margin_value_and_gradients) {
+  {
+    // y along W's class 0 (cos 1 with it, 0 with class 1): logits s * phi(1) and 0.
+    const double y[2] = {2, 0}, w[4] = {3, 0, 0, 5};  // W [dim 2, classes 2]
+    const int64_t label = 0;
+    train::ArcMarginOptions o;
+    const double sn = std::sqrt(1e-6);
+    const double phi = std::cos(o.margin) - sn * std::sin(o.margin);
+    const double a = o.scale * phi;
+    const double want = std::log(std::exp(a) + 1.0) - a;
+    const double got = train::arc_margin_ce<double>(y, w, &label, 1, 2, 2, o, nullptr, nullptr);
+    if (!(std::fabs(got - want) < 1e-12))
+      FAILF("value " + std::to_string(got) + ", want " + std::to_string(want));
+  }
+  const int64_t rows = 6, dim = 8, classes = 5;
+  const std::vector<int64_t> labels = {0, 3, 1, 4, 3, 2};
+  for (double margin : {0.2, 2.5}) {  // 2.5: most label cosines fall under cos(pi - margin)
+    train::ArcMarginOptions o;
+    o.margin = margin;
+    o.scale = 4;
+    for (double eps : {0.0, 0.1}) {
+      o.epsilon = eps;
+      for (uint64_t seed : {1, 2}) {
+        const std::vector<double> y0 = gaussian_values(rows * dim, seed);
+        const std::vector<double> w0 = gaussian_values(dim * classes, seed + 10);
+        auto in_y = [&](const std::vector<double>& y, double* g) {
+          return train::arc_margin_ce(y.data(), w0.data(), labels.data(), rows, dim, classes, o, g,
+                                      static_cast<double*>(nullptr));
+        };
+        auto in_w = [&](const std::vector<double>& w, double* g) {
+          return train::arc_margin_ce(y0.data(), w.data(), labels.data(), rows, dim, classes, o,
+                                      static_cast<double*>(nullptr), g);
+        };
+        const double ey = fd_error(y0, in_y), ew = fd_error(w0, in_w);
+        if (ey > 1e-6 || ew > 1e-6)
+          FAILF("margin " + std::to_string(margin) + " eps " + std::to_string(eps) + ": dy " +
+                std::to_string(ey) + ", dW " + std::to_string(ew));
+        // float follows double.
+        std::vector<float> yf(y0.begin(), y0.end()), wf(w0.begin(), w0.end());
+        const double lf = train::arc_margin_ce<float>(yf.data(), wf.data(), labels.data(), rows,
+                                                      dim, classes, o, nullptr, nullptr);
+        const double ld = in_y(y0, nullptr);
+        if (!(std::fabs(lf - ld) <= 1e-5 * std::max(1.0, std::fabs(ld))))
+          FAILF("float " + std::to_string(lf) + " vs double " + std::to_string(ld));
+      }
+    }
+  }
+  const std::vector<double> y = gaussian_values(rows * dim, 3),
+                            w = gaussian_values(dim * classes, 4);
+  const std::vector<int64_t> bad = {0, 3, 1, 5, 3, 2};
+  expect_invalid(
+      [&] {
+        train::arc_margin_ce<double>(y.data(), w.data(), bad.data(), rows, dim, classes, {},
+                                     nullptr, nullptr);
+      },
+      "label 5 of row 3");
+  std::vector<double> zero = y;
+  std::fill(zero.begin() + dim, zero.begin() + 2 * dim, 0.0);
+  expect_invalid(
+      [&] {
+        train::arc_margin_ce<double>(zero.data(), w.data(), labels.data(), rows, dim, classes, {},
+                                     nullptr, nullptr);
+      },
+      "row 1 is zero");
+}
+
+}  // namespace pif::test

@@ -109,3 +109,56 @@ PIF_TEST(train_tail, refuses_another_tail) {
 }
 
 }  // namespace pif::test
+
+namespace pif::test {
+
+// The CLIP models' tail (the mean of the projected tokens -> FC neck): found on a one-block
+// ViT-B in both export forms, and the neck recomputed from the pooled rows equals the program's
+// output in normal and hpi mode; the written-back weight keeps the program's [in, dim] layout.
+PIF_TEST(train_tail, clip_tail_matches_the_program) {
+  BuildOptions opts;
+  opts.vit_depth = 1;
+  for (ProgramFormat fmt : {ProgramFormat::Pir, ProgramFormat::Legacy}) {
+    const std::string form = fmt == ProgramFormat::Pir ? "PIR" : "legacy";
+    auto model = std::make_shared<LoadedModel>(
+        build_model("PP-ShiTuV2_rec_CLIP_vit_base", fmt, 3, opts).model);
+    fold_constants(&model->program);
+    Executor ex(model);
+    const train::ShituTail t = train::find_shitu_tail(ex, "<built>");
+    if (!t.clip || t.in != 512 || t.dim != 512 || t.bn_scale != -1)
+      return FAILF(form + ": not a CLIP tail of 512 -> 512");
+    const train::HeadWeights<float> w = train::tail_weights(model->program, t, 3, 0.001, 0);
+    const Parameter& wp = model->program.params[t.conv_weight];
+    if (train::program_layout_weight(t, w) !=
+        std::vector<float>(reinterpret_cast<const float*>(wp.tensor.data()),
+                           reinterpret_cast<const float*>(wp.tensor.data()) + wp.tensor.numel()))
+      FAILF(form + ": the neck weight does not go back to the program's layout");
+    train::HeadConfig cfg;
+    cfg.bnneck = false;
+    cfg.arc_margin = true;
+    for (bool hpi : {false, true}) {
+      const int n = 2;
+      std::vector<NamedTensor> out = run_with_pooled(*model, t.pooled, hpi, n);
+      if (out.size() != 2 || out[1].dims != std::vector<int64_t>{n, t.in}) {
+        FAILF(form + ": no pooled output");
+        continue;
+      }
+      std::vector<float> y(static_cast<size_t>(n * t.dim));
+      train::head_features(w, cfg, reinterpret_cast<const float*>(out[1].data.data()), n, y.data());
+      const float* want = reinterpret_cast<const float*>(out[0].data.data());
+      double worst = 0, scale = 0;
+      for (size_t k = 0; k < y.size(); ++k) {
+        worst = std::max(worst, double(std::fabs(y[k] - want[k])));
+        scale = std::max(scale, double(std::fabs(want[k])));
+      }
+      if (verbose())
+        std::printf("CLIP %s %s: max |neck - program| %.3g of %.3g\n", form.c_str(),
+                    hpi ? "hpi" : "normal", worst, scale);
+      if (worst > 1e-5 * std::max(1.0, scale))
+        FAILF(form + (hpi ? " hpi" : " normal") + ": neck features differ by " +
+              std::to_string(worst));
+    }
+  }
+}
+
+}  // namespace pif::test

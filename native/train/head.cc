@@ -39,6 +39,30 @@ void check_weights(const HeadWeights<T>& w) {
     throw std::invalid_argument("head: weights of inconsistent sizes");
 }
 
+// The CLIP tail's step: y = z (the FC neck's output), ArcMargin + CE, and the neck's gradients.
+template <typename T>
+HeadLoss neck_train_step(const HeadWeights<T>& w, const HeadConfig& cfg, const T* x,
+                         const int64_t* labels, int64_t n, std::vector<T> y, HeadGrads<T>* grads) {
+  if (!cfg.arc_margin) throw std::invalid_argument("head: a tail without BNNeck trains ArcMargin");
+  const int64_t in = w.in, dim = w.dim, classes = w.classes;
+  std::vector<T> dy(grads != nullptr ? y.size() : 0);
+  if (grads != nullptr) grads->fc.assign(w.fc.size(), T(0));
+  HeadLoss loss;
+  loss.ce = arc_margin_ce(y.data(), w.fc.data(), labels, n, dim, classes, cfg.arc,
+                          grads != nullptr ? dy.data() : nullptr,
+                          grads != nullptr ? grads->fc.data() : nullptr);
+  loss.total = loss.ce;
+  if (grads == nullptr) return loss;
+  grads->gamma.assign(static_cast<size_t>(dim), T(0));
+  grads->beta.assign(static_cast<size_t>(dim), T(0));
+  grads->w.assign(w.w.size(), T(0));
+  gemm<T>(true, false, dim, in, n, dy.data(), dim, x, in, T(0), grads->w.data(), in);
+  grads->b.assign(static_cast<size_t>(dim), T(0));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < dim; ++j) grads->b[j] += dy[i * dim + j];
+  return loss;
+}
+
 }  // namespace
 
 template <typename T>
@@ -56,6 +80,7 @@ HeadLoss head_train_step(const HeadWeights<T>& w, const HeadConfig& cfg, const T
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < dim; ++j) z[i * dim + j] = w.b[j];
   gemm<T>(false, true, n, dim, in, x, in, w.w.data(), in, T(1), z.data(), dim);
+  if (!cfg.bnneck) return neck_train_step(w, cfg, x, labels, n, std::move(z), grads);
   if (keep != nullptr)
     for (size_t k = 0; k < nd; ++k)
       if (keep[k] == 0) z[k] = 0;
@@ -140,6 +165,7 @@ void head_features(const HeadWeights<T>& w, const HeadConfig& cfg, const T* x, i
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < dim; ++j) y[i * dim + j] = w.b[j];
   gemm<T>(false, true, n, dim, w.in, x, w.in, w.w.data(), w.in, T(1), y, dim);
+  if (!cfg.bnneck) return;
   const double scale = 1.0 - cfg.dropout;
   for (int64_t j = 0; j < dim; ++j) {
     const double inv_std = 1.0 / std::sqrt(static_cast<double>(w.var[j]) + cfg.bn_epsilon);

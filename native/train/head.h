@@ -7,6 +7,8 @@
 //                                 ones updated with momentum), running statistics at inference
 //   logits = y FC                 the training-only FC head, [dim, classes], no bias
 //   loss = CE(label smoothing)(logits) + TripletAngularMargin(y)
+// or, for the CLIP models (HeadConfig::bnneck false, arc_margin true), y = z and
+//   loss = CE(ArcMargin(y, FC))
 // with its gradients, the Momentum + L2 update and the cosine learning rate with warmup.
 //
 // T is float (training; GEMMs through dnnl_sgemm) or double (the finite-difference tests).
@@ -36,6 +38,12 @@ struct HeadConfig {
   double ce_epsilon = 0.1;
   bool use_triplet = true;
   TripletAngularMarginOptions triplet = shitu_v2_triplet_options();
+  // The CLIP models' tail instead (architectures.md §3.2): an FC neck with no dropout and no
+  // BNNeck (bnneck false; gamma/beta/mean/var are then unused), and ArcMargin + CE as the
+  // loss (arc_margin true; use_triplet and ce_epsilon unused, arc.epsilon applies).
+  bool bnneck = true;
+  bool arc_margin = false;
+  ArcMarginOptions arc;
 };
 
 template <typename T>

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <map>
 #include <random>
@@ -61,6 +62,21 @@ std::vector<std::vector<int64_t>> pk_batches(const std::vector<int64_t>& labels,
   return out;
 }
 
+template <typename Rng>
+std::vector<std::vector<int64_t>> shuffled_batches(size_t rows, int64_t batch, Rng& rng) {
+  std::vector<int64_t> order(rows);
+  for (size_t i = 0; i < rows; ++i) order[i] = static_cast<int64_t>(i);
+  for (size_t i = rows; i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+  std::vector<std::vector<int64_t>> out;
+  for (size_t b = 0; b + static_cast<size_t>(batch) <= rows; b += static_cast<size_t>(batch))
+    out.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(b),
+                     order.begin() + static_cast<std::ptrdiff_t>(b + batch));
+  return out;
+}
+
+template std::vector<std::vector<int64_t>> shuffled_batches<std::mt19937_64>(size_t, int64_t,
+                                                                             std::mt19937_64&);
+
 template std::vector<std::vector<int64_t>> pk_batches<std::mt19937_64>(const std::vector<int64_t>&,
                                                                        int64_t, int64_t,
                                                                        std::mt19937_64&);
@@ -85,15 +101,59 @@ HeadWeights<float> tail_weights(const Program& p, const ShituTail& t, int64_t cl
   w.in = t.in, w.dim = t.dim, w.classes = classes;
   w.w = param_floats(p, t.conv_weight);
   w.b = param_floats(p, t.conv_bias);
-  w.gamma = param_floats(p, t.bn_scale);
-  w.beta = param_floats(p, t.bn_bias);
-  w.mean = param_floats(p, t.bn_mean);
-  w.var = param_floats(p, t.bn_var);
+  if (t.clip) {
+    // [in, dim] -> [dim, in]; no BNNeck: its statistics stay the identity, unused.
+    std::vector<float> r(w.w.size());
+    for (int64_t i = 0; i < t.in; ++i)
+      for (int64_t j = 0; j < t.dim; ++j) r[j * t.in + i] = w.w[i * t.dim + j];
+    w.w.swap(r);
+    w.gamma.assign(static_cast<size_t>(t.dim), 1.f);
+    w.beta.assign(static_cast<size_t>(t.dim), 0.f);
+    w.mean.assign(static_cast<size_t>(t.dim), 0.f);
+    w.var.assign(static_cast<size_t>(t.dim), 1.f);
+  } else {
+    w.gamma = param_floats(p, t.bn_scale);
+    w.beta = param_floats(p, t.bn_bias);
+    w.mean = param_floats(p, t.bn_mean);
+    w.var = param_floats(p, t.bn_var);
+  }
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> nd(0.0, fc_init_std);
   w.fc.resize(static_cast<size_t>(t.dim * classes));
   for (float& f : w.fc) f = static_cast<float>(nd(rng));
   return w;
+}
+
+std::vector<float> program_layout_weight(const ShituTail& t, const HeadWeights<float>& w) {
+  if (!t.clip) return w.w;
+  std::vector<float> r(w.w.size());
+  for (int64_t j = 0; j < t.dim; ++j)
+    for (int64_t i = 0; i < t.in; ++i) r[i * t.dim + j] = w.w[j * t.in + i];
+  return r;
+}
+
+std::vector<TailParam> tail_params(const Program& p, const ShituTail& t,
+                                   const HeadWeights<float>& w) {
+  const std::vector<float> neck = program_layout_weight(t, w);
+  const std::pair<int32_t, std::pair<const char*, const std::vector<float>*>> tail[] = {
+      {t.conv_weight, {"convWeight", &neck}}, {t.conv_bias, {"convBias", &w.b}},
+      {t.bn_scale, {"bnScale", &w.gamma}},    {t.bn_bias, {"bnBias", &w.beta}},
+      {t.bn_mean, {"bnMean", &w.mean}},       {t.bn_var, {"bnVariance", &w.var}}};
+  std::vector<TailParam> out;
+  for (int32_t k = 0; k < static_cast<int32_t>(p.params.size()); ++k) {
+    const Parameter& prm = p.params[k];
+    if (!prm.loaded || prm.tensor.dtype != DType::Float32) continue;
+    TailParam e{prm.name, "", prm.tensor.dims, {}};
+    for (const auto& r : tail)
+      if (r.first == k) e.role = r.second.first, e.data = *r.second.second;
+    if (e.role.empty()) {
+      const float* f = reinterpret_cast<const float*>(prm.tensor.data());
+      e.data.assign(f, f + prm.tensor.numel());
+    }
+    out.push_back(std::move(e));
+  }
+  out.push_back(TailParam{"", "fc", {w.dim, w.classes}, w.fc});
+  return out;
 }
 
 HeadTrainState start_head(const HeadWeights<float>& init, const HeadTrainConfig& cfg) {
@@ -221,7 +281,10 @@ HeadEpoch train_head_epoch(HeadTrainState* s, const float* x, const std::vector<
   std::bernoulli_distribution kept(1.0 - cfg.head.dropout);
   HeadEpoch ep;
   ep.epoch = ++s->epoch;
-  for (const std::vector<int64_t>& b : pk_batches(labels, cfg.batch, cfg.per_label, s->rng)) {
+  const std::vector<std::vector<int64_t>> batches =
+      cfg.per_label > 0 ? pk_batches(labels, cfg.batch, cfg.per_label, s->rng)
+                        : shuffled_batches(labels.size(), cfg.batch, s->rng);
+  for (const std::vector<int64_t>& b : batches) {
     for (size_t r = 0; r < b.size(); ++r) {
       std::memcpy(&bx[r * w.in], x + b[r] * w.in, static_cast<size_t>(w.in) * sizeof(float));
       by[r] = labels[static_cast<size_t>(b[r])];
@@ -234,11 +297,11 @@ HeadEpoch train_head_epoch(HeadTrainState* s, const float* x, const std::vector<
     ep.loss.ce += l.ce / per_epoch;
     ep.loss.triplet += l.triplet / per_epoch;
     ep.loss.total += l.total / per_epoch;
-    update_running_stats(&w, cfg.head, bm, bv);
+    if (cfg.head.bnneck) update_running_stats(&w, cfg.head, bm, bv);
     ep.lr = cosine_warmup_lr(s->step, total, warmup, cfg.lr, cfg.eta_min, cfg.warmup_start_lr);
     momentum_step(&w.w, &s->vw, g.w, ep.lr, cfg.momentum, cfg.l2);
     momentum_step(&w.b, &s->vb, g.b, ep.lr, cfg.momentum, cfg.l2);
-    momentum_step(&w.gamma, &s->vgamma, g.gamma, ep.lr, cfg.momentum, cfg.l2);
+    if (cfg.head.bnneck) momentum_step(&w.gamma, &s->vgamma, g.gamma, ep.lr, cfg.momentum, cfg.l2);
     momentum_step(&w.fc, &s->vfc, g.fc, ep.lr, cfg.momentum, cfg.l2);  // beta stays (frozen)
     ++s->step;
   }
@@ -273,12 +336,14 @@ void write_trained_model(const LoadedModel& m, const ShituTail& t, const HeadWei
     tensor.offset = 0;
     tensor.nbytes = v.size() * sizeof(float);
   };
-  replace(t.conv_weight, w.w);
+  replace(t.conv_weight, program_layout_weight(t, w));
   replace(t.conv_bias, w.b);
-  replace(t.bn_scale, w.gamma);
-  replace(t.bn_bias, w.beta);
-  replace(t.bn_mean, w.mean);
-  replace(t.bn_var, w.var);
+  if (!t.clip) {
+    replace(t.bn_scale, w.gamma);
+    replace(t.bn_bias, w.beta);
+    replace(t.bn_mean, w.mean);
+    replace(t.bn_var, w.var);
+  }
   if (m.params_layout != ParamsLayout::Combined)
     throw ModelError(code::kUnsupported, m.dir, -1, "",
                      "only models with one combined parameters file can be written back");

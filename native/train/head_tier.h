@@ -24,7 +24,7 @@ struct HeadTrainConfig {
   int64_t classes = 0;  // labels are in [0, classes)
   int64_t epochs = 20;
   int64_t batch = 128;
-  int64_t per_label = 4;  // K of the PK sampler
+  int64_t per_label = 4;  // K of the PK sampler; 0: shuffled batches (no PK sampling)
   int64_t warmup_epochs = 5;
   double lr = 0.01, eta_min = 0, warmup_start_lr = 0;
   double momentum = 0.9, l2 = 1e-5;
@@ -65,6 +65,28 @@ struct HeadTrainState {
   std::mt19937_64 rng;
   int64_t step = 0, epoch = 0;
 };
+
+// The batches of one epoch without PK sampling (the CLIP recipe's DistributedBatchSampler):
+// the rows shuffled, cut into len(rows) / batch batches (the rest dropped).
+template <typename Rng>
+std::vector<std::vector<int64_t>> shuffled_batches(size_t rows, int64_t batch, Rng& rng);
+
+// The trained neck weight in the program's layout: [dim, in, 1, 1] for PP-ShiTuV2_rec's
+// last_conv (HeadWeights' own), [in, dim] for the CLIP neck's matmul.
+std::vector<float> program_layout_weight(const ShituTail& t, const HeadWeights<float>& w);
+
+// One parameter of a run as a checkpoint lists it.
+struct TailParam {
+  std::string name;  // the program's ('' for the FC head, which the program has not)
+  std::string role;  // convWeight, convBias, bnScale, bnBias, bnMean, bnVariance, fc; '' frozen
+  std::vector<int64_t> dims;
+  std::vector<float> data;
+};
+
+// Every loaded float32 parameter of `p` in program order, the tail's with `w`'s values (in the
+// program's layout), then the FC head.
+std::vector<TailParam> tail_params(const Program& p, const ShituTail& t,
+                                   const HeadWeights<float>& w);
 
 HeadTrainState start_head(const HeadWeights<float>& init, const HeadTrainConfig& cfg);
 

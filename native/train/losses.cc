@@ -9,6 +9,10 @@
 namespace pif {
 namespace train {
 
+namespace {
+constexpr double kPi = 3.14159265358979323846;
+}  // namespace
+
 template <typename T>
 double ce_label_smoothing(const T* logits, const int64_t* labels, int64_t rows, int64_t classes,
                           double epsilon, T* grad) {
@@ -150,6 +154,101 @@ double triplet_angular_margin(const T* features, const int64_t* labels, int64_t 
   }
   return loss;
 }
+
+template <typename T>
+double arc_margin_ce(const T* y, const T* w, const int64_t* labels, int64_t rows, int64_t dim,
+                     int64_t classes, const ArcMarginOptions& o, T* dy, T* dw) {
+  if (rows < 1 || dim < 1 || classes < 1) throw std::invalid_argument("ArcMargin: empty batch");
+  const size_t nc = static_cast<size_t>(rows * classes);
+  std::vector<double> rn(static_cast<size_t>(rows)), cn(static_cast<size_t>(classes));
+  for (int64_t i = 0; i < rows; ++i) {
+    double s = 0;
+    for (int64_t k = 0; k < dim; ++k) s += static_cast<double>(y[i * dim + k]) * y[i * dim + k];
+    if (s == 0) throw std::invalid_argument("ArcMargin: row " + std::to_string(i) + " is zero");
+    rn[i] = std::sqrt(s);
+  }
+  for (int64_t c = 0; c < classes; ++c) {
+    double s = 0;
+    for (int64_t k = 0; k < dim; ++k)
+      s += static_cast<double>(w[k * classes + c]) * w[k * classes + c];
+    if (s == 0) throw std::invalid_argument("ArcMargin: class " + std::to_string(c) + " is zero");
+    cn[c] = std::sqrt(s);
+  }
+  std::vector<double> cosv(nc, 0.0);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t k = 0; k < dim; ++k) {
+      const double u = y[i * dim + k] / rn[i];
+      for (int64_t c = 0; c < classes; ++c)
+        cosv[i * classes + c] += u * (w[k * classes + c] / cn[c]);
+    }
+  const double cos_m = std::cos(o.margin), sin_m = std::sin(o.margin);
+  const double th = std::cos(kPi - o.margin), mm = std::sin(kPi - o.margin) * o.margin;
+  std::vector<T> logits(nc);
+  std::vector<double> dphi(static_cast<size_t>(rows), 1.0);  // d label logit / d its cos
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t l = labels[i];
+    if (l < 0 || l >= classes)
+      throw std::invalid_argument("ArcMargin: label " + std::to_string(l) + " of row " +
+                                  std::to_string(i) + " is not in [0, " + std::to_string(classes) +
+                                  ")");
+    for (int64_t c = 0; c < classes; ++c)
+      logits[i * classes + c] = static_cast<T>(o.scale * cosv[i * classes + c]);
+    const double cs = cosv[i * classes + l];
+    const double sn = std::sqrt(1.0 - cs * cs + 1e-6);
+    double phi = cs - mm;
+    if (cs > th) {
+      phi = cs * cos_m - sn * sin_m;
+      dphi[i] = cos_m + sin_m * cs / sn;
+    }
+    logits[i * classes + l] = static_cast<T>(o.scale * phi);
+  }
+  std::vector<T> dlogits(dy != nullptr || dw != nullptr ? nc : 0);
+  const double loss = ce_label_smoothing(logits.data(), labels, rows, classes, o.epsilon,
+                                         dlogits.empty() ? nullptr : dlogits.data());
+  if (dlogits.empty()) return loss;
+  // d cos, then through the row and column normalisations: for v = u / |u|,
+  // du = (dv - v (v . dv)) / |u|.
+  std::vector<double> dcos(nc);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t c = 0; c < classes; ++c)
+      dcos[i * classes + c] = o.scale * dlogits[i * classes + c] * (c == labels[i] ? dphi[i] : 1.0);
+  if (dy != nullptr) {
+    std::vector<double> du(static_cast<size_t>(dim));
+    for (int64_t i = 0; i < rows; ++i) {
+      double dot = 0;
+      for (int64_t k = 0; k < dim; ++k) {
+        double s = 0;
+        for (int64_t c = 0; c < classes; ++c)
+          s += dcos[i * classes + c] * (w[k * classes + c] / cn[c]);
+        du[k] = s;
+        dot += s * (y[i * dim + k] / rn[i]);
+      }
+      for (int64_t k = 0; k < dim; ++k)
+        dy[i * dim + k] = static_cast<T>((du[k] - (y[i * dim + k] / rn[i]) * dot) / rn[i]);
+    }
+  }
+  if (dw != nullptr) {
+    std::vector<double> dv(static_cast<size_t>(dim * classes), 0.0);
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t k = 0; k < dim; ++k) {
+        const double u = y[i * dim + k] / rn[i];
+        for (int64_t c = 0; c < classes; ++c) dv[k * classes + c] += u * dcos[i * classes + c];
+      }
+    for (int64_t c = 0; c < classes; ++c) {
+      double dot = 0;
+      for (int64_t k = 0; k < dim; ++k) dot += dv[k * classes + c] * (w[k * classes + c] / cn[c]);
+      for (int64_t k = 0; k < dim; ++k)
+        dw[k * classes + c] =
+            static_cast<T>((dv[k * classes + c] - (w[k * classes + c] / cn[c]) * dot) / cn[c]);
+    }
+  }
+  return loss;
+}
+
+template double arc_margin_ce<float>(const float*, const float*, const int64_t*, int64_t, int64_t,
+                                     int64_t, const ArcMarginOptions&, float*, float*);
+template double arc_margin_ce<double>(const double*, const double*, const int64_t*, int64_t,
+                                      int64_t, int64_t, const ArcMarginOptions&, double*, double*);
 
 template double ce_label_smoothing<float>(const float*, const int64_t*, int64_t, int64_t, double,
                                           float*);

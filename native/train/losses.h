@@ -43,5 +43,22 @@ template <typename T>
 double triplet_angular_margin(const T* features, const int64_t* labels, int64_t rows, int64_t dim,
                               const TripletAngularMarginOptions& options, T* grad);
 
+// PaddleClas's ArcMargin head followed by CELoss (the CLIP recipe, architectures.md §3.2): rows
+// u_i = y_i / |y_i| and columns v_c = W_c / |W_c| of W [dim, classes] give cos_ic = u_i . v_c;
+// the label column becomes phi = cos(acos(cos) + margin) (as cos * cos_m - sin * sin_m with
+// sin = sqrt(1 - cos^2 + 1e-6)) where cos > cos(pi - margin), else cos - sin(pi - margin) *
+// margin; logits = scale * that; the loss is ce_label_smoothing(logits, epsilon). Writes
+// d loss / d y (rows x dim) and d loss / d W (dim x classes) unless null. Throws
+// std::invalid_argument for a bad label or a zero row or column.
+struct ArcMarginOptions {
+  double margin = 0.2;
+  double scale = 30;
+  double epsilon = 0;  // CELoss's label smoothing (none in the CLIP recipe)
+};
+
+template <typename T>
+double arc_margin_ce(const T* y, const T* w, const int64_t* labels, int64_t rows, int64_t dim,
+                     int64_t classes, const ArcMarginOptions& options, T* dy, T* dw);
+
 }  // namespace train
 }  // namespace pif

@@ -29,6 +29,7 @@ class TailFinder {
     // Identity-like ops before the fetch (the legacy export's scale 1.0, assign).
     for (const Node* n = node_of(v); n != nullptr && is_identity(*n); n = node_of(v))
       v = n->inputs[0][0];
+    if (const Node* n = node_of(v); n != nullptr && n->def->name == "add") return clip_neck(v);
     const Node* bn = expect(v, "batch_norm", "the output's batch_norm (BNNeck)");
     t.bn_epsilon = bn->attrs<BnState>().epsilon;
     t.bn_scale = param_of(*bn, 1, "Scale");
@@ -86,10 +87,40 @@ class TailFinder {
   }
 
  private:
+  // The CLIP tail from the bias add `v` back: matmul(pooled, W [in, dim]) + b [dim].
+  ShituTail clip_neck(ValueId v) const {
+    ShituTail t;
+    t.clip = true;
+    const Node* add = node_of(v);
+    const int side = param_behind(add->inputs[1][0]) >= 0   ? 1
+                     : param_behind(add->inputs[0][0]) >= 0 ? 0
+                                                            : -1;
+    if (side < 0) fail(add->where() + ": the neck's bias add has no parameter operand");
+    t.conv_bias = param_behind(add->inputs[side][0]);
+    v = single_use(add->inputs[1 - side][0], *add);
+    const Node* mm = expect(v, "matmul", "the FC neck's matmul");
+    const MatmulAttr& a = mm->attrs<MatmulAttr>();
+    if (a.trans_x || a.trans_y || a.alpha != 1.f)
+      fail(mm->where() + ": the neck's matmul transposes or scales");
+    t.conv_weight = param_of(*mm, 1, "Y");
+    const std::vector<int64_t>& wd = p_.params[t.conv_weight].tensor.dims;
+    if (wd.size() != 2) fail(mm->where() + ": the neck's weight is not [in, dim]");
+    t.in = wd[0];
+    t.dim = wd[1];
+    if (p_.params[t.conv_bias].tensor.numel() != t.dim)
+      fail("parameter " + p_.params[t.conv_bias].name + " is not the neck's bias of " +
+           std::to_string(t.dim));
+    t.pooled = single_use(mm->inputs[0][0], *mm);
+    const std::vector<int64_t>& pd = p_.values[t.pooled].type.dims;
+    if (pd.size() != 2 || (pd[1] >= 0 && pd[1] != t.in))
+      fail(mm->where() + ": the neck's input is not [N, " + std::to_string(t.in) + "]");
+    return t;
+  }
   [[noreturn]] void fail(const std::string& why) const {
     throw ModelError(code::kUnsupported, dir_, -1, "",
                      "not a PP-ShiTuV2_rec tail (global average pool -> 1x1 conv + bias -> "
-                     "dropout -> flatten -> batch_norm -> output): " +
+                     "dropout -> flatten -> batch_norm -> output) nor a CLIP one (mean -> "
+                     "matmul + bias -> output): " +
                          why);
   }
   const Node* node_of(ValueId v) const {

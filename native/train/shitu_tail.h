@@ -22,9 +22,14 @@ struct ShituTail {
   int32_t bn_scale = -1, bn_bias = -1, bn_mean = -1, bn_var = -1;
   double dropout_scale = 1.0;  // the dropout's inference multiplier, 1 - p (1 without one)
   double bn_epsilon = 1e-5;
+  // The CLIP models' tail: the mean of the projected tokens ([N, in], "pooled") -> the FC
+  // neck (matmul with a [in, dim] weight, conv_weight, + bias) -> the output; no BNNeck (the
+  // bn_* indexes are -1) and no dropout.
+  bool clip = false;
 };
 
-// The tail of the program `ex` runs (built in normal mode). Throws ModelError
+// The tail of the program `ex` runs (built in normal mode): PP-ShiTuV2_rec's, or the CLIP
+// models' when the output comes from a bias add after a matmul. Throws ModelError
 // PIF_MODEL_UNSUPPORTED naming the op where the program leaves the expected shape.
 ShituTail find_shitu_tail(const Executor& ex, const std::string& model_dir);
 

@@ -5,12 +5,19 @@
  * dominated by the background, so retrieval starts near chance; a trained tail learns to
  * weight the square, so recall@1 and mAP rise clearly.
  */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { TestContext } from 'node:test';
 
 import sharp from 'sharp';
 
+import { createModel } from '../../lib/image-feature.js';
 import { mulberry32 } from '../../lib/rng.js';
+import { HeadTier } from '../../lib/train/head-tier.js';
+import { requireFixtures } from './fixtures.js';
 
 export interface ShiftDatasetSpec {
   classes: number;
@@ -64,4 +71,76 @@ export async function writeShiftDataset(root: string, spec: ShiftDatasetSpec): P
   }
   for (const tag of ['train', 'gallery', 'query'] as const)
     await writeFile(path.join(root, `${tag}.txt`), `${lists[tag].join('\n')}\n`);
+}
+
+/**
+ * A python3 with numpy; without one the test is skipped with the reason (and fails when
+ * PIF_REQUIRE_FIXTURES=1, as in CI), and null is returned.
+ */
+export function pythonOrSkip(t: TestContext): string | null {
+  for (const c of ['/usr/bin/python3', 'python3'])
+    if (spawnSync(c, ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0) return c;
+  const why = 'no python3 with numpy (install the Debian package python3-numpy)';
+  if (requireFixtures) assert.fail(`PIF_REQUIRE_FIXTURES=1 but ${why}`);
+  t.skip(why);
+  return null;
+}
+
+/**
+ * What the trainer computes for `files` with the weights of a checkpoint: a head tier on the
+ * starting model, restored from `<checkpoint>/<prefix>.pifstate`, its features (unit rows) and
+ * its trained neck weight; also the epoch the state was saved at.
+ */
+export async function checkpointFeatures(
+  startModel: string,
+  checkpoint: string,
+  files: readonly string[],
+  classes: number,
+): Promise<{ features: Float32Array; neckWeight: Float32Array; epoch: number }> {
+  const ht = await HeadTier.open(startModel);
+  try {
+    const pooled = await ht.pooledFeatures(files.map((p) => ({ kind: 'file', path: p })));
+    await ht.begin(
+      pooled,
+      files.map((_, i) => i % classes),
+      { classes, batchSize: 2, perLabel: ht.info.kind === 'clip' ? 0 : 1 },
+    );
+    const epoch = await ht.restore(
+      readFileSync(path.join(checkpoint, `${path.basename(checkpoint)}.pifstate`)),
+    );
+    const neck = (await ht.params()).find((p) => p.role === 'convWeight');
+    return {
+      features: await ht.features(pooled),
+      neckWeight: neck?.data ?? new Float32Array(0),
+      epoch,
+    };
+  } finally {
+    ht.close();
+  }
+}
+
+/** max |a - b| over two equal-length arrays. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = a.length === b.length ? 0 : Infinity;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs((a[i] as number) - (b[i] as number)));
+  return d;
+}
+
+/** Asserts that `modelDir` (through createModel, hpi) gives `features` for `files` (max |diff| <= 1e-5). */
+export async function assertModelGives(
+  modelDir: string,
+  files: readonly string[],
+  features: Float32Array,
+): Promise<void> {
+  const m = await createModel({ modelDir, useHpip: true });
+  try {
+    const rows = await m.predictAll([...files]);
+    const diff = maxAbsDiff(
+      rows.flatMap((r) => [...r.feature]),
+      features,
+    );
+    assert.ok(diff <= 1e-5, `${modelDir}: max |diff| ${diff}`);
+  } finally {
+    m.close();
+  }
 }
