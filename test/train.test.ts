@@ -287,6 +287,22 @@ test('kill -9 mid-run leaves loadable checkpoints; resume ends bit-identical to 
     train(ds, { ...OPTS, output: out, resumePath: path.join(root, 'nowhere') }),
     (e: unknown) => e instanceof ConfigError && /not a checkpoint/.test(e.message),
   );
+  // A damaged checkpoint is refused before any work, naming the file.
+  const damaged = path.join(root, 'damaged');
+  await cp(path.join(out, 'latest'), path.join(damaged, 'latest'), { recursive: true });
+  const record = path.join(damaged, 'latest', 'latest.pifresume.json');
+  writeFileSync(record, JSON.stringify({ ...readJson(record), history: [] }));
+  await assert.rejects(
+    train(ds, { ...OPTS, output: damaged, resumePath: path.join(damaged, 'latest') }),
+    (e: unknown) => e instanceof ConfigError && e.file === record && /damaged/.test(e.message),
+  );
+  await cp(path.join(out, 'latest', 'latest.pifresume.json'), record);
+  const stateFile = path.join(damaged, 'latest', 'latest.pifstate');
+  writeFileSync(stateFile, readFileSync(stateFile).subarray(4));
+  await assert.rejects(
+    train(ds, { ...OPTS, output: damaged, resumePath: path.join(damaged, 'latest') }),
+    (e: unknown) => e instanceof ConfigError && e.file === stateFile && /bad magic/.test(e.message),
+  );
 });
 
 test('the train subcommand and -o Global.mode=train run the same trainer', async () => {

@@ -549,6 +549,22 @@ async function loadResume(
       cause: err,
     });
   }
+  const ok =
+    typeof record === 'object' &&
+    record !== null &&
+    typeof record.settings === 'object' &&
+    record.settings !== null &&
+    Number.isSafeInteger(record.epoch) &&
+    record.epoch >= 0 &&
+    Array.isArray(record.history) &&
+    record.history.length === record.epoch &&
+    Array.isArray(record.last) &&
+    typeof record.initial === 'object' &&
+    record.initial !== null;
+  if (!ok)
+    throw new ConfigError(`${jsonFile} is not a resume record of this trainer (damaged?)`, {
+      file: jsonFile,
+    });
   const differ = Object.keys(settings).filter(
     (k) => JSON.stringify(settings[k]) !== JSON.stringify(record.settings?.[k]),
   );
@@ -562,7 +578,14 @@ async function loadResume(
         .join('; ')}); resume with the same options`,
       { file: jsonFile },
     );
-  const state = await readFile(path.join(dir, `${prefix}.pifstate`));
+  const stateFile = path.join(dir, `${prefix}.pifstate`);
+  const state = await readFile(stateFile);
+  // The native restore checks every byte; the magic is checked here, before any work.
+  if (state.subarray(0, 8).toString('latin1') !== 'PIFHEAD1')
+    throw new ConfigError(`${stateFile} is not a head-tier training state (bad magic at byte 0)`, {
+      file: stateFile,
+      offset: 0,
+    });
   return { dir, record, state };
 }
 
