@@ -28,6 +28,7 @@ export type PifErrorCode =
   | 'PIF_DATASET_SPLIT'
   | 'PIF_CONFIG'
   | 'PIF_INDEX'
+  | 'PIF_CANCELLED'
   | 'PIF_INTERNAL';
 
 export interface PifErrorDetails {
@@ -238,6 +239,13 @@ export class ConfigError extends PifError {
 export class IndexError extends PifError {
   constructor(message: string, details?: PifErrorDetails) {
     super('PIF_INDEX', message, details);
+  }
+}
+
+/** Work stopped on request (Ctrl-C, an AbortSignal) before it finished (PIF_CANCELLED). */
+export class CancelledError extends PifError {
+  constructor(message: string, details?: PifErrorDetails) {
+    super('PIF_CANCELLED', message, details);
   }
 }
 

@@ -111,6 +111,7 @@ export {
   DatasetSplitError,
   ConfigError,
   IndexError,
+  CancelledError,
   type PaddlexErrorType,
   type PifErrorCode,
   type PifErrorDetails,

@@ -11,8 +11,8 @@ interface TrainCliOptions {
   output: string;
   tier: string;
   epochs: number;
-  batchSize: number;
-  lr: number;
+  batchSize?: number;
+  lr?: number;
   warmup: number;
   numClasses?: number;
   views: number;
@@ -43,8 +43,16 @@ export function registerTrain(program: Command, ctx: CliContext): void {
     .option('--output <dir>', 'where the outputs go', 'output')
     .option('--tier <tier>', 'head (backbone frozen) or last-stage', 'head')
     .option('--epochs <n>', 'epochs', intArg(1, 100000), 20)
-    .option('--batch-size <n>', 'batch size (a multiple of 4)', intArg(4, 65536), 128)
-    .option('--lr <x>', 'learning rate', numberArg(0, 100), 0.01)
+    .option(
+      '--batch-size <n>',
+      "batch size (default: the recipe's, 128 for PP-ShiTuV2_rec (a multiple of 4), 32 for CLIP)",
+      intArg(2, 65536),
+    )
+    .option(
+      '--lr <x>',
+      "learning rate (default: the recipe's, 0.01 / 0.001 for CLIP)",
+      numberArg(0, 100),
+    )
     .option('--warmup <n>', 'warmup epochs', intArg(0, 100000), 5)
     .option(
       '--num-classes <n>',
@@ -71,8 +79,8 @@ export function registerTrain(program: Command, ctx: CliContext): void {
         Train: {
           tier: o.tier,
           epochs_iters: o.epochs,
-          batch_size: o.batchSize,
-          learning_rate: o.lr,
+          ...(o.batchSize === undefined ? {} : { batch_size: o.batchSize }),
+          ...(o.lr === undefined ? {} : { learning_rate: o.lr }),
           warmup_steps: o.warmup,
           views: o.views,
           cpu_threads: o.threads,

@@ -6,13 +6,13 @@
  * run leaves every completed checkpoint loadable and never a half-written one), and
  * `train_results.json`.
  */
-import { appendFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { formatFixedPy, type RetrievalMetrics } from '../evaluate.js';
 import { fsyncDir } from '../fsutil.js';
 import type { NativeHeadParam } from '../native.js';
-import { pyJsonDumps, type PyJsonValue } from '../pyjson.js';
+import { pyFloatRepr, pyJsonDumps, type PyJsonValue } from '../pyjson.js';
 import { NdArray } from './pickle.js';
 import type { ParamEntry } from './pdparams.js';
 
@@ -77,6 +77,8 @@ export interface EpochLog {
   /** Training rows per second. */
   ips: number;
   etaSeconds: number;
+  /** Whether the schedule has a warmup (PaddleClas then wraps it in LinearWarmup). */
+  warmup: boolean;
 }
 
 /**
@@ -89,7 +91,9 @@ export function trainLogLines(e: EpochLog, triplet = true): string[] {
     ? `CELoss: ${f(e.loss.ce)}, TripletAngularMarginLoss: ${f(e.loss.triplet)}, loss: ${f(e.loss.total)}`
     : `CELoss: ${f(e.loss.ce)}, loss: ${f(e.loss.total)}`;
   return [
-    `[Train][Epoch ${e.epoch}/${e.epochs}][Iter: ${e.steps}/${e.steps}]lr(CosineAnnealingDecay): ` +
+    // PaddleClas's iteration ids are 0-based; the scheduler's class names the lr.
+    `[Train][Epoch ${e.epoch}/${e.epochs}][Iter: ${e.steps - 1}/${e.steps}]` +
+      `lr(${e.warmup ? 'LinearWarmup' : 'CosineAnnealingDecay'}): ` +
       `${formatFixedPy(e.lr, 8)}, ${losses}, batch_cost: ${f(e.batchCost)}s, reader_cost: 0.00000, ` +
       `ips: ${f(e.ips)} samples/s, eta: ${clock(e.etaSeconds)}`,
     `[Train][Epoch ${e.epoch}/${e.epochs}][Avg]${losses}`,
@@ -130,11 +134,13 @@ export function trainResultsJson(r: {
   best: CheckpointEntry | null;
   done: boolean;
 }): string {
+  // PaddleClas starts with last_1..last_5 and best as empty dicts.
   const models: Record<string, PyJsonValue> = {};
-  r.last.slice(0, 5).forEach((c, i) => {
-    models[`last_${i + 1}`] = modelEntry(c);
-  });
-  if (r.best !== null) models['best'] = modelEntry(r.best);
+  for (let i = 0; i < 5; i++) {
+    const c = r.last[i];
+    models[`last_${i + 1}`] = c === undefined ? {} : modelEntry(c);
+  }
+  models['best'] = r.best === null ? {} : modelEntry(r.best);
   return pyJsonDumps({
     model_name: r.modelName,
     label_dict: '',
@@ -144,6 +150,11 @@ export function trainResultsJson(r: {
     models,
     done_flag: r.done,
   });
+}
+
+/** PaddleClas's line naming the best metric so far (a Python float repr). */
+export function bestMetricLine(epoch: number, best: number): string {
+  return `[Eval][Epoch ${epoch}][best metric: ${pyFloatRepr(best)}]`;
 }
 
 /** The `[Eval]` line of an evaluated epoch. */
@@ -168,11 +179,14 @@ export async function publishCheckpoint(
   fill: (dir: string) => Promise<void>,
 ): Promise<string> {
   const final = path.join(output, prefix);
-  const tmp = path.join(output, `.${prefix}.tmp-${process.pid}`);
+  // A fixed name: what a killed run left there is removed by the next one.
+  const tmp = path.join(output, `.${prefix}.tmp`);
   const old = path.join(output, `.${prefix}.old`);
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   await fill(tmp);
+  for (const sub of await readdir(tmp, { withFileTypes: true }))
+    if (sub.isDirectory()) await fsyncDir(path.join(tmp, sub.name));
   await fsyncDir(tmp);
   if (await exists(final)) {
     await rm(old, { recursive: true, force: true });

@@ -7,7 +7,7 @@
  * hand (completed checkpoints stay).
  */
 import { configGet, type ConfigMap } from '../config.js';
-import { ConfigError } from '../errors.js';
+import { CancelledError, ConfigError } from '../errors.js';
 import { formatFixedPy, roundMetric } from '../evaluate.js';
 import { OFFICIAL_MODELS } from '../image-feature.js';
 import { createProgress } from '../progress.js';
@@ -101,7 +101,11 @@ export async function trainMode(
     io.stderr(
       '\nstopping after the work in hand (completed checkpoints stay); Ctrl-C again to quit now\n',
     );
-    abort.abort(new Error('training was interrupted (Ctrl-C)'));
+    abort.abort(
+      new CancelledError(
+        'training was interrupted (Ctrl-C); the completed checkpoints stay (resume with -o Train.resume_path=<output>/latest)',
+      ),
+    );
   };
   process.on('SIGINT', onSigint);
   const bar = createProgress('train', { enabled: io.progress === true });

@@ -13,7 +13,7 @@
  * PaddleX's (lib/train/outputs.ts), each checkpoint published whole, with the exact run state
  * beside it so that `resumePath` continues to the same weights as an uninterrupted run.
  */
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 
 import { stringify as yamlStringify } from 'yaml';
@@ -32,9 +32,10 @@ import { OFFICIAL_MODELS, officialModelDir } from '../image-feature.js';
 import type { InputItem } from '../input.js';
 import { readInferenceConfig, resolveModelDir } from '../modeldir.js';
 import { HeadTier } from './head-tier.js';
-import { writePdparams, writePdstates } from './pdparams.js';
+import { pdparamsBytes, writePdstates } from './pdparams.js';
 import {
   appendLog,
+  bestMetricLine,
   checkpointParams,
   evalLine,
   findCheckpoint,
@@ -126,16 +127,25 @@ interface ResumeRecord {
   initial: RetrievalMetrics;
   last: CheckpointEntry[];
   bestEntry: CheckpointEntry | null;
+  /** train.log's length after this epoch's lines (a resume cuts what a killed run added). */
+  logBytes: number;
 }
 
 const PER_LABEL = 4;
 const KEEP_EPOCH_CHECKPOINTS = 5;
 
-function positiveInt(v: unknown, name: string, def: number, min = 1): number {
+/** An integer option in [min, max] (max: the native run's bound, checked here before any work). */
+function positiveInt(
+  v: unknown,
+  name: string,
+  def: number,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
     throw new InvalidArgumentError(
-      `train: ${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`,
+      `train: ${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`,
     );
   return v;
 }
@@ -191,6 +201,12 @@ async function readDataset(dir: string): Promise<Dataset> {
     if (l.entries.length === 0)
       throw new DatasetCheckError(`${l.file} lists no image`, { file: l.file });
   }
+  // recall@5 needs 5 gallery images; found now rather than after caching.
+  if (gallery.entries.length < 5)
+    throw new DatasetCheckError(
+      `${gallery.file} lists ${gallery.entries.length} image(s); evaluation (recall@5) needs at least 5`,
+      { file: gallery.file },
+    );
   const raw = train.entries.map((e) => parseIntLabel(e.label));
   // PaddleClas relabel: the distinct labels, in order, become 0 .. C-1.
   const distinct = [...new Set(raw)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -266,12 +282,12 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
       "train: tier 'last-stage' (stage 4 trained end to end) is not built yet; use tier 'head'",
     );
   const model = options.model ?? 'PP-ShiTuV2_rec';
-  const epochs = positiveInt(options.epochs, 'epochs', 20);
-  positiveInt(options.batchSize, 'batchSize', 128, 2);
+  const epochs = positiveInt(options.epochs, 'epochs', 20, 1, 100000);
+  positiveInt(options.batchSize, 'batchSize', 128, 2, 65536);
   const views = positiveInt(options.views, 'views', 4);
   const seed = positiveInt(options.seed, 'seed', 0, 0);
-  const threads = positiveInt(options.cpuThreads, 'cpuThreads', 1);
-  const warmupEpochs = positiveInt(options.warmupEpochs, 'warmupEpochs', 5, 0);
+  const threads = positiveInt(options.cpuThreads, 'cpuThreads', 1, 1, 1024);
+  const warmupEpochs = positiveInt(options.warmupEpochs, 'warmupEpochs', 5, 0, 100000);
   const evalInterval = positiveInt(options.evalInterval, 'evalInterval', 1);
   const saveInterval = positiveInt(options.saveInterval, 'saveInterval', 1);
   const logInterval = positiveInt(options.logInterval, 'logInterval', 1);
@@ -279,10 +295,11 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
     options.learningRate !== undefined &&
     (typeof options.learningRate !== 'number' ||
       !(options.learningRate > 0) ||
+      options.learningRate > 100 ||
       !Number.isFinite(options.learningRate))
   )
     throw new InvalidArgumentError(
-      `train: learningRate must be a positive number, got ${String(options.learningRate)}`,
+      `train: learningRate must be a number in (0, 100], got ${String(options.learningRate)}`,
     );
   const output = path.resolve(options.output ?? 'output');
 
@@ -296,10 +313,12 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
   const clip = modelName.includes('CLIP');
   // The recipes' defaults (PaddleX's yaml): batch 128, lr 0.01 for PP-ShiTuV2_rec; 32, 0.001
   // for the CLIP models.
-  const batch = positiveInt(options.batchSize, 'batchSize', clip ? 32 : 128, 2);
+  const batch = positiveInt(options.batchSize, 'batchSize', clip ? 32 : 128, 2, 65536);
   const lr = options.learningRate ?? (clip ? 0.001 : 0.01);
   const numClasses =
-    options.numClasses === undefined ? undefined : positiveInt(options.numClasses, 'numClasses', 1);
+    options.numClasses === undefined
+      ? undefined
+      : positiveInt(options.numClasses, 'numClasses', 1, 1, 1 << 24);
   let classes: number;
   let trainLabels: number[];
   if (clip) {
@@ -331,7 +350,7 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
     useHpip: options.useHpip !== false,
   };
 
-  let resume: { dir: string; record: ResumeRecord; state: Buffer } | null = null;
+  let resume: Awaited<ReturnType<typeof loadResume>> | null = null;
   if (options.resumePath !== undefined) resume = await loadResume(options.resumePath, settings);
 
   await mkdir(output, { recursive: true });
@@ -412,13 +431,26 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
     };
     let record: ResumeRecord;
     if (resume !== null) {
-      const epoch = await ht.restore(resume.state);
-      record = { ...resume.record, epoch };
+      const epoch = await ht.restore(resume.state).catch((err: unknown) => {
+        throw new ConfigError(
+          `${resume.stateFile} does not fit this run: ${(err as Error).message}`,
+          { file: resume.stateFile, cause: err },
+        );
+      });
+      if (epoch !== resume.record.epoch)
+        throw new ConfigError(
+          `${resume.stateFile} is at epoch ${epoch}, its record says ${resume.record.epoch}`,
+          { file: resume.stateFile },
+        );
+      record = resume.record;
+      // Lines a killed run logged after this checkpoint go; the resumed epochs log them again.
+      const size = (await stat(logFile).catch(() => null))?.size ?? 0;
+      if (size > record.logBytes) await truncate(logFile, record.logBytes);
       await log([`Resumed from ${resume.dir} at epoch ${epoch}`]);
     } else {
       await rm(logFile, { force: true });
       const config = options.config ?? {
-        Global: { model, mode: 'train', dataset_dir: datasetDir, output, seed },
+        Global: { model: modelName, mode: 'train', dataset_dir: datasetDir, output, seed },
         Train: {
           tier,
           epochs_iters: epochs,
@@ -440,6 +472,7 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
         initial,
         last: [],
         bestEntry: null,
+        logBytes: 0,
       };
       await log([
         `Training ${modelName} (tier head${clip ? ', ArcMargin' : ''}) from ${resolved.dir}: ${data.train.length} images x ${views} views, ${data.classes} labels, ${classes} classes`,
@@ -478,6 +511,7 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
               batchCost: sec / steps,
               ips,
               etaSeconds: perEpoch * (epochs - epoch),
+              warmup: warmupEpochs > 0,
             },
             !clip,
           ),
@@ -492,7 +526,7 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
         if (isBest) record.best = { epoch, metrics: m };
         await log([
           evalLine(epoch, m),
-          `[Eval][Epoch ${epoch}][best metric: ${(record.best as { metrics: RetrievalMetrics }).metrics.recall1}]`,
+          bestMetricLine(epoch, (record.best as { metrics: RetrievalMetrics }).metrics.recall1),
         ]);
       }
       record.history.push(point);
@@ -504,6 +538,7 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
         modelName,
         programFile: path.basename(resolved.programFile),
         log,
+        logFile,
       });
     }
     await writeFileAtomic(
@@ -527,11 +562,34 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
   }
 }
 
+/**
+ * Where a `.pifstate` (native/train/head_tier.cc save_head_state) breaks its layout, or null:
+ * the magic, 5 int64 counts, 11 float vectors (a uint64 count each), the generator's text.
+ * The native restore checks the shapes against the model; this runs before any work.
+ */
+function stateLayoutProblem(b: Buffer): { why: string; offset: number } | null {
+  if (b.length < 8 || b.subarray(0, 8).toString('latin1') !== 'PIFHEAD1')
+    return { why: 'bad magic', offset: 0 };
+  let at = 8 + 5 * 8;
+  if (b.length < at) return { why: 'it ends inside the header', offset: b.length };
+  for (let k = 0; k < 11; k++) {
+    if (b.length - at < 8) return { why: `it ends inside vector ${k}'s size`, offset: at };
+    const n = b.readBigUInt64LE(at);
+    if (n > BigInt(b.length - at - 8) / 4n)
+      return { why: `vector ${k} needs ${n} floats, fewer bytes are left`, offset: at };
+    at += 8 + Number(n) * 4;
+  }
+  if (b.length - at < 8) return { why: "it ends inside the generator's size", offset: at };
+  if (b.readBigUInt64LE(at) !== BigInt(b.length - at - 8))
+    return { why: "the generator's size does not match the bytes left", offset: at };
+  return null;
+}
+
 /** Reads a checkpoint's resume state; refuses one made with other settings. */
 async function loadResume(
   ref: string,
   settings: Record<string, unknown>,
-): Promise<{ dir: string; record: ResumeRecord; state: Buffer }> {
+): Promise<{ dir: string; record: ResumeRecord; state: Buffer; stateFile: string }> {
   const dir = await findCheckpoint(ref);
   if (dir === null)
     throw new ConfigError(
@@ -549,9 +607,28 @@ async function loadResume(
       cause: err,
     });
   }
+  const entryOk = (e: unknown, prefix: RegExp): boolean => {
+    const c = e as CheckpointEntry | null;
+    return (
+      typeof c === 'object' &&
+      c !== null &&
+      typeof c.prefix === 'string' &&
+      prefix.test(c.prefix) &&
+      typeof c.score === 'number' &&
+      /^(inference\.json|[\w.-]+\.pdmodel|__model__)$/.test(c.programFile)
+    );
+  };
   const ok =
     typeof record === 'object' &&
     record !== null &&
+    Number.isSafeInteger(record.logBytes) &&
+    record.logBytes >= 0 &&
+    (record.last ?? []).every((e) => entryOk(e, /^epoch_\d+$/)) &&
+    (record.bestEntry === null || entryOk(record.bestEntry, /^best_model$/)) &&
+    (record.best === null ||
+      (typeof record.best === 'object' &&
+        Number.isSafeInteger(record.best.epoch) &&
+        typeof record.best.metrics?.recall1 === 'number')) &&
     typeof record.settings === 'object' &&
     record.settings !== null &&
     Number.isSafeInteger(record.epoch) &&
@@ -580,13 +657,13 @@ async function loadResume(
     );
   const stateFile = path.join(dir, `${prefix}.pifstate`);
   const state = await readFile(stateFile);
-  // The native restore checks every byte; the magic is checked here, before any work.
-  if (state.subarray(0, 8).toString('latin1') !== 'PIFHEAD1')
-    throw new ConfigError(`${stateFile} is not a head-tier training state (bad magic at byte 0)`, {
+  const bad = stateLayoutProblem(state);
+  if (bad !== null)
+    throw new ConfigError(`${stateFile} is not a whole head-tier training state: ${bad.why}`, {
       file: stateFile,
-      offset: 0,
+      offset: bad.offset,
     });
-  return { dir, record, state };
+  return { dir, record, state, stateFile };
 }
 
 /**
@@ -605,9 +682,11 @@ async function saveAll(
     modelName: string;
     programFile: string;
     log: (l: string[]) => Promise<void>;
+    logFile: string;
   },
 ): Promise<void> {
-  const params = checkpointParams(await ht.params(), ht.info.kind);
+  // Encoded once for every checkpoint of the epoch (the frozen part is most of the bytes).
+  const pdparams = pdparamsBytes(checkpointParams(await ht.params(), ht.info.kind));
   const state = await ht.state();
   const metric =
     record.history[record.history.length - 1]?.recall1 ?? record.best?.metrics.recall1 ?? 0;
@@ -625,23 +704,20 @@ async function saveAll(
     dropped.push(...record.last.slice(KEEP_EPOCH_CHECKPOINTS));
     record.last = record.last.slice(0, KEEP_EPOCH_CHECKPOINTS);
   }
+  if (o.isBest) await o.log([`Already save model in ${path.join(output, 'best_model')}`]);
+  record.logBytes = (await stat(o.logFile)).size;
   const resumeJson = JSON.stringify(record);
   const write = async (prefix: string): Promise<void> => {
     await publishCheckpoint(output, prefix, async (dir) => {
       await ht.save(path.join(dir, 'inference'));
-      await writePdparams(path.join(dir, `${prefix}.pdparams`), params);
+      await writeFileAtomic(path.join(dir, `${prefix}.pdparams`), pdparams);
       await writePdstates(path.join(dir, `${prefix}.pdstates`), { metric, epoch: o.epoch });
       await writeFileAtomic(path.join(dir, `${prefix}.pifstate`), state);
       await writeFileAtomic(path.join(dir, `${prefix}.pifresume.json`), resumeJson);
     });
   };
-  if (o.isBest) {
-    await write('best_model');
-    await o.log([`Already save model in ${path.join(output, 'best_model')}`]);
-  }
+  if (o.isBest) await write('best_model');
   if (o.epochCheckpoint) await write(`epoch_${o.epoch}`);
-  for (const old of dropped)
-    await rm(path.join(output, old.prefix), { recursive: true, force: true });
   await write('latest');
   await writeFileAtomic(
     path.join(output, 'train_results.json'),
@@ -652,6 +728,9 @@ async function saveAll(
       done: false,
     }),
   );
+  // Only once nothing lists them any more.
+  for (const old of dropped)
+    await rm(path.join(output, old.prefix), { recursive: true, force: true });
   const { renderTrainCurvesPng } = await import('./curves.js');
   await writeFileAtomic(
     path.join(output, 'train_curves.png'),

@@ -104,7 +104,8 @@ class TailFinder {
       fail(mm->where() + ": the neck's matmul transposes or scales");
     t.conv_weight = param_of(*mm, 1, "Y");
     const std::vector<int64_t>& wd = p_.params[t.conv_weight].tensor.dims;
-    if (wd.size() != 2) fail(mm->where() + ": the neck's weight is not [in, dim]");
+    if (wd.size() != 2 || wd[0] < 1 || wd[1] < 1)
+      fail(mm->where() + ": the neck's weight is not [in, dim]");
     t.in = wd[0];
     t.dim = wd[1];
     if (p_.params[t.conv_bias].tensor.numel() != t.dim)
