@@ -26,7 +26,7 @@ import {
 } from '../lib/errors.js';
 import { createModel } from '../lib/image-feature.js';
 import { train, type TrainOptions } from '../lib/train/train.js';
-import { runMain } from './helpers/cli.js';
+import { modeArgs, runMain } from './helpers/cli.js';
 import { repoRoot } from './helpers/fixtures.js';
 import {
   assertModelGives,
@@ -347,26 +347,16 @@ test('the train subcommand and -o Global.mode=train run the same trainer', async
   assert.equal(ra['done_flag'], true);
   assert.equal(ra['best_epoch'], 1);
   const mode = path.join(root, 'mode');
-  const b = await runMain([
-    '-c',
-    'PP-ShiTuV2_rec',
-    '-o',
-    'Global.mode=train',
-    '-o',
-    `Global.dataset_dir=${ds}`,
-    '-o',
-    `Global.output=${mode}`,
-    '-o',
-    `Train.pretrain_weight_path=${modelDir}`,
-    '-o',
-    'Train.epochs_iters=1',
-    '-o',
-    'Train.batch_size=32',
-    '-o',
-    'Train.views=1',
-    '-o',
-    'Train.num_classes=16',
-  ]);
+  const b = await runMain(
+    modeArgs('train', mode, [
+      `Global.dataset_dir=${ds}`,
+      `Train.pretrain_weight_path=${modelDir}`,
+      'Train.epochs_iters=1',
+      'Train.batch_size=32',
+      'Train.views=1',
+      'Train.num_classes=16',
+    ]),
+  );
   assert.equal(b.code, 0, b.err);
   assert.equal(readJson(path.join(mode, 'train_result.json'))['done_flag'], true);
   assert.equal(readJson(path.join(mode, 'train_results.json'))['done_flag'], true);
@@ -374,18 +364,12 @@ test('the train subcommand and -o Global.mode=train run the same trainer', async
   for (const f of ['latest/inference/inference.pdiparams', 'latest/latest.pdparams'])
     assert.equal(sha(readFileSync(path.join(sub, f))), sha(readFileSync(path.join(mode, f))), f);
   // The yaml's default batch (128) needs 32 labels: a typed failure in train_result.json.
-  const c = await runMain([
-    '-c',
-    'PP-ShiTuV2_rec',
-    '-o',
-    'Global.mode=train',
-    '-o',
-    `Global.dataset_dir=${ds}`,
-    '-o',
-    `Global.output=${path.join(root, 'mode-bad')}`,
-    '-o',
-    `Train.pretrain_weight_path=${modelDir}`,
-  ]);
+  const c = await runMain(
+    modeArgs('train', path.join(root, 'mode-bad'), [
+      `Global.dataset_dir=${ds}`,
+      `Train.pretrain_weight_path=${modelDir}`,
+    ]),
+  );
   assert.equal(c.code, 1);
   const rc = readJson(path.join(root, 'mode-bad', 'train_result.json'));
   assert.equal(rc['done_flag'], false);
