@@ -5,30 +5,13 @@
 #include <stdexcept>
 #include <type_traits>
 
-#include "kernels/ref/gemm.h"
+#include "train/gemm.h"
 
 namespace pif {
 namespace train {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
-
-// Row-major C[m,n] = op(A)[m,k] op(B)[k,n] + beta * C: dnnl_sgemm for float, loops for double.
-template <typename T>
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
-          int64_t ldb, T beta, T* c, int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>) {
-    sgemm(ta, tb, m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
-  } else {
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) {
-        T s = 0;
-        for (int64_t p = 0; p < k; ++p)
-          s += (ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
-        c[i * ldc + j] = s + (beta == T(0) ? T(0) : beta * c[i * ldc + j]);
-      }
-  }
-}
 
 template <typename T>
 void check_weights(const HeadWeights<T>& w) {
@@ -155,6 +138,11 @@ HeadLoss head_train_step(const HeadWeights<T>& w, const HeadConfig& cfg, const T
   grads->b.assign(dim, T(0));
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < dim; ++j) grads->b[j] += dz[i * dim + j];
+  // dx = dz W.
+  if (grads->want_input) {
+    grads->x.assign(static_cast<size_t>(n * in), T(0));
+    gemm<T>(false, false, n, in, dim, dz.data(), dim, w.w.data(), in, T(0), grads->x.data(), in);
+  }
   return loss;
 }
 

@@ -49,6 +49,10 @@ struct HeadConfig {
 template <typename T>
 struct HeadGrads {
   std::vector<T> w, b, gamma, beta, fc;
+  // Set before the step to also get d loss / d x [n, in] in `x` (the last-stage tier
+  // back-propagates into the pooled features); BNNeck tails only.
+  bool want_input = false;
+  std::vector<T> x;
 };
 
 struct HeadLoss {

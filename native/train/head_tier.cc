@@ -133,7 +133,8 @@ std::vector<float> program_layout_weight(const ShituTail& t, const HeadWeights<f
 }
 
 std::vector<TailParam> tail_params(const Program& p, const ShituTail& t,
-                                   const HeadWeights<float>& w) {
+                                   const HeadWeights<float>& w,
+                                   const std::vector<ParamValue>& extra) {
   const std::vector<float> neck = program_layout_weight(t, w);
   const std::pair<int32_t, std::pair<const char*, const std::vector<float>*>> tail[] = {
       {t.conv_weight, {"convWeight", &neck}}, {t.conv_bias, {"convBias", &w.b}},
@@ -146,6 +147,8 @@ std::vector<TailParam> tail_params(const Program& p, const ShituTail& t,
     TailParam e{prm.name, "", prm.tensor.dims, {}};
     for (const auto& r : tail)
       if (r.first == k) e.role = r.second.first, e.data = *r.second.second;
+    for (const ParamValue& v : extra)
+      if (v.index == k) e.role = v.role, e.data = v.data;
     if (e.role.empty()) {
       const float* f = reinterpret_cast<const float*>(prm.tensor.data());
       e.data.assign(f, f + prm.tensor.numel());
@@ -325,7 +328,7 @@ HeadTrainResult train_head(const HeadWeights<float>& init, const float* x,
 }
 
 void write_trained_model(const LoadedModel& m, const ShituTail& t, const HeadWeights<float>& w,
-                         const std::string& out_dir) {
+                         const std::string& out_dir, const std::vector<ParamValue>& extra) {
   Program p = m.program;  // parameters share the loaded arena until replaced
   auto replace = [&](int32_t k, const std::vector<float>& v) {
     Tensor& tensor = p.params[k].tensor;
@@ -344,6 +347,7 @@ void write_trained_model(const LoadedModel& m, const ShituTail& t, const HeadWei
     replace(t.bn_mean, w.mean);
     replace(t.bn_var, w.var);
   }
+  for (const ParamValue& v : extra) replace(v.index, v.data);
   if (m.params_layout != ParamsLayout::Combined)
     throw ModelError(code::kUnsupported, m.dir, -1, "",
                      "only models with one combined parameters file can be written back");

@@ -83,10 +83,19 @@ struct TailParam {
   std::vector<float> data;
 };
 
+// A parameter of the program (index into Program::params) given a new value by a run beyond
+// the tail's (the last-stage tier's blocks).
+struct ParamValue {
+  int32_t index = -1;
+  std::string role;
+  std::vector<float> data;
+};
+
 // Every loaded float32 parameter of `p` in program order, the tail's with `w`'s values (in the
-// program's layout), then the FC head.
+// program's layout) and `extra`'s with theirs, then the FC head.
 std::vector<TailParam> tail_params(const Program& p, const ShituTail& t,
-                                   const HeadWeights<float>& w);
+                                   const HeadWeights<float>& w,
+                                   const std::vector<ParamValue>& extra = {});
 
 HeadTrainState start_head(const HeadWeights<float>& init, const HeadTrainConfig& cfg);
 
@@ -115,10 +124,10 @@ HeadTrainResult train_head(const HeadWeights<float>& init, const float* x,
                            const std::function<bool(const HeadEpoch&)>& on_epoch);
 
 // Writes `out_dir` (created if needed): `m`'s program file and inference.yml copied byte for
-// byte, and inference.pdiparams with the tail's parameters replaced by `w`'s (the others as
-// loaded). Each file is written atomically.
+// byte, and inference.pdiparams with the tail's parameters replaced by `w`'s and `extra`'s by
+// theirs (the others as loaded). Each file is written atomically.
 void write_trained_model(const LoadedModel& m, const ShituTail& t, const HeadWeights<float>& w,
-                         const std::string& out_dir);
+                         const std::string& out_dir, const std::vector<ParamValue>& extra = {});
 
 }  // namespace train
 }  // namespace pif

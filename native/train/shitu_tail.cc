@@ -86,7 +86,100 @@ class TailFinder {
     return t;
   }
 
+  std::vector<RepBlock> blocks(const ShituTail& t, int count) const {
+    const Node* pool = expect(t.pooled, "pool2d", "the global average pool");
+    ValueId v = single_use(pool->inputs[0][0], *pool);
+    std::vector<RepBlock> out(static_cast<size_t>(count));
+    for (int b = count - 1; b >= 0; --b) {
+      out[b] = block(v);
+      v = out[b].input;
+    }
+    return out;
+  }
+
  private:
+  // The block whose output is `v` (see RepBlock).
+  RepBlock block(ValueId v) const {
+    RepBlock r;
+    r.output = v;
+    const Node* n = node_of(v);
+    if (n == nullptr) stage_fail("no block output (the value comes from no op)");
+    ValueId relu_out = v, shortcut = kNoValue;
+    if (n->def->name == "add") {
+      if (param_behind(n->inputs[0][0]) >= 0 || param_behind(n->inputs[1][0]) >= 0)
+        stage_fail(n->where() + ": a bias add where the block's shortcut add should be");
+      const Node* a = node_of(n->inputs[0][0]);
+      const int main = a != nullptr && a->def->name == "relu" ? 0 : 1;
+      relu_out = single_use(n->inputs[main][0], *n);
+      shortcut = n->inputs[1 - main][0];
+      r.residual = true;
+    }
+    const Node* relu2 = expect_block(relu_out, "relu", "the pointwise conv's ReLU");
+    const Node* bn = expect_block(single_use(relu2->inputs[0][0], *relu2), "batch_norm",
+                                  "the pointwise conv's batch_norm");
+    if (bn->attrs<BnState>().channel_last) stage_fail(bn->where() + ": a channel-last batch_norm");
+    r.bn_epsilon = bn->attrs<BnState>().epsilon;
+    r.bn_scale = param_of(*bn, 1, "Scale");
+    r.bn_bias = param_of(*bn, 2, "Bias");
+    r.bn_mean = param_of(*bn, 3, "Mean");
+    r.bn_var = param_of(*bn, 4, "Variance");
+    const Node* pw = expect_block(single_use(bn->inputs[0][0], *bn), "conv2d", "the 1x1 conv");
+    const ConvState& pc = pw->attrs<ConvState>();
+    if (pc.transpose || pc.groups != 1 || pc.sh != 1 || pc.sw != 1 || pc.nhwc ||
+        pc.pads[0] + pc.pads[1] + pc.pads[2] + pc.pads[3] != 0 || pc.algo == PadAlgo::Same)
+      stage_fail(pw->where() + ": not a plain 1x1 convolution");
+    r.pw_weight = param_of(*pw, 1, "Filter");
+    const std::vector<int64_t>& pd = p_.params[r.pw_weight].tensor.dims;
+    if (pd.size() != 4 || pd[2] != 1 || pd[3] != 1 ||
+        (pw->inputs.size() > 2 && !pw->inputs[2].empty()))
+      stage_fail(pw->where() + ": not a 1x1 convolution without bias");
+    r.cout = pd[0];
+    r.cin = pd[1];
+    const Node* relu1 = expect_block(single_use(pw->inputs[0][0], *pw), "relu",
+                                     "the depthwise conv's ReLU (an SE block is not trained)");
+    const Node* add = expect_block(single_use(relu1->inputs[0][0], *relu1), "add",
+                                   "the depthwise conv's bias add");
+    const int side = param_behind(add->inputs[1][0]) >= 0 ? 1 : 0;
+    r.dw_bias = param_behind(add->inputs[side][0]);
+    if (r.dw_bias < 0) stage_fail(add->where() + ": the bias add has no parameter operand");
+    const Node* dw =
+        expect_block(single_use(add->inputs[1 - side][0], *add), "conv2d", "the depthwise conv");
+    const ConvState& dc = dw->attrs<ConvState>();
+    r.dw_weight = param_of(*dw, 1, "Filter");
+    const std::vector<int64_t>& wd = p_.params[r.dw_weight].tensor.dims;
+    if (dc.transpose || dc.nhwc || dc.groups != r.cin || dc.sh != dc.sw || dc.dh != 1 ||
+        dc.dw != 1 || dc.algo == PadAlgo::Same || wd.size() != 4 || wd[0] != r.cin || wd[1] != 1 ||
+        wd[2] != wd[3] || wd[2] % 2 == 0 || dc.pads[0] != (wd[2] - 1) / 2 ||
+        dc.pads[1] != dc.pads[0] || dc.pads[2] != dc.pads[0] || dc.pads[3] != dc.pads[0] ||
+        (dw->inputs.size() > 2 && !dw->inputs[2].empty()))
+      stage_fail(dw->where() + ": not a k x k depthwise convolution over " + std::to_string(r.cin) +
+                 " channels with (k - 1) / 2 padding");
+    r.k = wd[2];
+    r.pad = dc.pads[0];
+    r.stride = dc.sh;
+    r.input = dw->inputs[0][0];
+    for (int32_t q : {r.dw_bias})
+      if (p_.params[q].tensor.numel() != r.cin) stage_fail(p_.params[q].name + " is not [cin]");
+    for (int32_t q : {r.bn_scale, r.bn_bias, r.bn_mean, r.bn_var})
+      if (p_.params[q].tensor.numel() != r.cout)
+        stage_fail(p_.params[q].name + " is not [" + std::to_string(r.cout) + "]");
+    if (r.residual && (shortcut != r.input || r.cin != r.cout || r.stride != 1))
+      stage_fail(n->where() + ": the shortcut does not add the block's input");
+    return r;
+  }
+  const Node* expect_block(ValueId v, const char* op, const char* what) const {
+    const Node* n = node_of(v);
+    if (n == nullptr) stage_fail(std::string("no ") + what + " (the value comes from no op)");
+    if (n->def->name != op)
+      stage_fail(n->where() + " stands where " + what + " should (" + op + ")");
+    return n;
+  }
+  [[noreturn]] void stage_fail(const std::string& why) const {
+    throw ModelError(code::kUnsupported, dir_, -1, "",
+                     "not PP-ShiTuV2_rec's last stage (depthwise conv + bias -> ReLU -> 1x1 conv "
+                     "-> batch_norm -> ReLU [+ shortcut], before the global pool): " +
+                         why);
+  }
   // The CLIP tail from the bias add `v` back: matmul(pooled, W [in, dim]) + b [dim].
   ShituTail clip_neck(ValueId v) const {
     ShituTail t;
@@ -200,6 +293,16 @@ class TailFinder {
 };
 
 }  // namespace
+
+std::vector<RepBlock> find_stage_blocks(const Executor& ex, const ShituTail& t,
+                                        const std::string& model_dir, int count) {
+  if (ex.hpi())
+    throw ModelError(code::kInvalidArg, model_dir, -1, "", "find_stage_blocks: normal mode only");
+  if (t.clip)
+    throw ModelError(code::kUnsupported, model_dir, -1, "",
+                     "the CLIP models have no convolution stages to train (tier head only)");
+  return TailFinder(ex, model_dir).blocks(t, count);
+}
 
 ShituTail find_shitu_tail(const Executor& ex, const std::string& model_dir) {
   if (ex.hpi())
