@@ -169,8 +169,23 @@ export interface NativeHeadEpoch {
 export interface NativeHeadParam {
   /** The program's parameter name ('' for the FC head, which the program does not have). */
   name: string;
-  /** Which tail parameter it is, or '' for the frozen rest. */
-  role: '' | 'convWeight' | 'convBias' | 'bnScale' | 'bnBias' | 'bnMean' | 'bnVariance' | 'fc';
+  /** Which trained parameter it is (the tail's, or stage 4's), or '' for the frozen rest. */
+  role:
+    | ''
+    | 'convWeight'
+    | 'convBias'
+    | 'bnScale'
+    | 'bnBias'
+    | 'bnMean'
+    | 'bnVariance'
+    | 'fc'
+    | 'stageDwWeight'
+    | 'stageDwBias'
+    | 'stagePwWeight'
+    | 'stageBnScale'
+    | 'stageBnBias'
+    | 'stageBnMean'
+    | 'stageBnVariance';
   dims: number[];
   data: Float32Array;
 }
@@ -184,6 +199,10 @@ export interface NativeHeadTier {
     input: string;
     /** PP-ShiTuV2_rec's tail (last_conv, BNNeck) or the CLIP models' (an FC neck). */
     kind: 'shitu' | 'clip';
+    /** What trains: the tail on cached pooled features, or stage 4 and the tail on images. */
+    tier: 'head' | 'last-stage';
+    /** Stage 4's blocks that train (0 for the head tier). */
+    blocks: number;
   };
   /** Pooled features of a batch: rows of `in`, not scaled; JPEGs it cannot decode in `failed`. */
   pooled(
@@ -196,6 +215,21 @@ export interface NativeHeadTier {
     config: NativeHeadTrainConfig,
   ): Promise<void>;
   trainEpoch(): Promise<NativeHeadEpoch>;
+  /** Last-stage tier: the next epoch's batches (train row indexes), drawn from the run. */
+  epochBatches(): Promise<number[][]>;
+  /** Last-stage tier: one optimiser step on a batch of training views and their labels. */
+  step(
+    images: NativeImage[],
+    norm: { scale: number; mean: number[]; std: number[] },
+    labels: BigInt64Array,
+    stepsPerEpoch: number,
+  ): Promise<{
+    lr: number;
+    loss: NativeHeadEpoch['loss'];
+    /** Milliseconds in the frozen part (views to stage 4's input) and in stage 4 + tail. */
+    frozenMs: number;
+    trainMs: number;
+  }>;
   /** Unit-length features of pooled rows through the tail as trained so far. */
   features(pooled: Float32Array): Promise<Float32Array>;
   /** The run's state as bytes (weights, velocities, counts, generator). */
@@ -337,7 +371,7 @@ export interface NativeBinding {
    */
   openHeadTier(
     path: string,
-    opts: NativeLoadOptions & { threads?: number },
+    opts: NativeLoadOptions & { threads?: number; tier?: 'head' | 'last-stage' },
   ): Promise<NativeHeadTier>;
   /** Whether runImages decodes JPEG bytes itself (the addon was built with libjpeg). */
   readonly jpegDecode?: boolean;

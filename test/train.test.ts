@@ -7,8 +7,7 @@
 // loadable checkpoints and a resume ends bit-identical to an uninterrupted run; the three entry
 // points; and typed errors for bad datasets and options.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,16 +21,19 @@ import {
   ConfigError,
   DatasetCheckError,
   InputDecodeError,
-  UnsupportedError,
+  InvalidArgumentError,
 } from '../lib/errors.js';
 import { createModel } from '../lib/image-feature.js';
 import { train, type TrainOptions } from '../lib/train/train.js';
 import { modeArgs, runMain } from './helpers/cli.js';
-import { repoRoot } from './helpers/fixtures.js';
 import {
   assertModelGives,
   checkpointFeatures,
+  listFiles as listDatasetFiles,
   pythonOrSkip,
+  readJson,
+  runCliAndKill,
+  sha256,
   writeShiftDataset,
 } from './helpers/train-data.js';
 
@@ -59,13 +61,8 @@ before(async () => {
   await writeShiftDataset(ds, { classes: 16, train: 6, gallery: 2, query: 2, seed: 2 });
 });
 
-const readJson = (f: string) => JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown>;
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-const listFiles = (tag: string) =>
-  readFileSync(path.join(ds, `${tag}.txt`), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => path.join(ds, l.split(' ')[0] as string));
+const listFiles = (tag: string) => listDatasetFiles(ds, tag);
+const sha = sha256;
 
 let full: Awaited<ReturnType<typeof train>> | null = null;
 const fullOut = path.join(root, 'full');
@@ -196,12 +193,8 @@ print(json.dumps({"keys": len(d), "fc": list(d["head.fc.weight"].shape), "w": li
 test('kill -9 mid-run leaves loadable checkpoints; resume ends bit-identical to the uninterrupted run', async () => {
   assert.ok(full, 'needs the first test');
   const out = path.join(root, 'killed');
-  const child = spawn(
-    process.execPath,
+  const { killedAt, stderr } = await runCliAndKill(
     [
-      '--import',
-      'tsx',
-      path.join(repoRoot, 'lib', 'cli.ts'),
       'train',
       ds,
       '--model-dir',
@@ -223,32 +216,9 @@ test('kill -9 mid-run leaves loadable checkpoints; resume ends bit-identical to 
       '--save-interval',
       '4',
     ],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+    out,
+    5,
   );
-  let stderr = '';
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      resolve(code);
-    }),
-  );
-  const state = path.join(out, 'latest', 'latest.pifresume.json');
-  const deadline = Date.now() + 600_000;
-  let killedAt = -1;
-  while (Date.now() < deadline && child.exitCode === null) {
-    try {
-      const epoch = readJson(state)['epoch'] as number;
-      if (epoch >= 5) {
-        child.kill('SIGKILL');
-        killedAt = epoch;
-        break;
-      }
-    } catch {
-      // not written yet
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  await exited;
   assert.ok(killedAt >= 5 && killedAt < 12, `killed at epoch ${killedAt}; stderr: ${stderr}`);
   // Every checkpoint directory there loads and runs.
   const dirs = readdirSync(out).filter((f) => /^(latest|best_model|epoch_\d+)$/.test(f));
@@ -395,7 +365,11 @@ test('bad datasets and options fail with typed errors naming the file and line, 
       e instanceof ConfigError &&
       /sample_per_id\(4\) must be a divisor of batch_size\(30\)/.test(e.message),
   );
-  await assert.rejects(train(ds, { ...opts, tier: 'last-stage' }), UnsupportedError);
+  await assert.rejects(
+    train(ds, { ...opts, tier: 'full' as 'head' }),
+    (e: unknown) =>
+      e instanceof InvalidArgumentError && /tier must be 'head' or 'last-stage'/.test(e.message),
+  );
   // A label that is not an integer: check_dataset's message with the file and line.
   const bad = path.join(root, 'bad-ds');
   await cp(ds, bad, { recursive: true });

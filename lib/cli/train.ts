@@ -28,7 +28,8 @@ export function registerTrain(program: Command, ctx: CliContext): void {
   program
     .command('train')
     .description(
-      'fine-tune a model on a ShiTuRecDataset on the CPU (tier head: the backbone frozen); ' +
+      'fine-tune a model on a ShiTuRecDataset on the CPU (tier head: the backbone frozen; ' +
+        'tier last-stage: stage 4 trained too); ' +
         'PaddleX outputs (best_model/, latest/, epoch_N/, train.log, train_results.json)',
     )
     .argument(
@@ -41,7 +42,11 @@ export function registerTrain(program: Command, ctx: CliContext): void {
       'start from this inference model directory (default: the official model)',
     )
     .option('--output <dir>', 'where the outputs go', 'output')
-    .option('--tier <tier>', 'head (backbone frozen) or last-stage', 'head')
+    .option(
+      '--tier <tier>',
+      'head (backbone frozen, cached features) or last-stage (PP-ShiTuV2_rec: stage 4 + tail on every batch)',
+      'head',
+    )
     .option('--epochs <n>', 'epochs', intArg(1, 100000), 20)
     .option(
       '--batch-size <n>',
@@ -59,7 +64,12 @@ export function registerTrain(program: Command, ctx: CliContext): void {
       'classes of the new head (default: the labels of train.txt)',
       intArg(1, 1 << 24),
     )
-    .option('--views <n>', 'seeded augmented views per training image', intArg(1, 1024), 4)
+    .option(
+      '--views <n>',
+      'seeded augmented views per training image (tier head; last-stage draws a new one per epoch)',
+      intArg(1, 1024),
+      4,
+    )
     .option('--seed <n>', 'seed of the views, the sampler and the head', intArg(0), 0)
     .option('--threads <n>', 'CPU threads', intArg(1, 1024), 1)
     .option('--eval-interval <n>', 'evaluate every n epochs', intArg(1), 1)

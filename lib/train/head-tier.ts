@@ -26,6 +26,26 @@ export interface HeadTierOptions {
   /** Pooled features through the fused oneDNN graph (default true: the frozen part is fixed). */
   useHpip?: boolean;
   cpuThreads?: number;
+  /**
+   * 'head' (default): the tail trains on cached pooled features. 'last-stage': stage 4 and the
+   * tail train on each batch's images (trainStageEpoch); `pooledFeatures` then runs stage 4 as
+   * trained so far, after begin().
+   */
+  tier?: 'head' | 'last-stage';
+}
+
+/** A last-stage epoch's options: the views of each batch and what to report per step. */
+export interface StageEpochOptions {
+  /** The training view's seed of train row `row` at `slot` of the epoch's batches. */
+  seedOf: (row: number, slot: number) => number;
+  onStep?: (
+    done: number,
+    total: number,
+    loss: number,
+    time: { frozenMs: number; trainMs: number },
+  ) => void;
+  signal?: AbortSignal;
+  describeError?: (index: number, err: unknown) => Error;
 }
 
 /** Images per native call when computing pooled features. */
@@ -36,6 +56,7 @@ export class HeadTier {
   readonly #native: NativeHeadTier;
   readonly #preprocess: ModelPreprocess;
   readonly #norm: Normalization;
+  #labels = new BigInt64Array(0);
 
   private constructor(dir: string, native: NativeHeadTier, preprocess: ModelPreprocess) {
     this.modelDir = dir;
@@ -58,6 +79,7 @@ export class HeadTier {
       const native = await nativeBinding().openHeadTier(resolved.dir, {
         runMode: options.useHpip === false ? 'normal' : 'hpi',
         threads,
+        tier: options.tier ?? 'head',
       });
       return new HeadTier(resolved.dir, native, preprocess);
     } catch (err) {
@@ -116,6 +138,66 @@ export class HeadTier {
     return out;
   }
 
+  async #decode(
+    items: readonly InputItem[],
+    rows: readonly number[],
+    describeError?: (index: number, err: unknown) => Error,
+  ): Promise<NativeImage[]> {
+    return Promise.all(
+      rows.map(async (r) => {
+        try {
+          return sizedImage(this.#preprocess, await decodeItem(items[r] as InputItem));
+        } catch (err) {
+          throw describeError?.(r, err) ?? err;
+        }
+      }),
+    );
+  }
+
+  /**
+   * Last-stage tier: one epoch over the train `items` given to begin() (by their labels' rows).
+   * Each batch is decoded (the next one while this one trains), drawn as training views and
+   * trained in one native step.
+   */
+  async trainStageEpoch(
+    items: readonly InputItem[],
+    options: StageEpochOptions,
+  ): Promise<HeadEpoch> {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- only its identity is used
+    const convert = captureCaller(HeadTier.prototype.trainStageEpoch);
+    try {
+      const batches = await this.#native.epochBatches();
+      const epoch: HeadEpoch = { epoch: 0, lr: 0, loss: { ce: 0, triplet: 0, total: 0 } };
+      const decode = (k: number) => this.#decode(items, batches[k] ?? [], options.describeError);
+      let next = batches.length > 0 ? decode(0) : null;
+      for (let k = 0; k < batches.length; k++) {
+        options.signal?.throwIfAborted();
+        const rows = batches[k] as number[];
+        const decoded = await (next as Promise<NativeImage[]>);
+        next = k + 1 < batches.length ? decode(k + 1) : null;
+        // A failed prefetch must not go unhandled while this step runs.
+        next?.catch(() => undefined);
+        const images = decoded.map((img, slot) => ({
+          ...img,
+          augmentSeed: options.seedOf(rows[slot] as number, k * rows.length + slot),
+        }));
+        const labels = BigInt64Array.from(rows, (r) => this.#labels[r] as bigint);
+        const s = await this.#native.step(images, this.#norm, labels, batches.length);
+        epoch.lr = s.lr;
+        epoch.loss.ce += s.loss.ce / batches.length;
+        epoch.loss.triplet += s.loss.triplet / batches.length;
+        epoch.loss.total += s.loss.total / batches.length;
+        options.onStep?.(k + 1, batches.length, s.loss.total, {
+          frozenMs: s.frozenMs,
+          trainMs: s.trainMs,
+        });
+      }
+      return epoch;
+    } catch (err) {
+      throw convert(err);
+    }
+  }
+
   /** Unit-length features of pooled rows through the tail as trained so far. */
   async features(pooled: Float32Array): Promise<Float32Array> {
     // eslint-disable-next-line @typescript-eslint/unbound-method -- only its identity is used
@@ -156,11 +238,8 @@ export class HeadTier {
     // eslint-disable-next-line @typescript-eslint/unbound-method -- only its identity is used
     const convert = captureCaller(HeadTier.prototype.begin);
     try {
-      await this.#native.begin(
-        features,
-        BigInt64Array.from(labels, (l) => BigInt(l)),
-        config,
-      );
+      this.#labels = BigInt64Array.from(labels, (l) => BigInt(l));
+      await this.#native.begin(features, this.#labels, config);
     } catch (err) {
       throw convert(err);
     }

@@ -16,17 +16,21 @@ import { pyFloatRepr, pyJsonDumps, type PyJsonValue } from '../pyjson.js';
 import { NdArray } from './pickle.js';
 import type { ParamEntry } from './pdparams.js';
 
-/** PaddleClas's structured names of the parameters the head tier trains (PP-ShiTuV2_rec). */
-export const TAIL_STRUCTURED_NAMES: Readonly<Record<Exclude<NativeHeadParam['role'], ''>, string>> =
-  {
-    convWeight: 'backbone.last_conv.weight',
-    convBias: 'backbone.last_conv.bias',
-    bnScale: 'neck.feat_bn.weight',
-    bnBias: 'neck.feat_bn.bias',
-    bnMean: 'neck.feat_bn._mean',
-    bnVariance: 'neck.feat_bn._variance',
-    fc: 'head.fc.weight',
-  };
+/**
+ * PaddleClas's structured names of the parameters the head tier trains (PP-ShiTuV2_rec). Stage 4's
+ * (last-stage tier) keep the program's names: the fused form has no training-form names.
+ */
+export const TAIL_STRUCTURED_NAMES: Readonly<
+  Partial<Record<Exclude<NativeHeadParam['role'], ''>, string>>
+> = {
+  convWeight: 'backbone.last_conv.weight',
+  convBias: 'backbone.last_conv.bias',
+  bnScale: 'neck.feat_bn.weight',
+  bnBias: 'neck.feat_bn.bias',
+  bnMean: 'neck.feat_bn._mean',
+  bnVariance: 'neck.feat_bn._variance',
+  fc: 'head.fc.weight',
+};
 
 /** The same for the CLIP models' tail: the FC neck and the ArcMargin head. */
 export const CLIP_TAIL_STRUCTURED_NAMES: Readonly<

@@ -120,7 +120,13 @@ export async function trainMode(
       onProgress: (p) => {
         if (p.phase === 'cache') {
           bar.setTotal(p.total);
-          bar.update(p.done, 'caching features');
+          bar.update(p.done, opts.tier === 'last-stage' ? 'checking images' : 'caching features');
+        } else if (p.phase === 'step') {
+          bar.setTotal(p.steps);
+          bar.update(
+            p.step,
+            `epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.steps} loss ${formatFixedPy(p.loss, 4)}`,
+          );
         } else if (p.phase === 'epoch') {
           bar.setTotal(p.epochs);
           bar.update(

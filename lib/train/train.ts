@@ -24,12 +24,11 @@ import {
   DatasetCheckError,
   InputDecodeError,
   InvalidArgumentError,
-  UnsupportedError,
 } from '../errors.js';
 import { evaluateFeatures, type RetrievalMetrics } from '../evaluate.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { OFFICIAL_MODELS, officialModelDir } from '../image-feature.js';
-import type { InputItem } from '../input.js';
+import { decodeItem, type InputItem } from '../input.js';
 import { readInferenceConfig, resolveModelDir } from '../modeldir.js';
 import { HeadTier } from './head-tier.js';
 import { pdparamsBytes, writePdstates } from './pdparams.js';
@@ -100,7 +99,21 @@ export type TrainProgress =
       imagesPerSec: number;
       etaSeconds: number;
     }
-  | { phase: 'eval'; epoch: number; metrics: RetrievalMetrics };
+  | { phase: 'eval'; epoch: number; metrics: RetrievalMetrics }
+  /**
+   * The last-stage tier: a training step done: its batch's loss, and its milliseconds in the
+   * frozen part (images to stage 4's input) and in stage 4 + tail (forward, backward, update).
+   */
+  | {
+      phase: 'step';
+      epoch: number;
+      epochs: number;
+      step: number;
+      steps: number;
+      loss: number;
+      frozenMs: number;
+      trainMs: number;
+    };
 
 export interface TrainResult {
   output: string;
@@ -277,10 +290,6 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
     throw new InvalidArgumentError(
       `train: tier must be 'head' or 'last-stage', got '${String(tier)}'`,
     );
-  if (tier === 'last-stage')
-    throw new UnsupportedError(
-      "train: tier 'last-stage' (stage 4 trained end to end) is not built yet; use tier 'head'",
-    );
   const model = options.model ?? 'PP-ShiTuV2_rec';
   const epochs = positiveInt(options.epochs, 'epochs', 20, 1, 100000);
   positiveInt(options.batchSize, 'batchSize', 128, 2, 65536);
@@ -333,10 +342,18 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
         { file: data.trainFile },
       );
   }
-  const rows = data.train.length * views;
+  if (clip && tier === 'last-stage')
+    throw new ConfigError(
+      `train: tier 'last-stage' trains PP-ShiTuV2_rec's stage 4; ${modelName} has no convolution stages to train on the CPU, use tier 'head'`,
+    );
+  const stage = tier === 'last-stage';
+  // The head tier trains on `views` cached views per image; the last-stage tier draws new views
+  // of every image in every epoch.
+  const rows = stage ? data.train.length : data.train.length * views;
   checkSampler(data, batch, rows, !clip);
   const settings: Record<string, unknown> = {
     model,
+    tier,
     start: resolved.dir,
     dataset: data.root,
     epochs,
@@ -357,6 +374,7 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
   const ht = await HeadTier.open(resolved.dir, {
     useHpip: options.useHpip !== false,
     cpuThreads: threads,
+    tier,
   });
   try {
     if ((ht.info.kind === 'clip') !== clip)
@@ -374,32 +392,44 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
           `cannot read training image ${files[k]?.path ?? ''} (${list}): ${(err as Error).message}`,
           { file: files[k]?.path, cause: err },
         );
-    const trainX = await ht.pooledFeatures(
-      data.train.map((t) => item(t.path)),
-      {
+    const trainItems = data.train.map((t) => item(t.path));
+    let trainX: Float32Array = new Float32Array(0);
+    if (stage) {
+      // Every training image decodes before any work (views are drawn per epoch).
+      for (let i = 0; i < trainItems.length; i += 16) {
+        signal?.throwIfAborted();
+        await Promise.all(
+          trainItems.slice(i, i + 16).map((it, k) =>
+            decodeItem(it).catch((err: unknown) => {
+              throw describe(data.train, data.trainFile)(i + k, err);
+            }),
+          ),
+        );
+        progress(Math.min(trainItems.length, i + 16));
+      }
+    } else {
+      trainX = await ht.pooledFeatures(trainItems, {
         views: (i) => Array.from({ length: views }, (_, v) => viewSeed(seed, i, v, views)),
         onProgress: (d) => progress(d),
         describeError: describe(data.train, data.trainFile),
         ...(signal === undefined ? {} : { signal }),
-      },
-    );
-    const galleryX = await ht.pooledFeatures(
-      data.gallery.map((g) => item(g.path)),
-      {
-        onProgress: (d) => progress(data.train.length + d),
-        describeError: describe(data.gallery, 'gallery.txt'),
-        ...(signal === undefined ? {} : { signal }),
-      },
-    );
-    const queryX = await ht.pooledFeatures(
-      data.query.map((q) => item(q.path)),
-      {
-        onProgress: (d) => progress(data.train.length + data.gallery.length + d),
-        describeError: describe(data.query, 'query.txt'),
-        ...(signal === undefined ? {} : { signal }),
-      },
-    );
-    const labels = trainLabels.flatMap((l) => Array<number>(views).fill(l));
+      });
+    }
+    // The last-stage tier's gallery and query go through stage 4 as trained at each evaluation.
+    const evalRows = async (
+      list: readonly { path: string }[],
+      file: string,
+      offset: number,
+    ): Promise<Float32Array> =>
+      ht.pooledFeatures(
+        list.map((g) => item(g.path)),
+        {
+          onProgress: (d) => progress(offset + d),
+          describeError: describe(list, file),
+          ...(signal === undefined ? {} : { signal }),
+        },
+      );
+    const labels = stage ? trainLabels : trainLabels.flatMap((l) => Array<number>(views).fill(l));
     await ht.begin(trainX, labels, {
       classes,
       epochs,
@@ -410,19 +440,25 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
       learningRate: lr,
       seed,
     });
+    const galleryX = stage ? null : await evalRows(data.gallery, 'gallery.txt', data.train.length);
+    const queryX = stage
+      ? null
+      : await evalRows(data.query, 'query.txt', data.train.length + data.gallery.length);
     const dim = ht.info.dim;
-    const evaluate = async (): Promise<RetrievalMetrics> =>
-      evaluateFeatures(
+    const evaluate = async (): Promise<RetrievalMetrics> => {
+      const g = galleryX ?? (await evalRows(data.gallery, 'gallery.txt', data.train.length));
+      const q =
+        queryX ??
+        (await evalRows(data.query, 'query.txt', data.train.length + data.gallery.length));
+      return evaluateFeatures(
         {
-          gallery: {
-            features: await ht.features(galleryX),
-            labels: data.gallery.map((g) => g.label),
-          },
-          query: { features: await ht.features(queryX), labels: data.query.map((q) => q.label) },
+          gallery: { features: await ht.features(g), labels: data.gallery.map((x) => x.label) },
+          query: { features: await ht.features(q), labels: data.query.map((x) => x.label) },
           dim,
         },
         { threads },
       );
+    };
 
     const logFile = path.join(output, 'train.log');
     const log = async (lines: string[]) => {
@@ -475,7 +511,7 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
         logBytes: 0,
       };
       await log([
-        `Training ${modelName} (tier head${clip ? ', ArcMargin' : ''}) from ${resolved.dir}: ${data.train.length} images x ${views} views, ${data.classes} labels, ${classes} classes`,
+        `Training ${modelName} (tier ${tier}${clip ? ', ArcMargin' : ''}) from ${resolved.dir}: ${data.train.length} images x ${stage ? 'a new view each epoch' : `${views} views`}, ${data.classes} labels, ${classes} classes`,
         `Before training: ${evalLine(0, initial).replace('[Eval][Epoch 0][Avg]', '')}`,
       ]);
     }
@@ -485,7 +521,23 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
     for (let epoch = record.epoch + 1; epoch <= epochs; epoch++) {
       signal?.throwIfAborted();
       const te = performance.now();
-      const e = await ht.trainEpoch();
+      const e = stage
+        ? await ht.trainStageEpoch(trainItems, {
+            seedOf: (row, slot) => viewSeed(seed, epoch * rows + slot, row, 1),
+            onStep: (step, total, loss, time) =>
+              options.onProgress?.({
+                phase: 'step',
+                epoch,
+                epochs,
+                step,
+                steps: total,
+                loss,
+                ...time,
+              }),
+            describeError: describe(data.train, data.trainFile),
+            ...(signal === undefined ? {} : { signal }),
+          })
+        : await ht.trainEpoch();
       const sec = (performance.now() - te) / 1000;
       const perEpoch = (performance.now() - t0) / 1000 / (epoch - resumedFrom);
       const point: EpochPoint = { epoch, loss: e.loss.total, lr: e.lr };
@@ -563,16 +615,29 @@ export async function train(datasetDir: string, options: TrainOptions = {}): Pro
 }
 
 /**
- * Where a `.pifstate` (native/train/head_tier.cc save_head_state) breaks its layout, or null:
- * the magic, 5 int64 counts, 11 float vectors (a uint64 count each), the generator's text.
+ * Where a `.pifstate` breaks its layout, or null. The head tier's (native/train/head_tier.cc
+ * save_head_state): the magic PIFHEAD1, 5 int64 counts, 11 float vectors (a uint64 count each),
+ * the generator's text. The last-stage tier's (native/train/stage_run.cc save_stage_state):
+ * PIFSTG01, the block count B, 3 int64 per block, 5 more, 12 B + 11 vectors, the generator.
  * The native restore checks the shapes against the model; this runs before any work.
  */
 function stateLayoutProblem(b: Buffer): { why: string; offset: number } | null {
-  if (b.length < 8 || b.subarray(0, 8).toString('latin1') !== 'PIFHEAD1')
-    return { why: 'bad magic', offset: 0 };
-  let at = 8 + 5 * 8;
+  const magic = b.length < 8 ? '' : b.subarray(0, 8).toString('latin1');
+  if (magic !== 'PIFHEAD1' && magic !== 'PIFSTG01') return { why: 'bad magic', offset: 0 };
+  let at = 8;
+  let headerInts = 5;
+  let vectors = 11;
+  if (magic === 'PIFSTG01') {
+    if (b.length < 16) return { why: 'it ends inside the header', offset: b.length };
+    const blocks = b.readBigInt64LE(8);
+    if (blocks < 1n || blocks > 64n) return { why: `${blocks} blocks`, offset: 8 };
+    at = 16;
+    headerInts = 3 * Number(blocks) + 5;
+    vectors = 12 * Number(blocks) + 11;
+  }
+  at += headerInts * 8;
   if (b.length < at) return { why: 'it ends inside the header', offset: b.length };
-  for (let k = 0; k < 11; k++) {
+  for (let k = 0; k < vectors; k++) {
     if (b.length - at < 8) return { why: `it ends inside vector ${k}'s size`, offset: at };
     const n = b.readBigUInt64LE(at);
     if (n > BigInt(b.length - at - 8) / 4n)
@@ -659,7 +724,7 @@ async function loadResume(
   const state = await readFile(stateFile);
   const bad = stateLayoutProblem(state);
   if (bad !== null)
-    throw new ConfigError(`${stateFile} is not a whole head-tier training state: ${bad.why}`, {
+    throw new ConfigError(`${stateFile} is not a whole training state: ${bad.why}`, {
       file: stateFile,
       offset: bad.offset,
     });

@@ -22,92 +22,13 @@
 #include "addon/args.h"
 #include "addon/image_batch.h"
 #include "addon/job.h"
+#include "addon/train_tier.h"
 #include "train/head_tier.h"
 #include "train/shitu_tail.h"
 
 namespace pif {
 namespace addon {
 namespace {
-
-// The model, its tail, the pooled-feature executor and the run (guarded by `mu`: one job at a
-// time touches the run; JS awaits each).
-struct HeadTier {
-  std::shared_ptr<LoadedModel> model;
-  train::ShituTail tail;
-  std::shared_ptr<Executor> pooled;
-  int threads = 1;
-  std::mutex mu;
-  std::vector<float> features;
-  std::vector<int64_t> labels;
-  train::HeadTrainConfig config;
-  std::unique_ptr<train::HeadTrainState> state;
-
-  // The lock on the run, for a job that needs begin() to have run.
-  std::unique_lock<std::mutex> begun() {
-    std::unique_lock<std::mutex> lock(mu);
-    if (!state) throw ModelError(code::kInvalidArg, "", -1, "", "call begin() first");
-    return lock;
-  }
-};
-
-double number_field(Napi::Env env, const Napi::Object& o, const char* key, double def, double lo,
-                    double hi) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return def;
-  if (!v.IsNumber() || !(v.As<Napi::Number>().DoubleValue() >= lo) ||
-      !(v.As<Napi::Number>().DoubleValue() <= hi))
-    throw_arg(env, std::string("config.") + key + " must be a number from " + std::to_string(lo) +
-                       " to " + std::to_string(hi));
-  return v.As<Napi::Number>().DoubleValue();
-}
-
-int64_t int_config(Napi::Env env, const Napi::Object& o, const char* key, int64_t def, int64_t lo,
-                   int64_t hi) {
-  if (o.Get(key).IsUndefined()) return def;
-  int64_t x = 0;
-  if (!integer_in(o.Get(key), lo, hi, &x))
-    throw_arg(env, std::string("config.") + key + " must be an integer from " + std::to_string(lo) +
-                       " to " + std::to_string(hi));
-  return x;
-}
-
-train::HeadTrainConfig config_arg(Napi::Env env, const Napi::Object& o, const HeadTier& h) {
-  train::HeadTrainConfig c;
-  c.classes = int_config(env, o, "classes", 0, 1, 1 << 24);
-  c.epochs = int_config(env, o, "epochs", 20, 1, 100000);
-  c.batch = int_config(env, o, "batchSize", 128, 2, 1 << 16);
-  c.per_label = int_config(env, o, "perLabel", h.tail.clip ? 0 : 4, 0, 1 << 16);
-  c.warmup_epochs = int_config(env, o, "warmupEpochs", 5, 0, 100000);
-  c.lr = number_field(env, o, "learningRate", 0.01, 0, 100);
-  c.eta_min = number_field(env, o, "etaMin", 0, 0, 100);
-  c.warmup_start_lr = number_field(env, o, "warmupStartLr", 0, 0, 100);
-  c.momentum = number_field(env, o, "momentum", 0.9, 0, 1);
-  c.l2 = number_field(env, o, "l2", 1e-5, 0, 1);
-  c.seed = static_cast<uint64_t>(int_config(env, o, "seed", 0, 0, kMaxSafeInteger));
-  c.head.dropout = 1 - h.tail.dropout_scale;
-  c.head.bn_epsilon = h.tail.bn_epsilon;
-  c.head.ce_epsilon = number_field(env, o, "labelSmoothing", h.tail.clip ? 0 : 0.1, 0, 1);
-  // PaddleClas's head initialisers: Normal(0, 0.001) for PP-ShiTuV2_rec's FC; XavierNormal for
-  // ArcMargin, whose columns are normalised (a tiny column would turn with every step).
-  c.fc_init_std =
-      h.tail.clip ? std::sqrt(2.0 / static_cast<double>(h.tail.dim + c.classes)) : 0.001;
-  c.head.bnneck = !h.tail.clip;
-  c.head.arc_margin = h.tail.clip;
-  c.head.arc.epsilon = c.head.ce_epsilon;
-  return c;
-}
-
-Napi::Value epoch_to_js(Napi::Env env, const train::HeadEpoch& e) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("epoch", static_cast<double>(e.epoch));
-  o.Set("lr", e.lr);
-  Napi::Object loss = Napi::Object::New(env);
-  loss.Set("ce", e.loss.ce);
-  loss.Set("triplet", e.loss.triplet);
-  loss.Set("total", e.loss.total);
-  o.Set("loss", loss);
-  return o;
-}
 
 class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
  public:
@@ -117,6 +38,8 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
                         InstanceMethod("pooled", &NativeHeadTier::Pooled),
                         InstanceMethod("begin", &NativeHeadTier::Begin),
                         InstanceMethod("trainEpoch", &NativeHeadTier::TrainEpoch),
+                        InstanceMethod("epochBatches", &NativeHeadTier::EpochBatches),
+                        InstanceMethod("step", &NativeHeadTier::Step),
                         InstanceMethod("features", &NativeHeadTier::Features),
                         InstanceMethod("state", &NativeHeadTier::State),
                         InstanceMethod("restore", &NativeHeadTier::Restore),
@@ -148,6 +71,8 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
     o.Set("dropoutScale", h->tail.dropout_scale);
     o.Set("bnEpsilon", h->tail.bn_epsilon);
     o.Set("kind", h->tail.clip ? "clip" : "shitu");
+    o.Set("tier", h->stage ? "last-stage" : "head");
+    o.Set("blocks", static_cast<double>(h->blocks.size()));
     o.Set("input", h->model->program.inputs.empty() ? "" : h->model->program.inputs[0].name);
     return o;
   }
@@ -166,7 +91,10 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
     b.threads = h->threads;
     b.unit_length = false;
     return start_job(
-        env, [h, b = std::move(b)]() mutable { return run_image_batch(*h->pooled, b); },
+        env,
+        [h, b = std::move(b)]() mutable {
+          return h->stage ? stage_pooled_rows(*h, b) : run_image_batch(*h->pooled, b);
+        },
         image_batch_to_js, arr);
   }
   // begin(features: Float32Array [n * in], labels: BigInt64Array [n], config)
@@ -180,8 +108,10 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
     if (fa.TypedArrayType() != napi_float32_array || la.TypedArrayType() != napi_bigint64_array)
       throw_arg(env, "features must be a Float32Array and labels a BigInt64Array");
     const size_t n = la.ElementLength();
-    if (n == 0 || fa.ElementLength() != n * static_cast<size_t>(h->tail.in))
-      throw_arg(env, "features must hold labels.length rows of " + std::to_string(h->tail.in));
+    if (n == 0 || fa.ElementLength() != (h->stage ? 0 : n * static_cast<size_t>(h->tail.in)))
+      throw_arg(
+          env, h->stage ? "the last-stage tier takes no cached features (an empty array)"
+                        : "features must hold labels.length rows of " + std::to_string(h->tail.in));
     train::HeadTrainConfig cfg = config_arg(env, info[2].As<Napi::Object>(), *h);
     const float* f = reinterpret_cast<const float*>(
         static_cast<const uint8_t*>(fa.ArrayBuffer().Data()) + fa.ByteOffset());
@@ -203,7 +133,16 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
           h->features = std::move(features);
           h->labels = std::move(labels);
           h->config = cfg;
-          h->state = std::make_unique<train::HeadTrainState>(train::start_head(init, cfg));
+          if (h->stage) {
+            train::StageWeights<float> w;
+            w.blocks = train::stage_weights(h->model->program, h->blocks, h->tail, cfg.classes,
+                                            cfg.fc_init_std, cfg.seed)
+                           .blocks;
+            w.head = std::move(init);
+            h->stage_state = std::make_unique<train::StageTrainState>(train::start_stage(w, cfg));
+          } else {
+            h->state = std::make_unique<train::HeadTrainState>(train::start_head(init, cfg));
+          }
           return true;
         },
         [](Napi::Env env, bool) { return env.Undefined(); });
@@ -214,6 +153,9 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
         info.Env(),
         [h]() {
           std::unique_lock<std::mutex> lock = h->begun();
+          if (h->stage)
+            throw ModelError(code::kInvalidArg, "", -1, "",
+                             "the last-stage tier trains with epochBatches() and step()");
           try {
             return train::train_head_epoch(h->state.get(), h->features.data(), h->labels,
                                            h->config);
@@ -241,7 +183,7 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
           std::unique_lock<std::mutex> lock = h->begun();
           const int64_t n = static_cast<int64_t>(x.size()) / h->tail.in;
           std::vector<float> y(static_cast<size_t>(n * h->tail.dim));
-          train::head_features(h->state->weights, h->config.head, x.data(), n, y.data());
+          train::head_features(h->head(), h->config.head, x.data(), n, y.data());
           unit_rows(y.data(), n, h->tail.dim);
           return y;
         },
@@ -257,7 +199,8 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
         info.Env(),
         [h]() {
           std::unique_lock<std::mutex> lock = h->begun();
-          return train::save_head_state(*h->state);
+          return h->stage ? train::save_stage_state(*h->stage_state)
+                          : train::save_head_state(*h->state);
         },
         [](Napi::Env env, const std::vector<uint8_t>& b) -> Napi::Value {
           return Napi::Buffer<uint8_t>::Copy(env, b.data(), b.size());
@@ -276,11 +219,14 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
         [h, bytes = std::move(bytes)]() {
           std::unique_lock<std::mutex> lock = h->begun();
           try {
-            train::load_head_state(bytes.data(), bytes.size(), h->state.get());
+            if (h->stage)
+              train::load_stage_state(bytes.data(), bytes.size(), h->stage_state.get());
+            else
+              train::load_head_state(bytes.data(), bytes.size(), h->state.get());
           } catch (const std::invalid_argument& e) {
             throw ModelError(code::kInvalidArg, "", -1, "", e.what());
           }
-          return h->state->epoch;
+          return h->stage ? h->stage_state->epoch : h->state->epoch;
         },
         [](Napi::Env env, int64_t epoch) { return Napi::Number::New(env, epoch); });
   }
@@ -293,7 +239,7 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
         info.Env(),
         [h]() {
           std::unique_lock<std::mutex> lock = h->begun();
-          return train::tail_params(h->model->program, h->tail, h->state->weights);
+          return train::tail_params(h->model->program, h->tail, h->head(), stage_values(*h));
         },
         [](Napi::Env env, const std::vector<train::TailParam>& es) -> Napi::Value {
           Napi::Array arr = Napi::Array::New(env, es.size());
@@ -322,10 +268,24 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
         env,
         [h, dir]() {
           std::unique_lock<std::mutex> lock = h->begun();
-          train::write_trained_model(*h->model, h->tail, h->state->weights, dir);
+          train::write_trained_model(*h->model, h->tail, h->head(), dir, stage_values(*h));
           return dir;
         },
         [](Napi::Env env, const std::string& d) { return Napi::String::New(env, d); });
+  }
+  Napi::Value EpochBatches(const Napi::CallbackInfo& info) {
+    std::shared_ptr<HeadTier> h = live(info.Env());
+    if (!h->stage) throw_arg(info.Env(), "epochBatches(): the last-stage tier only");
+    return stage_epoch_batches(info, h);
+  }
+  Napi::Value Step(const Napi::CallbackInfo& info) {
+    std::shared_ptr<HeadTier> h = live(info.Env());
+    if (!h->stage) throw_arg(info.Env(), "step(): the last-stage tier only");
+    return stage_step(info, h);
+  }
+  static std::vector<train::ParamValue> stage_values(const HeadTier& h) {
+    return h.stage ? train::stage_param_values(h.blocks, h.stage_state->weights)
+                   : std::vector<train::ParamValue>();
   }
   Napi::Value Close(const Napi::CallbackInfo& info) {
     tier_.reset();  // jobs in flight hold their own reference
@@ -335,24 +295,36 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
   std::shared_ptr<HeadTier> tier_;
 };
 
-// openHeadTier(path, { runMode, threads, ...load options }): loads the model, finds its tail
-// (normal mode) and builds the pooled-feature executor (in the run mode asked for).
+// openHeadTier(path, { runMode, threads, tier, ...load options }): loads the model, finds its
+// tail (normal mode) and builds the executor of the frozen part (in the run mode asked for):
+// up to the pooled features (tier 'head'), or up to stage 4 (tier 'last-stage').
 Napi::Value OpenHeadTier(const Napi::CallbackInfo& info) {
   Request req = parse_request(info, 1);
   int64_t threads = 1;
+  bool stage = false;
   if (info.Length() > 1 && info[1].IsObject()) {
     Napi::Value tv = info[1].As<Napi::Object>().Get("threads");
     if (!tv.IsUndefined() && !integer_in(tv, 1, 1024, &threads))
       throw_arg(info.Env(), "threads must be an integer between 1 and 1024");
+    Napi::Value tier = info[1].As<Napi::Object>().Get("tier");
+    if (!tier.IsUndefined() &&
+        (!tier.IsString() || (tier.As<Napi::String>().Utf8Value() != "head" &&
+                              tier.As<Napi::String>().Utf8Value() != "last-stage")))
+      throw_arg(info.Env(), "tier must be 'head' or 'last-stage'");
+    stage = tier.IsString() && tier.As<Napi::String>().Utf8Value() == "last-stage";
   }
   return start_job(
       info.Env(),
-      [req = std::move(req), threads]() {
+      [req = std::move(req), threads, stage]() {
         auto h = std::make_shared<HeadTier>();
         h->model = load(req);
         h->threads = static_cast<int>(threads);
         Executor normal(h->model);
         h->tail = train::find_shitu_tail(normal, h->model->dir);
+        if (stage) {
+          open_stage(h.get(), normal, req.exec);
+          return h;
+        }
         auto cut = std::make_shared<LoadedModel>(*h->model);
         cut->program.outputs = {{"pooled", h->tail.pooled, 0}};
         h->pooled = std::make_shared<Executor>(cut, req.exec);

@@ -4,8 +4,10 @@
 // step's gradients for every trained vector, float against double, the inference form against
 // the training form's statistics, and a short run that must cut the loss.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <random>
 #include <string>
@@ -13,6 +15,7 @@
 
 #include "tests/harness.h"
 #include "tests/util.h"
+#include "train/stage_fused.h"
 #include "train/stage_ops.h"
 #include "train/stage_tier.h"
 
@@ -343,6 +346,171 @@ PIF_TEST(train_stage, short_run_cuts_the_loss_and_state_round_trips) {
     threw = std::string(e.what()).find("byte") != std::string::npos;
   }
   if (!threw) FAILF("a truncated state was not refused with its offset");
+}
+
+}  // namespace pif::test
+
+namespace pif::test {
+
+// The whole step on oneDNN's kernels against the reference ones, at stage 4's real widths on a
+// small batch: the loss and every gradient agree (float sums in other orders).
+PIF_TEST(train_stage, dnnl_step_matches_reference) {
+  std::mt19937_64 rng(seed_or(37));
+  const int64_t c0 = 512, c1 = 1024, dim = 64, classes = 2, n = 4, h = 10, wd = 10;
+  std::vector<int64_t> labels;
+  for (int64_t i = 0; i < n; ++i) labels.push_back(i / 2);
+  train::StageWeights<float> w = random_stage<float>(rng, c0, c1, dim, classes);
+  const std::vector<double> xd = rnd(n * c0 * h * wd, rng, 1, 0.3);
+  const std::vector<float> x(xd.begin(), xd.end());
+  train::HeadConfig cfg;
+  train::StageGrads<float> gr, gd;
+  train::StageStats<float> sr, sd;
+  const double lr = train::stage_train_step(w, cfg, x.data(), n, h, wd, labels.data(), nullptr, &gr,
+                                            &sr, train::StageKernels::Reference)
+                        .total;
+  const double ld = train::stage_train_step(w, cfg, x.data(), n, h, wd, labels.data(), nullptr, &gd,
+                                            &sd, train::StageKernels::Dnnl)
+                        .total;
+  if (std::fabs(lr - ld) > 1e-4 * std::fabs(lr)) FAILF("loss " + std::to_string(ld - lr));
+  auto rel = [](const std::vector<float>& a, const std::vector<float>& b) {
+    double worst = 0, scale = 1e-30;
+    for (size_t k = 0; k < a.size(); ++k) {
+      worst = std::max(worst, std::fabs(static_cast<double>(a[k]) - b[k]));
+      scale = std::max(scale, std::fabs(static_cast<double>(a[k])));
+    }
+    return a.size() == b.size() ? worst / scale : 1e30;
+  };
+  // The same step in double from the same weights: the float error of each.
+  train::StageWeights<double> w64;
+  auto up = [](const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); };
+  for (const train::BlockWeights<float>& k : w.blocks) {
+    train::BlockWeights<double> q;
+    q.cin = k.cin, q.cout = k.cout, q.k = k.k, q.stride = k.stride, q.pad = k.pad;
+    q.residual = k.residual, q.bn_epsilon = k.bn_epsilon;
+    q.dw_w = up(k.dw_w), q.dw_b = up(k.dw_b), q.pw_w = up(k.pw_w), q.gamma = up(k.gamma);
+    q.beta = up(k.beta), q.mean = up(k.mean), q.var = up(k.var);
+    w64.blocks.push_back(q);
+  }
+  w64.head.in = w.head.in, w64.head.dim = w.head.dim, w64.head.classes = w.head.classes;
+  w64.head.w = up(w.head.w), w64.head.b = up(w.head.b), w64.head.gamma = up(w.head.gamma);
+  w64.head.beta = up(w.head.beta), w64.head.mean = up(w.head.mean), w64.head.var = up(w.head.var);
+  w64.head.fc = up(w.head.fc);
+  const std::vector<double> x64(x.begin(), x.end());
+  train::StageGrads<double> g64;
+  train::stage_train_step(w64, cfg, x64.data(), n, h, wd, labels.data(), nullptr, &g64, nullptr,
+                          train::StageKernels::Reference);
+  // Block 0's gradients come through two batch norms whose backward cancels nearly equal terms
+  // (the pooled gradient is constant over positions), so float itself is off there by up to
+  // ~1e-2 of the largest value; the oneDNN step must be as close to double as the reference
+  // float step is (a wrong kernel is off by order 1).
+  auto down = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
+  auto against = [&](const std::string& what, const std::vector<double>& exact,
+                     const std::vector<float>& ref, const std::vector<float>& dnnl) {
+    const double er = rel(down(exact), ref), ed = rel(down(exact), dnnl);
+    record("dnnl step vs double", what, ed,
+           ed <= 2 * er + 1e-4 ? ""
+                               : "relative error " + std::to_string(ed) + ", the reference's " +
+                                     std::to_string(er));
+  };
+  for (size_t b = 0; b < 2; ++b) {
+    const std::string blk = "block " + std::to_string(b) + " ";
+    const train::BlockGrads<double>& e = g64.blocks[b];
+    const train::BlockGrads<float>& r = gr.blocks[b];
+    const train::BlockGrads<float>& d = gd.blocks[b];
+    against(blk + "dw_w", e.dw_w, r.dw_w, d.dw_w);
+    against(blk + "dw_b", e.dw_b, r.dw_b, d.dw_b);
+    against(blk + "pw_w", e.pw_w, r.pw_w, d.pw_w);
+    against(blk + "gamma", e.gamma, r.gamma, d.gamma);
+    against(blk + "beta", e.beta, r.beta, d.beta);
+    check("dnnl step", blk + "batch mean", rel(sr.mean[b], sd.mean[b]), 1e-4);
+    check("dnnl step", blk + "batch var", rel(sr.var[b], sd.var[b]), 1e-4);
+  }
+  check("dnnl step", "tail w", rel(gr.head.w, gd.head.w), 1e-3);
+  std::vector<float> pr(n * c1), pd(n * c1);
+  train::stage_pooled(w, x.data(), n, h, wd, pr.data(), train::StageKernels::Reference);
+  train::stage_pooled(w, x.data(), n, h, wd, pd.data(), train::StageKernels::Dnnl);
+  check("dnnl step", "pooled (inference form)", rel(pr, pd), 1e-4);
+}
+
+}  // namespace pif::test
+
+namespace pif::test {
+
+// Timing of one stage + tail step at stage 4's real shape and a PaddleClas batch (--verbose
+// only; speed targets live in npm run bench:train, not in tests).
+PIF_TEST(train_stage, step_timings_verbose) {
+  if (!verbose()) skip("timings: run with --verbose");
+  std::mt19937_64 rng(seed_or(41));
+  const int64_t n = 32, h = 14, wd = 14;
+  std::vector<int64_t> labels;
+  for (int64_t i = 0; i < n; ++i) labels.push_back(i / 4);
+  train::StageWeights<float> w = random_stage<float>(rng, 512, 1024, 512, 8);
+  const std::vector<double> xd = rnd(n * 512 * h * wd, rng, 1, 0.3);
+  const std::vector<float> x(xd.begin(), xd.end());
+  train::HeadConfig cfg;
+  for (train::StageKernels k : {train::StageKernels::Dnnl, train::StageKernels::Reference}) {
+    train::StageWorkspace<float> ws;
+    double best = 1e30;
+    for (int rep = 0; rep < 4; ++rep) {
+      train::StageGrads<float> g;
+      const auto t0 = std::chrono::steady_clock::now();
+      train::stage_train_step(w, cfg, x.data(), n, h, wd, labels.data(), nullptr, &g, nullptr, k,
+                              &ws);
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (rep > 0) best = std::min(best, ms);
+    }
+    std::printf("  stage 4 + tail step, batch %lld, %s kernels: %.1f ms (%.2f ms/image)\n",
+                static_cast<long long>(n), k == train::StageKernels::Dnnl ? "oneDNN" : "reference",
+                best, best / static_cast<double>(n));
+  }
+}
+
+}  // namespace pif::test
+
+namespace pif::test {
+
+// The fused batch norm + ReLU kernels (stage_fused.h) against the reference composition on
+// random shapes: outputs, statistics and every gradient.
+PIF_TEST(train_stage, fused_bn_relu_matches_reference) {
+  std::mt19937_64 rng(seed_or(43));
+  const int cases = cases_or(60);
+  for (int cs = 0; cs < cases; ++cs) {
+    const int64_t n = 1 + static_cast<int64_t>(rng() % 5), c = 1 + static_cast<int64_t>(rng() % 40),
+                  hw = 1 + static_cast<int64_t>(rng() % 60);
+    if (n * hw < 3) continue;  // see train_stage_dnnl: two values per channel are ill-conditioned
+    const std::string desc =
+        "n" + std::to_string(n) + " c" + std::to_string(c) + " hw" + std::to_string(hw);
+    auto f = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
+    const std::vector<float> x = f(rnd(n * c * hw, rng, 2, 3)), g = f(rnd(c, rng, 0.3, 1)),
+                             b = f(rnd(c, rng, 0.5, 0.2)), dy = f(rnd(n * c * hw, rng));
+    std::vector<float> y1(x.size()), y2(x.size()), m1(c), m2(c), v1(c), v2(c);
+    train::bn_train_forward(x.data(), g.data(), b.data(), 1e-5, n, c, hw, y1.data(), m1.data(),
+                            v1.data());
+    train::relu_forward(y1.data(), static_cast<int64_t>(y1.size()));
+    train::bn_relu_train_forward(x.data(), g.data(), b.data(), 1e-5, n, c, hw, y2.data(), m2.data(),
+                                 v2.data());
+    auto rel = [](const std::vector<float>& a, const std::vector<float>& e) {
+      double worst = 0, scale = 1e-30;
+      for (size_t k = 0; k < a.size(); ++k) {
+        worst = std::max(worst, std::fabs(static_cast<double>(a[k]) - e[k]));
+        scale = std::max(scale, std::fabs(static_cast<double>(e[k])));
+      }
+      return worst / scale;
+    };
+    check("bn_relu forward", desc, rel(y2, y1), 1e-5);
+    check("bn_relu mean", desc, rel(m2, m1), 1e-5);
+    check("bn_relu var", desc, rel(v2, v1), 1e-4);
+    std::vector<float> d(dy), dx1(x.size()), dx2(x.size()), dg1(c), dg2(c), db1(c), db2(c);
+    train::relu_backward(y1.data(), d.data(), static_cast<int64_t>(d.size()));
+    train::bn_train_backward(x.data(), d.data(), g.data(), m1.data(), v1.data(), 1e-5, n, c, hw,
+                             dx1.data(), dg1.data(), db1.data());
+    train::bn_relu_train_backward(x.data(), y1.data(), dy.data(), g.data(), m1.data(), v1.data(),
+                                  1e-5, n, c, hw, dx2.data(), dg2.data(), db2.data());
+    check("bn_relu backward_data", desc, rel(dx2, dx1), 1e-4);
+    check("bn_relu backward_scale", desc, rel(dg2, dg1), 1e-4);
+    check("bn_relu backward_shift", desc, rel(db2, db1), 1e-4);
+  }
 }
 
 }  // namespace pif::test

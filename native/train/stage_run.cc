@@ -120,7 +120,8 @@ StageStep stage_step(StageTrainState* s, const float* x, int64_t n, int64_t h, i
   StageGrads<float> g;
   StageStats<float> st;
   StageStep out;
-  out.loss = stage_train_step(w, cfg.head, x, n, h, wd, labels, keep.data(), &g, &st, kernels);
+  out.loss = stage_train_step(w, cfg.head, x, n, h, wd, labels, keep.data(), &g, &st, kernels,
+                              s->workspace.get());
   const double m = cfg.head.bn_momentum;
   for (size_t b = 0; b < w.blocks.size(); ++b)
     for (size_t j = 0; j < w.blocks[b].mean.size(); ++j) {
@@ -221,13 +222,13 @@ std::vector<ParamValue> stage_param_values(const std::vector<RepBlock>& blocks,
   for (size_t b = 0; b < blocks.size(); ++b) {
     const RepBlock& r = blocks[b];
     const BlockWeights<float>& k = w.blocks[b];
-    out.push_back({r.dw_weight, "dwWeight", k.dw_w});
-    out.push_back({r.dw_bias, "dwBias", k.dw_b});
-    out.push_back({r.pw_weight, "pwWeight", k.pw_w});
-    out.push_back({r.bn_scale, "bnScale", k.gamma});
-    out.push_back({r.bn_bias, "bnBias", k.beta});
-    out.push_back({r.bn_mean, "bnMean", k.mean});
-    out.push_back({r.bn_var, "bnVariance", k.var});
+    out.push_back({r.dw_weight, "stageDwWeight", k.dw_w});
+    out.push_back({r.dw_bias, "stageDwBias", k.dw_b});
+    out.push_back({r.pw_weight, "stagePwWeight", k.pw_w});
+    out.push_back({r.bn_scale, "stageBnScale", k.gamma});
+    out.push_back({r.bn_bias, "stageBnBias", k.beta});
+    out.push_back({r.bn_mean, "stageBnMean", k.mean});
+    out.push_back({r.bn_var, "stageBnVariance", k.var});
   }
   return out;
 }

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -61,13 +62,26 @@ struct StageStats {
 
 enum class StageKernels { Reference, Dnnl };
 
+// A step's buffers (each block's saved activations and the gradients in flight), kept between
+// steps so that the tens of MB they take are allocated once.
+template <typename T>
+struct StageWorkspace {
+  struct Tape {
+    int64_t h = 0, w = 0;  // the block's output size
+    std::vector<T> a, p, q, out, mean, var;
+  };
+  std::vector<Tape> tape;
+  std::vector<T> pooled, dout, dq, dp, da, dx;
+};
+
 // One training forward and backward over x [n, cin0, h, w] (the first block's input) with its
 // labels; `keep` as head_train_step's. Fills grads and stats unless null.
 template <typename T>
 HeadLoss stage_train_step(const StageWeights<T>& w, const HeadConfig& cfg, const T* x, int64_t n,
                           int64_t h, int64_t wd, const int64_t* labels, const uint8_t* keep,
                           typename NoDeduce<StageGrads<T>>::type* grads,
-                          typename NoDeduce<StageStats<T>>::type* stats, StageKernels kernels);
+                          typename NoDeduce<StageStats<T>>::type* stats, StageKernels kernels,
+                          typename NoDeduce<StageWorkspace<T>>::type* workspace = nullptr);
 
 // The pooled features [n, cout_last] of x through the blocks in inference form (BN on running
 // statistics): what the exported graph computes from the same stage-3 activations.
@@ -87,6 +101,8 @@ struct StageTrainState {
   std::vector<std::vector<float>> velocity;
   std::mt19937_64 rng;
   int64_t step = 0, epoch = 0;
+  // The steps' buffers (not part of the state; shared by copies).
+  std::shared_ptr<StageWorkspace<float>> workspace = std::make_shared<StageWorkspace<float>>();
 };
 
 StageTrainState start_stage(const StageWeights<float>& init, const HeadTrainConfig& cfg);
@@ -114,7 +130,8 @@ std::vector<uint8_t> save_stage_state(const StageTrainState& s);
 void load_stage_state(const uint8_t* data, size_t size, StageTrainState* s);
 
 // The program's parameters that a stage run replaces, with their new values and roles
-// (dwWeight, dwBias, pwWeight, bnScale, bnBias, bnMean, bnVariance) for the blocks.
+// (stageDwWeight, stageDwBias, stagePwWeight, stageBnScale, stageBnBias, stageBnMean,
+// stageBnVariance) for the blocks.
 std::vector<ParamValue> stage_param_values(const std::vector<RepBlock>& blocks,
                                            const StageWeights<float>& w);
 

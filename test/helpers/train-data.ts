@@ -6,7 +6,8 @@
  * weight the square, so recall@1 and mAP rise clearly.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,8 +17,9 @@ import sharp from 'sharp';
 
 import { createModel } from '../../lib/image-feature.js';
 import { mulberry32 } from '../../lib/rng.js';
+import type { NativeHeadParam } from '../../lib/native.js';
 import { HeadTier } from '../../lib/train/head-tier.js';
-import { requireFixtures } from './fixtures.js';
+import { repoRoot, requireFixtures } from './fixtures.js';
 
 export interface ShiftDatasetSpec {
   classes: number;
@@ -87,32 +89,44 @@ export function pythonOrSkip(t: TestContext): string | null {
 }
 
 /**
- * What the trainer computes for `files` with the weights of a checkpoint: a head tier on the
- * starting model, restored from `<checkpoint>/<prefix>.pifstate`, its features (unit rows) and
- * its trained neck weight; also the epoch the state was saved at.
+ * What the trainer computes for `files` with the weights of a checkpoint: a tier on the starting
+ * model (the head tier, or the last-stage tier with `tier`), restored from
+ * `<checkpoint>/<prefix>.pifstate`, its features (unit rows) and its trained neck weight; also
+ * the epoch the state was saved at.
  */
 export async function checkpointFeatures(
   startModel: string,
   checkpoint: string,
   files: readonly string[],
   classes: number,
-): Promise<{ features: Float32Array; neckWeight: Float32Array; epoch: number }> {
-  const ht = await HeadTier.open(startModel);
+  tier: 'head' | 'last-stage' = 'head',
+): Promise<{
+  features: Float32Array;
+  neckWeight: Float32Array;
+  epoch: number;
+  params: NativeHeadParam[];
+}> {
+  const ht = await HeadTier.open(startModel, { tier });
   try {
-    const pooled = await ht.pooledFeatures(files.map((p) => ({ kind: 'file', path: p })));
+    const items = files.map((p) => ({ kind: 'file' as const, path: p }));
+    // The last-stage tier's pooled features depend on the run's stage 4: computed after restore.
+    const cached = tier === 'head' ? await ht.pooledFeatures(items) : new Float32Array(0);
     await ht.begin(
-      pooled,
+      cached,
       files.map((_, i) => i % classes),
       { classes, batchSize: 2, perLabel: ht.info.kind === 'clip' ? 0 : 1 },
     );
     const epoch = await ht.restore(
       readFileSync(path.join(checkpoint, `${path.basename(checkpoint)}.pifstate`)),
     );
-    const neck = (await ht.params()).find((p) => p.role === 'convWeight');
+    const pooled = tier === 'head' ? cached : await ht.pooledFeatures(items);
+    const params = await ht.params();
+    const neck = params.find((p) => p.role === 'convWeight');
     return {
       features: await ht.features(pooled),
       neckWeight: neck?.data ?? new Float32Array(0),
       epoch,
+      params,
     };
   } finally {
     ht.close();
@@ -143,4 +157,62 @@ export async function assertModelGives(
   } finally {
     m.close();
   }
+}
+
+/** A JSON file's object. */
+export const readJson = (f: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown>;
+
+/** sha256 hex of bytes. */
+export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** The image paths of `<ds>/<tag>.txt`. */
+export const listFiles = (ds: string, tag: string): string[] =>
+  readFileSync(path.join(ds, `${tag}.txt`), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => path.join(ds, l.split(' ')[0] as string));
+
+/**
+ * Runs the CLI with `args` and kills it with SIGKILL once `<output>/latest/latest.pifresume.json`
+ * records epoch `atEpoch` or later (after `delayMs` more: a step into the next epoch). Resolves
+ * the epoch it was killed after (-1 if it finished first) and its stderr.
+ */
+export async function runCliAndKill(
+  args: readonly string[],
+  output: string,
+  atEpoch: number,
+  delayMs = 0,
+): Promise<{ killedAt: number; stderr: string }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(repoRoot, 'lib', 'cli.ts'), ...args],
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<void>((resolve) =>
+    child.on('exit', () => {
+      resolve();
+    }),
+  );
+  const state = path.join(output, 'latest', 'latest.pifresume.json');
+  const deadline = Date.now() + 900_000;
+  let killedAt = -1;
+  while (Date.now() < deadline && child.exitCode === null) {
+    try {
+      const epoch = readJson(state)['epoch'] as number;
+      if (epoch >= atEpoch) {
+        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+        child.kill('SIGKILL');
+        killedAt = epoch;
+        break;
+      }
+    } catch {
+      // not written yet
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await exited;
+  return { killedAt, stderr };
 }
