@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <string>
@@ -511,6 +512,48 @@ PIF_TEST(train_stage, fused_bn_relu_matches_reference) {
     check("bn_relu backward_scale", desc, rel(dg2, dg1), 1e-4);
     check("bn_relu backward_shift", desc, rel(db2, db1), 1e-4);
   }
+}
+
+}  // namespace pif::test
+
+namespace pif::test {
+
+// A saved state with random damage (truncation, byte flips, huge counts): load_stage_state
+// either loads it or throws std::invalid_argument, and a refused load leaves the run as it was.
+PIF_TEST(train_stage, damaged_states_are_refused_or_loaded) {
+  std::mt19937_64 rng(seed_or(47));
+  train::StageWeights<float> init = random_stage<float>(rng, 4, 8, 4, 3);
+  train::HeadTrainConfig cfg;
+  cfg.classes = 3;
+  train::StageTrainState s = train::start_stage(init, cfg);
+  const std::vector<uint8_t> good = train::save_stage_state(s);
+  int refused = 0, loaded = 0;
+  const int cases = cases_or(2000);
+  for (int c = 0; c < cases; ++c) {
+    std::vector<uint8_t> b = good;
+    switch (rng() % 3) {
+      case 0: b.resize(rng() % b.size()); break;
+      case 1:
+        for (int k = 0, m = 1 + static_cast<int>(rng() % 4); k < m; ++k)
+          b[rng() % b.size()] ^= static_cast<uint8_t>(1u << (rng() % 8));
+        break;
+      default: {  // a huge or negative 8-byte field somewhere in the first kilobyte
+        const size_t at = rng() % std::min<size_t>(b.size() - 8, 1024);
+        const uint64_t v = rng() % 2 ? ~uint64_t{0} : uint64_t{1} << 62;
+        std::memcpy(b.data() + at, &v, 8);
+      }
+    }
+    train::StageTrainState t = train::start_stage(init, cfg);
+    try {
+      train::load_stage_state(b.data(), b.size(), &t);
+      ++loaded;
+    } catch (const std::invalid_argument&) {
+      ++refused;
+      if (train::save_stage_state(t) != good) FAILF("a refused load changed the run");
+    }
+  }
+  if (refused == 0 || refused + loaded != cases)
+    FAILF("refused " + std::to_string(refused) + ", loaded " + std::to_string(loaded));
 }
 
 }  // namespace pif::test
