@@ -707,6 +707,8 @@ async function loadResume(
     throw new ConfigError(`${jsonFile} is not a resume record of this trainer (damaged?)`, {
       file: jsonFile,
     });
+  // Records written before the last-stage tier existed hold no tier: theirs was 'head'.
+  if (record.settings !== null && !('tier' in record.settings)) record.settings['tier'] = 'head';
   const differ = Object.keys(settings).filter(
     (k) => JSON.stringify(settings[k]) !== JSON.stringify(record.settings?.[k]),
   );

@@ -13,8 +13,12 @@ namespace {
 // that every pass reads memory in order: channel-outer loops jump a whole image (800 KB at
 // stage 4) between rows of 196 values and run 4-6x slower on TLB misses. The row loops are
 // compiled for AVX-512, AVX2 and the baseline, picked at load time (the package runs on every
-// x86-64).
+// x86-64); other architectures (the arm64 prebuild) get the one default build.
+#if defined(__x86_64__)
 #define PIF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define PIF_CLONES
+#endif
 
 struct Range {
   int64_t lo, hi;
