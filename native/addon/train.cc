@@ -127,22 +127,26 @@ class NativeHeadTier : public Napi::ObjectWrap<NativeHeadTier> {
           } catch (const std::invalid_argument& e) {
             throw ModelError(code::kInvalidArg, "", -1, "", e.what());
           }
-          train::HeadWeights<float> init = train::tail_weights(
-              h->model->program, h->tail, cfg.classes, cfg.fc_init_std, cfg.seed);
+          // The last-stage tier's weights hold the tail's (stage_weights draws them as
+          // tail_weights does).
+          std::unique_ptr<train::StageTrainState> stage;
+          std::unique_ptr<train::HeadTrainState> head;
+          if (h->stage)
+            stage = std::make_unique<train::StageTrainState>(
+                train::start_stage(train::stage_weights(h->model->program, h->blocks, h->tail,
+                                                        cfg.classes, cfg.fc_init_std, cfg.seed),
+                                   cfg));
+          else
+            head = std::make_unique<train::HeadTrainState>(
+                train::start_head(train::tail_weights(h->model->program, h->tail, cfg.classes,
+                                                      cfg.fc_init_std, cfg.seed),
+                                  cfg));
           std::lock_guard<std::mutex> lock(h->mu);
           h->features = std::move(features);
           h->labels = std::move(labels);
           h->config = cfg;
-          if (h->stage) {
-            train::StageWeights<float> w;
-            w.blocks = train::stage_weights(h->model->program, h->blocks, h->tail, cfg.classes,
-                                            cfg.fc_init_std, cfg.seed)
-                           .blocks;
-            w.head = std::move(init);
-            h->stage_state = std::make_unique<train::StageTrainState>(train::start_stage(w, cfg));
-          } else {
-            h->state = std::make_unique<train::HeadTrainState>(train::start_head(init, cfg));
-          }
+          h->stage_state = std::move(stage);
+          h->state = std::move(head);
           return true;
         },
         [](Napi::Env env, bool) { return env.Undefined(); });

@@ -66,15 +66,23 @@ train::HeadTrainConfig config_arg(Napi::Env env, const Napi::Object& o, const He
   return c;
 }
 
+namespace {
+
+Napi::Object loss_to_js(Napi::Env env, const train::HeadLoss& l) {
+  Napi::Object loss = Napi::Object::New(env);
+  loss.Set("ce", l.ce);
+  loss.Set("triplet", l.triplet);
+  loss.Set("total", l.total);
+  return loss;
+}
+
+}  // namespace
+
 Napi::Value epoch_to_js(Napi::Env env, const train::HeadEpoch& e) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("epoch", static_cast<double>(e.epoch));
   o.Set("lr", e.lr);
-  Napi::Object loss = Napi::Object::New(env);
-  loss.Set("ce", e.loss.ce);
-  loss.Set("triplet", e.loss.triplet);
-  loss.Set("total", e.loss.total);
-  o.Set("loss", loss);
+  o.Set("loss", loss_to_js(env, e.loss));
   return o;
 }
 
@@ -217,11 +225,7 @@ Napi::Value stage_step(const Napi::CallbackInfo& info, std::shared_ptr<HeadTier>
         o.Set("lr", s.lr);
         o.Set("frozenMs", t.frozen_ms);
         o.Set("trainMs", t.train_ms);
-        Napi::Object loss = Napi::Object::New(env);
-        loss.Set("ce", s.loss.ce);
-        loss.Set("triplet", s.loss.triplet);
-        loss.Set("total", s.loss.total);
-        o.Set("loss", loss);
+        o.Set("loss", loss_to_js(env, s.loss));
         return o;
       },
       arr);
