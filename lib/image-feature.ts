@@ -20,6 +20,7 @@ import {
 import { downloadOfficialModel, paddlexCacheDir, type DownloadOptions } from './download.js';
 import { decodeItem, itemPath, resolveInputs, type InputItem, type PredictInput } from './input.js';
 import { nativeJpegFrame, type JpegFrame } from './jpeg-header.js';
+import type { HpiConfig } from './hpi-config.js';
 import { modelFingerprint, type ModelFingerprint } from './model-fingerprint.js';
 import { readInferenceConfig, resolveModelDir, type InferenceConfig } from './modeldir.js';
 import {
@@ -27,16 +28,11 @@ import {
   validatePredictorOptions,
   type Precision,
   type Predictor,
+  type EngineInfo,
   type ResolvedPredictorOptions,
   type RunMode,
 } from './predictor.js';
-import {
-  nativeBinding,
-  type NativeEngineInfo,
-  type NativeImage,
-  type NativeJpeg,
-  type NativePixels,
-} from './native.js';
+import { nativeBinding, type NativeImage, type NativeJpeg, type NativePixels } from './native.js';
 import { checkSpec, type Normalization, type PreprocessSpec, type RawImage } from './preprocess.js';
 import { FeatureResult } from './result.js';
 
@@ -52,8 +48,18 @@ export interface CreateModelOptions {
   modelDir?: string;
   /** 'cpu' (default). GPU mode is not available in this build. */
   device?: string;
-  /** High-performance mode (fused oneDNN graph). Default false, as PaddleX's use_hpip. */
+  /**
+   * High-performance mode, as PaddleX's use_hpip (default false): the backend hpiConfig chooses
+   * (by default PaddleX's auto_config: the model's priority list, e.g. PP-ShiTuV2_rec:
+   * onnxruntime when onnxruntime-node is installed, else our oneDNN engine).
+   */
   useHpip?: boolean;
+  /**
+   * With useHpip: PaddleX's hpi_config (`backend`: 'paddle_mkldnn' | 'paddle' | 'onnxruntime',
+   * `auto_config`, `backend_config`); see lib/hpi-config.ts. `model.engine` says which backend
+   * runs and why.
+   */
+  hpiConfig?: HpiConfig;
   /** 'fp32' (default) or 'bf16' (with useHpip, on CPUs with AVX512-BF16/AMX). */
   precision?: Precision;
   /** OpenMP threads per inference call (default 1). */
@@ -302,10 +308,10 @@ export class FeatureModel {
   }
 
   /**
-   * How the engine runs this model (as Predictor.engine): nodes, oneDNN-bound nodes, pass
-   * rewrites, op census, fallbacks.
+   * How the engine runs this model (as Predictor.engine): the backend and why, and for our
+   * engine its nodes, oneDNN-bound nodes, pass rewrites, op census, fallbacks.
    */
-  get engine(): NativeEngineInfo {
+  get engine(): EngineInfo {
     return this.#live('engine').engine;
   }
 
@@ -567,10 +573,17 @@ export async function createModel(
   const batchSize = checkBatch(options.batchSize ?? 1, 'batchSize');
   let opts: ResolvedPredictorOptions;
   try {
+    if (options.hpiConfig !== undefined && options.useHpip !== true) {
+      throw new InvalidArgumentError(
+        'hpiConfig needs useHpip: true (as PaddleX, it configures hpi)',
+      );
+    }
     opts = validatePredictorOptions({
       runMode: options.useHpip === true ? 'hpi' : 'normal',
       precision: options.precision ?? 'fp32',
       cpuThreads: options.cpuThreads ?? 1,
+      // PaddleX's use_hpip without hpi_config is auto_config over the model's list.
+      ...(options.useHpip === true ? { hpiConfig: options.hpiConfig ?? {} } : {}),
     });
   } catch (err) {
     (err as Error).message = `createModel: ${(err as Error).message}`;
@@ -608,7 +621,7 @@ export async function createModel(
       );
     }
     const spec = preprocessFromConfig(cfg);
-    const predictor = await openPredictor(dir, resolved, opts, convert);
+    const predictor = await openPredictor(dir, resolved, opts, convert, modelName);
     return new FeatureModel(modelName, dir, batchSize, spec, predictor, cache);
   } catch (err) {
     throw convert(err);

@@ -13,8 +13,20 @@ export {
   type ResolvedPredictorOptions,
   type RunMode,
   type RunInputs,
+  type EngineInfo,
 } from './predictor.js';
-export type { NativeEngineInfo as EngineInfo } from './native.js';
+export {
+  chooseBackend,
+  engineNote,
+  validateHpiConfig,
+  CPU_PRIORITY,
+  HPI_BACKENDS,
+  type BackendChoice,
+  type EngineBackend,
+  type HpiBackend,
+  type HpiConfig,
+  type ResolvedHpiConfig,
+} from './hpi-config.js';
 export {
   downloadOfficialModel,
   extractTar,

@@ -352,6 +352,12 @@ export interface NativeBinding {
     outFile: string,
     opts: NativeLoadOptions & { opset?: number },
   ): Promise<{ file: string; bytes: number }>;
+  /** outFile null: nothing written, the ONNX model comes back in memory. */
+  exportOnnx(
+    path: string,
+    outFile: null,
+    opts: NativeLoadOptions & { opset?: number },
+  ): Promise<{ file: null; bytes: number; onnx: Uint8Array }>;
   buildModel(
     name: string,
     outDir: string,
@@ -381,6 +387,18 @@ export interface NativeBinding {
     source: { width: number; height: number; channels: number },
     target: { width: number; height: number; scale: number; mean: number[]; std: number[] },
   ): Promise<{ resized: Uint8Array; tensor: Float32Array }>;
+  /**
+   * runImages' preparation without a model (another runtime runs the tensors): JPEGs decoded,
+   * images resized (OpenCV-exact) and normalised into one NCHW float32 tensor per run of equal
+   * target sizes, off the main thread.
+   */
+  prepareImages(
+    images: NativeImage[],
+    norm: { scale: number; mean: number[]; std: number[] },
+  ): Promise<{
+    groups: { data: Float32Array; shape: number[]; rows: number }[];
+    failed: { index: number; message: string }[];
+  }>;
   /** This machine's fp32 peak, measured synchronously (for the benchmark). */
   probePeak(opts: { threads?: number; seconds?: number }): NativePeakProbe;
   /**

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { FailedInputs } from './cli/failures.js';
 import { configGet, type ConfigMap, type ConfigValue } from './config.js';
 import { ConfigError, PifError, UnsupportedError } from './errors.js';
+import { engineNote, validateHpiConfig, type HpiConfig } from './hpi-config.js';
 import { exportOnnx, ONNX_FILE_NAME } from './export.js';
 import {
   createModel,
@@ -140,18 +141,37 @@ async function resolveWeights(
   );
 }
 
+/**
+ * `Predict.use_hpip` and `Predict.hpi_config` (spec §4.5): with use_hpip, hpi_config decides the
+ * backend (PaddleX ignores kernel_option then); null when use_hpip is off.
+ */
+function hpiSettings(config: ConfigMap): { hpiConfig: HpiConfig } | null {
+  if (!bool(config, 'Predict.use_hpip')) return null;
+  const raw = configGet(config, 'Predict.hpi_config');
+  try {
+    validateHpiConfig(raw, 'Predict.hpi_config');
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  return { hpiConfig: (raw ?? {}) as HpiConfig };
+}
+
 async function openModel(
   config: ConfigMap,
   modelDir: string | null,
-  extra: { batchSize?: number; runMode?: string | null },
+  extra: { batchSize?: number; runMode?: string | null; hpi?: { hpiConfig: HpiConfig } | null },
 ): Promise<FeatureModel> {
   const device = str(config, 'Global.device', 'cpu');
-  const { useHpip, precision } = runModeOptions(extra.runMode ?? null);
+  const { useHpip, precision } =
+    extra.hpi != null
+      ? { useHpip: true, precision: 'fp32' as const }
+      : runModeOptions(extra.runMode ?? null);
   return createModel(str(config, 'Global.model'), {
     ...(modelDir === null ? {} : { modelDir }),
     device: device.startsWith('cpu') ? 'cpu' : device,
     useHpip,
     precision,
+    ...(extra.hpi != null ? { hpiConfig: extra.hpi.hpiConfig } : {}),
     ...(extra.batchSize === undefined ? {} : { batchSize: extra.batchSize }),
   });
 }
@@ -264,10 +284,13 @@ async function predictMode(config: ConfigMap, io: ModeIo): Promise<ResultObject>
     );
   }
   const output = str(config, 'Global.output', 'output');
+  const hpi = hpiSettings(config);
   const model = await openModel(config, modelDir, {
     batchSize: int(config, 'Predict.batch_size', 1),
     runMode: optStr(config, 'Predict.kernel_option.run_mode'),
+    hpi,
   });
+  if (hpi !== null) io.stderr(`${engineNote(model.engine)}\n`);
   const saved: PyJsonValue[] = [];
   const failed = new FailedInputs(io);
   try {

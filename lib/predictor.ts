@@ -21,8 +21,16 @@ import {
   validateLimits,
   type LoadLimits,
 } from './limits.js';
+import {
+  chooseBackend,
+  validateHpiConfig,
+  type BackendChoice,
+  type EngineBackend,
+  type HpiConfig,
+  type ResolvedHpiConfig,
+} from './hpi-config.js';
 import { checkPath, freezeInfo, type ModelInfo, type TensorInfo } from './model.js';
-import { resolveModelDir, type ResolvedModelDir } from './modeldir.js';
+import { readInferenceConfig, resolveModelDir, type ResolvedModelDir } from './modeldir.js';
 import {
   nativeBinding,
   type NativeEngineInfo,
@@ -32,10 +40,21 @@ import {
   type NativeModel,
   type NativeTensor,
 } from './native.js';
+import { openOrtModel, ortUnavailable } from './ort-backend.js';
 import type { Normalization } from './preprocess.js';
 import { checkTensorInput, toTensor, type Tensor, type TensorInput } from './tensor.js';
 
 export type RunMode = 'normal' | 'hpi';
+
+/** Predictor.engine: the backend that runs the model, and our engine's own figures. */
+export interface EngineInfo extends NativeEngineInfo {
+  /** 'paddle' (normal mode), 'paddle_mkldnn' (our oneDNN engine) or 'onnxruntime'. */
+  backend: EngineBackend;
+  /** Why this backend (hpi_config's choice). */
+  reason: string;
+  /** Backends of the model's priority list passed over by auto_config, and why. */
+  skipped: readonly { readonly backend: string; readonly reason: string }[];
+}
 export type Precision = 'fp32' | 'bf16';
 
 /** The graph passes of the high-performance mode, in the order they run. */
@@ -73,6 +92,13 @@ export interface PredictorOptions {
   passes?: readonly string[];
   /** OpenMP threads per run (default 1). */
   cpuThreads?: number;
+  /**
+   * runMode 'hpi' only: PaddleX's multi-backend hpi_config (lib/hpi-config.ts): `backend`
+   * ('paddle_mkldnn' = our oneDNN engine, 'paddle', 'onnxruntime'), `auto_config` (the
+   * model's PaddleX priority list, by inference.yml's model name), `backend_config`. Without it,
+   * 'hpi' is our oneDNN engine.
+   */
+  hpiConfig?: HpiConfig;
   /** Load-time limits (see LoadLimits). */
   limits?: LoadLimits;
   /**
@@ -87,7 +113,10 @@ export interface ResolvedPredictorOptions {
   readonly runMode: RunMode;
   readonly precision: Precision;
   readonly passes?: readonly string[];
+  /** Threads per run (the chosen backend's thread count once the model is open). */
   readonly cpuThreads: number;
+  /** hpi_config as validated (null: none given). */
+  readonly hpiConfig: ResolvedHpiConfig | null;
   readonly limits: Readonly<NativeLimits>;
   readonly randomWeights?: number;
 }
@@ -100,6 +129,7 @@ const OPTION_KEYS = [
   'precision',
   'passes',
   'cpuThreads',
+  'hpiConfig',
   'limits',
   'randomWeights',
 ] as const;
@@ -159,6 +189,11 @@ export function validatePredictorOptions(options: unknown): ResolvedPredictorOpt
       `options.cpuThreads must be an integer from 1 to ${MAX_CPU_THREADS}, got ${describeValue(cpuThreads)}`,
     );
   }
+  const hpiRaw = options['hpiConfig'];
+  if (hpiRaw !== undefined && runMode !== 'hpi') {
+    throw new InvalidArgumentError("options.hpiConfig applies to runMode 'hpi' only");
+  }
+  const hpiConfig = hpiRaw === undefined ? null : validateHpiConfig(hpiRaw, 'options.hpiConfig');
   const limits = validateLimits(options['limits']);
   const randomWeights = options['randomWeights'];
   if (
@@ -174,6 +209,7 @@ export function validatePredictorOptions(options: unknown): ResolvedPredictorOpt
     precision,
     ...(passes === undefined ? {} : { passes }),
     cpuThreads,
+    hpiConfig,
     limits: Object.freeze(limits),
     ...(randomWeights === undefined ? {} : { randomWeights }),
   });
@@ -197,6 +233,8 @@ export class Predictor {
   readonly inputs: readonly TensorInfo[];
   readonly outputs: readonly TensorInfo[];
   readonly options: ResolvedPredictorOptions;
+  /** The backend that runs the model, its settings, and why it was chosen. */
+  readonly backend: BackendChoice;
   #model: NativeModel | null;
   readonly #info: ModelInfo;
 
@@ -206,21 +244,27 @@ export class Predictor {
     modelDir: string,
     model: NativeModel,
     options: ResolvedPredictorOptions,
+    backend: BackendChoice,
   ) {
     if (token !== CONSTRUCT) throw new TypeError('use loadPredictor() to create a Predictor');
     this.modelDir = modelDir;
     this.#model = model;
     this.options = options;
+    this.backend = backend;
     this.#info = freezeInfo(model.info());
     this.inputs = this.#info.inputs;
     this.outputs = this.#info.outputs;
   }
 
-  /** How the engine runs this model: nodes, oneDNN-bound nodes, pass rewrites, op census. */
-  get engine(): NativeEngineInfo {
+  /**
+   * How the engine runs this model: the backend and why (hpi_config), and for our engine its
+   * nodes, oneDNN-bound nodes, pass rewrites and op census (all zero / empty on onnxruntime).
+   */
+  get engine(): EngineInfo {
     const info = this.#check('engine').engine();
     if (info === null) throw new RunError('Predictor.engine: no executor');
-    return info;
+    const b = this.backend;
+    return { ...info, backend: b.backend, reason: b.reason, skipped: b.skipped };
   }
 
   /** Format, version, op census and parameters of the loaded model. Throws PIF_CLOSED after close(). */
@@ -343,25 +387,80 @@ export async function openPredictor(
   resolved: ResolvedModelDir,
   opts: ResolvedPredictorOptions,
   convert: (err: unknown) => Error,
+  modelName?: string | null,
 ): Promise<Predictor> {
+  let choice: BackendChoice;
+  try {
+    choice = await backendFor(resolved, opts, modelName);
+  } catch (err) {
+    throw convert(err);
+  }
+  const final: ResolvedPredictorOptions = Object.freeze({
+    ...opts,
+    runMode: choice.backend === 'paddle' ? 'normal' : 'hpi',
+    precision: choice.precision,
+    cpuThreads: choice.threads,
+  });
   let model: NativeModel;
   try {
-    model = await nativeBinding().loadModel(modelPath, {
-      requireParams: true,
-      executable: true,
-      limits: { ...opts.limits },
-      runMode: opts.runMode,
-      precision: opts.precision,
-      ...(opts.passes === undefined ? {} : { passes: [...opts.passes] }),
-      ...(opts.randomWeights === undefined ? {} : { randomWeights: opts.randomWeights }),
-    });
+    model =
+      choice.backend === 'onnxruntime'
+        ? await openOrtModel(modelPath, {
+            threads: choice.threads,
+            limits: opts.limits,
+            ...(opts.randomWeights === undefined ? {} : { randomWeights: opts.randomWeights }),
+          })
+        : await nativeBinding().loadModel(modelPath, {
+            requireParams: true,
+            executable: true,
+            limits: { ...opts.limits },
+            runMode: final.runMode,
+            precision: final.precision,
+            ...(opts.passes === undefined ? {} : { passes: [...opts.passes] }),
+            ...(opts.randomWeights === undefined ? {} : { randomWeights: opts.randomWeights }),
+          });
   } catch (err) {
     throw convert(err);
   }
   try {
-    return new Predictor(CONSTRUCT, resolved.dir, model, opts);
+    return new Predictor(CONSTRUCT, resolved.dir, model, final, choice);
   } catch (err) {
     model.close();
     throw convert(err);
   }
+}
+
+/** The backend of a run mode: normal and hpi without hpi_config are ours; else hpi_config's. */
+async function backendFor(
+  resolved: ResolvedModelDir,
+  opts: ResolvedPredictorOptions,
+  modelName: string | null | undefined,
+): Promise<BackendChoice> {
+  const fixed = (backend: EngineBackend, reason: string): BackendChoice =>
+    Object.freeze({
+      backend,
+      precision: opts.precision,
+      threads: opts.cpuThreads,
+      reason,
+      skipped: [],
+    });
+  if (opts.runMode === 'normal') return fixed('paddle', "runMode 'normal'");
+  if (opts.hpiConfig === null) return fixed('paddle_mkldnn', "runMode 'hpi' without hpiConfig");
+  let name = modelName;
+  if (name === undefined) {
+    // loadPredictor: the name PaddleX's lists are keyed by is inference.yml's, when there is one.
+    name =
+      resolved.configFile === null
+        ? null
+        : (await readInferenceConfig(resolved.configFile, resolved.dir)).Global.model_name;
+  }
+  return Object.freeze(
+    await chooseBackend({
+      modelName: name,
+      config: opts.hpiConfig,
+      precision: opts.precision,
+      cpuThreads: opts.cpuThreads,
+      ortUnavailable,
+    }),
+  );
 }

@@ -60,7 +60,8 @@ try {
   }
   const model = await createModel('PP-ShiTuV2_rec', {
     modelDir,
-    useHpip: hpi,
+    // hpi here is our oneDNN engine (auto_config would pick onnxruntime for PP-ShiTuV2_rec).
+    ...(hpi ? { useHpip: true, hpiConfig: { backend: 'paddle_mkldnn' as const } } : {}),
     cpuThreads: threads,
     batchSize: batch,
   });

@@ -116,7 +116,7 @@ async function startServer(modelDir: string, indexDir: string, batch: number): P
     '--threads',
     String(threads),
     '--quiet',
-    ...(hpi ? ['--hpi'] : []),
+    ...(hpi ? ['--hpi-backend', 'paddle_mkldnn'] : []),
   ];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((r) =>

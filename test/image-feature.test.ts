@@ -96,7 +96,12 @@ describe('createModel / predict', () => {
     p.close();
 
     // hpi gives the same features to float rounding; concurrent predict calls are safe.
-    const fast = await createModel('PP-ShiTuV2_rec', { modelDir, useHpip: true, batchSize: 2 });
+    const fast = await createModel('PP-ShiTuV2_rec', {
+      modelDir,
+      useHpip: true,
+      hpiConfig: { backend: 'paddle_mkldnn' }, // our engine (auto would pick onnxruntime here)
+      batchSize: 2,
+    });
     const [r1, r2] = await Promise.all([fast.predictAll([a, imgDir]), fast.predictAll(imgDir)]);
     for (const [k, r] of [...(r1 ?? []), ...(r2 ?? [])].entries()) {
       const ref = k < 3 ? results[k] : results[k - 2];

@@ -154,9 +154,16 @@ describe('new-user rough edges', () => {
 
   test('FeatureModel.engine and runMode, as Predictor.engine', async () => {
     const normal = await createModel({ modelDir });
-    const hpi = await createModel({ modelDir, useHpip: true });
+    // useHpip alone is PaddleX's auto_config, which puts onnxruntime first for PP-ShiTuV2_rec.
+    const hpi = await createModel({
+      modelDir,
+      useHpip: true,
+      hpiConfig: { backend: 'paddle_mkldnn' },
+    });
     try {
       assert.equal(normal.runMode, 'normal');
+      assert.equal(normal.engine.backend, 'paddle');
+      assert.equal(hpi.engine.backend, 'paddle_mkldnn');
       assert.equal(normal.precision, 'fp32');
       assert.equal(normal.engine.dnnlNodes, 0);
       assert.ok(normal.engine.nodes > 0);

@@ -55,7 +55,11 @@ const sameBits = (a: Float32Array, b: Float32Array): boolean => bytes(a).equals(
 
 /** Features of `list`, one image per call, on this thread. */
 async function predictEach(list: string[], useHpip: boolean, rounds = 1): Promise<Float32Array[]> {
-  const model = await createModel(MODEL, { modelDir, useHpip });
+  // hpi = our oneDNN engine, as in the workers (auto_config would pick onnxruntime here).
+  const model = await createModel(MODEL, {
+    modelDir,
+    ...(useHpip ? { useHpip, hpiConfig: { backend: 'paddle_mkldnn' as const } } : {}),
+  });
   try {
     const out: Float32Array[] = [];
     for (let r = 0; r < rounds; r++) {
@@ -162,7 +166,7 @@ describe('worker_threads', () => {
     const w = start({ task: 'foreign', modelDir, predictor: p, nativeModel: nm }, 1);
     const r = await w.message(0);
     assert.equal(await w.exit, 0);
-    assert.deepEqual(r['predictorKeys'], ['inputs', 'modelDir', 'options', 'outputs']);
+    assert.deepEqual(r['predictorKeys'], ['backend', 'inputs', 'modelDir', 'options', 'outputs']);
     assert.equal(r['predictorRun'], 'undefined');
     assert.deepEqual(r['nativeKeys'], []);
     assert.equal(r['nativeRun'], 'undefined');

@@ -2,9 +2,10 @@
  * Shared by the CLI modules: commander argument parsers (bad values fail up front, exit 2),
  * the model name of --model/--model-dir, and the --json line of a failed input.
  */
-import { InvalidArgumentError as CommanderArgError } from 'commander';
+import { InvalidArgumentError as CommanderArgError, Option } from 'commander';
 
 import { PifError } from '../errors.js';
+import { HPI_BACKENDS, type HpiBackend } from '../hpi-config.js';
 import { pyJsonDumps } from '../pyjson.js';
 
 /** An integer in [min, max]. */
@@ -48,6 +49,25 @@ export async function modelNameFor(model?: string, modelDir?: string): Promise<s
 }
 
 /** Help text of the `--model` option. */
+export const HPI_OPTION_HELP =
+  "high-performance mode: the backend PaddleX's auto_config picks for the model (see --hpi-backend)";
+export const HPI_BACKEND_HELP =
+  'hpi backend: paddle_mkldnn (our oneDNN engine), paddle, or onnxruntime (needs onnxruntime-node); implies --hpi';
+
+/** --hpi-backend, its values checked by commander (exit 2). */
+export function hpiBackendOption(): Option {
+  return new Option('--hpi-backend <name>', HPI_BACKEND_HELP).choices([...HPI_BACKENDS]);
+}
+
+/** createModel's useHpip/hpiConfig of --hpi and --hpi-backend. */
+export function hpiModelOptions(o: { hpi: boolean; hpiBackend?: string }): {
+  useHpip: boolean;
+  hpiConfig?: { backend: HpiBackend };
+} {
+  if (o.hpiBackend === undefined) return { useHpip: o.hpi };
+  return { useHpip: true, hpiConfig: { backend: o.hpiBackend as HpiBackend } };
+}
+
 export const MODEL_OPTION_HELP =
   'official model (PP-ShiTuV2_rec, PP-ShiTuV2_rec_CLIP_vit_base, PP-ShiTuV2_rec_CLIP_vit_large); ' +
   'default: the name in --model-dir/inference.yml, else PP-ShiTuV2_rec';

@@ -3,7 +3,16 @@ import type { Command } from 'commander';
 
 import { createModel } from '../image-feature.js';
 import { createProgress } from '../progress.js';
-import { errorJsonLine, intArg, MODEL_OPTION_HELP, modelNameFor } from './args.js';
+import { engineNote } from '../hpi-config.js';
+import {
+  errorJsonLine,
+  HPI_OPTION_HELP,
+  hpiBackendOption,
+  hpiModelOptions,
+  intArg,
+  MODEL_OPTION_HELP,
+  modelNameFor,
+} from './args.js';
 import type { CliContext } from './context.js';
 import { FailedInputs } from './failures.js';
 
@@ -13,6 +22,7 @@ interface PredictOptions {
   batchSize: number;
   threads: number;
   hpi: boolean;
+  hpiBackend?: string;
   bf16: boolean;
   output?: string;
   json: boolean;
@@ -28,8 +38,9 @@ export function registerPredict(program: Command, ctx: CliContext): void {
     .option('--model-dir <dir>', 'an exported inference model directory')
     .option('--batch-size <n>', 'images per inference call', intArg(1, 4096), 1)
     .option('--threads <n>', 'CPU threads per inference call', intArg(1, 256), 1)
-    .option('--hpi', 'high-performance mode (fused oneDNN graph)', false)
-    .option('--bf16', 'bf16 precision (with --hpi; needs AVX512-BF16 or AMX)', false)
+    .option('--hpi', HPI_OPTION_HELP, false)
+    .addOption(hpiBackendOption())
+    .option('--bf16', 'bf16 precision (hpi on paddle_mkldnn; needs AVX512-BF16 or AMX)', false)
     .option('--output <dir>', 'save <stem>_res.json per input into DIR')
     .option('--json', 'one JSON object per line on stdout (machine-readable)', false)
     .action(async (inputs: string[], o: PredictOptions) => {
@@ -43,9 +54,12 @@ async function predict(inputs: string[], o: PredictOptions, ctx: CliContext): Pr
     ...(o.modelDir === undefined ? {} : { modelDir: o.modelDir }),
     batchSize: o.batchSize,
     cpuThreads: o.threads,
-    useHpip: o.hpi || o.bf16,
+    ...hpiModelOptions({ ...o, hpi: o.hpi || o.bf16 }),
     precision: o.bf16 ? 'bf16' : 'fp32',
   });
+  if (model.runMode === 'hpi' || o.hpi || o.hpiBackend !== undefined) {
+    io.stderr(`${engineNote(model.engine)}\n`);
+  }
   // On a terminal with --output, a progress bar and a summary; otherwise one line per
   // result (Python-style repr, or JSON with --json) that scripts can read.
   const showBar = ctx.tty && !o.json && o.output !== undefined;

@@ -13,7 +13,16 @@ import {
   startServer,
   type RunningServer,
 } from '../serve/server.js';
-import { intArg, MODEL_OPTION_HELP, modelNameFor, numberArg } from './args.js';
+import { engineNote } from '../hpi-config.js';
+import {
+  HPI_OPTION_HELP,
+  hpiBackendOption,
+  hpiModelOptions,
+  intArg,
+  MODEL_OPTION_HELP,
+  modelNameFor,
+  numberArg,
+} from './args.js';
 import type { CliContext, CliIo } from './context.js';
 
 /** One inference job runs at a time (the batcher), so it gets the cores; PaddleX's default is 8. */
@@ -26,6 +35,7 @@ interface ServeOptions {
   model?: string;
   modelDir?: string;
   hpi: boolean;
+  hpiBackend?: string;
   maxBatch: number;
   maxWaitMs: number;
   threads: number;
@@ -47,7 +57,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--index-dir <dir>', 'where indexes persist (one directory per indexKey)', '.index')
     .option('--model <name>', MODEL_OPTION_HELP)
     .option('--model-dir <dir>', 'an exported inference model directory')
-    .option('--hpi', 'high-performance mode (fused oneDNN graph)', false)
+    .option('--hpi', HPI_OPTION_HELP, false)
+    .addOption(hpiBackendOption())
     .option(
       '--max-batch <n>',
       'dynamic batching: most images per inference call (1: off)',
@@ -90,8 +101,9 @@ async function serve(o: ServeOptions, io: CliIo): Promise<void> {
   const model = await createModel(await modelNameFor(o.model, o.modelDir), {
     ...(o.modelDir === undefined ? {} : { modelDir: o.modelDir }),
     cpuThreads: o.threads,
-    useHpip: o.hpi,
+    ...hpiModelOptions(o),
   });
+  if (!o.quiet && model.runMode === 'hpi') io.stderr(`${engineNote(model.engine)}\n`);
   let running: RunningServer;
   try {
     running = await startServer({

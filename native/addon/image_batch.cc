@@ -55,18 +55,20 @@ BatchItem image_arg(Napi::Env env, const Napi::Value& v, uint32_t k) {
   return item;
 }
 
-namespace {
-
-// One model input: consecutive prepared images of one target size.
-struct Group {
-  NamedTensor input;
-  int64_t rows = 0;
-};
+void images_and_norm(Napi::Env env, const Napi::Array& arr, const Napi::Object& norm,
+                     const char* what, ImageBatch* b) {
+  for (uint32_t k = 0; k < arr.Length(); ++k) b->items.push_back(image_arg(env, arr.Get(k), k));
+  const int cn = b->items.empty() ? 3 : b->items[0].image.channels;
+  for (const BatchItem& it : b->items)
+    if (it.image.channels != cn)
+      throw_arg(env, std::string(what) + ": every image must have one channel count");
+  b->norm = norm_fields(env, norm, cn);
+}
 
 // Decodes, resizes and normalises every image into the inputs of its group. A decoded image
 // is dropped as soon as it is in its slot (a batch holds one decoded image at a time).
-std::vector<Group> prepare(ImageBatch& b, ImageBatchResult* r) {
-  std::vector<Group> groups;
+std::vector<ImageGroup> prepare_image_groups(ImageBatch& b, ImageBatchResult* r) {
+  std::vector<ImageGroup> groups;
   std::vector<uint8_t> scratch;
   const BatchImage* last = nullptr;
   for (size_t k = 0; k < b.items.size(); ++k) {
@@ -90,7 +92,7 @@ std::vector<Group> prepare(ImageBatch& b, ImageBatchResult* r) {
       t.dtype = DType::Float32;
       t.dims = {0, img.channels, img.target_height, img.target_width};
     }
-    Group& g = groups.back();
+    ImageGroup& g = groups.back();
     g.input.data.resize((g.rows + 1) * per * sizeof(float));
     preprocess_into(img, b.norm, &scratch,
                     reinterpret_cast<float*>(g.input.data.data()) + g.rows * per);
@@ -102,15 +104,13 @@ std::vector<Group> prepare(ImageBatch& b, ImageBatchResult* r) {
   return groups;
 }
 
-}  // namespace
-
 ImageBatchResult run_image_batch(Executor& ex, ImageBatch& b) {
   ImageBatchResult r;
-  std::vector<Group> groups = prepare(b, &r);
+  std::vector<ImageGroup> groups = prepare_image_groups(b, &r);
   std::unique_lock<std::mutex> lock;
   if (b.gate) lock = std::unique_lock<std::mutex>(*b.gate);
   int64_t dim = -1;
-  for (Group& g : groups) {
+  for (ImageGroup& g : groups) {
     std::vector<NamedTensor> in(1);
     in[0] = std::move(g.input);
     std::vector<NamedTensor> out = ex.run(in, b.threads);

@@ -49,6 +49,21 @@ struct ImageBatchResult {
 // done, and lib/ hands over buffers only it holds.
 BatchItem image_arg(Napi::Env env, const Napi::Value& v, uint32_t k);
 
+// The images of `arr` (image_arg each; one channel count for all) and their normalisation into
+// b->items and b->norm; `what` names the call in errors.
+void images_and_norm(Napi::Env env, const Napi::Array& arr, const Napi::Object& norm,
+                     const char* what, ImageBatch* b);
+
+// One model input: consecutive prepared images of one target size.
+struct ImageGroup {
+  NamedTensor input;
+  int64_t rows = 0;
+};
+
+// The batch's images decoded, resized and normalised into one input per run of equal target
+// sizes; JPEGs that fail to decode go to r->failed. (prepareImages: another runtime runs them.)
+std::vector<ImageGroup> prepare_image_groups(ImageBatch& b, ImageBatchResult* r);
+
 ImageBatchResult run_image_batch(Executor& ex, ImageBatch& b);
 
 Napi::Value image_batch_to_js(Napi::Env env, const ImageBatchResult& r);

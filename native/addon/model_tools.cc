@@ -1,5 +1,6 @@
 // Model tools: inspectModel, dumpModel, saveModel, exportOnnx and buildModel. Each loads (or
 // builds) a model off the main thread and resolves a plain description or the files written.
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -66,11 +67,16 @@ Napi::Value SaveModel(const Napi::CallbackInfo& info) {
       });
 }
 
-// exportOnnx(modelPath, outFile, { opset?, randomWeights?, limits? }) -> { file, bytes }
+// exportOnnx(modelPath, outFile, { opset?, randomWeights?, limits? }) -> { file, bytes }.
+// outFile null: nothing is written and the model comes back in memory as { file: null, bytes,
+// onnx: Uint8Array } (the onnxruntime backend's session is made from it).
 Napi::Value ExportOnnx(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Request r = parse_request(info, 2);
-  std::string out = nonempty_string_arg(info, 1, "output file must be a non-empty string");
+  const bool in_memory = info.Length() > 1 && info[1].IsNull();
+  std::string out =
+      in_memory ? std::string()
+                : nonempty_string_arg(info, 1, "output file must be a non-empty string or null");
   OnnxOptions opts;
   if (info.Length() > 2 && info[2].IsObject()) {
     Napi::Value v = info[2].As<Napi::Object>().Get("opset");
@@ -81,19 +87,26 @@ Napi::Value ExportOnnx(const Napi::CallbackInfo& info) {
   struct Written {
     std::string file;
     size_t bytes;
+    std::string onnx;  // in memory only
   };
   return start_job(
       env,
       [req = std::move(r), out = std::move(out), opts = std::move(opts)]() {
         Executor ex(load(req));
         std::string bytes = export_onnx(ex, opts);
+        if (out.empty()) return Written{out, bytes.size(), std::move(bytes)};
         write_file_atomic(out, bytes);
-        return Written{out, bytes.size()};
+        return Written{out, bytes.size(), std::string()};
       },
       [](Napi::Env env, const Written& w) -> Napi::Value {
         Napi::Object o = Napi::Object::New(env);
-        o.Set("file", w.file);
+        o.Set("file", w.file.empty() ? env.Null() : Napi::String::New(env, w.file));
         o.Set("bytes", Napi::Number::New(env, static_cast<double>(w.bytes)));
+        if (w.file.empty()) {
+          auto a = Napi::Uint8Array::New(env, w.onnx.size());
+          std::copy(w.onnx.begin(), w.onnx.end(), a.Data());
+          o.Set("onnx", a);
+        }
         return o;
       });
 }

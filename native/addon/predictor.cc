@@ -206,12 +206,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       if (loaded_.model) b.dir = loaded_.model->dir;
     }
     Napi::Array arr = info[0].As<Napi::Array>();
-    for (uint32_t k = 0; k < arr.Length(); ++k) b.items.push_back(image_arg(env, arr.Get(k), k));
-    const int cn = b.items.empty() ? 3 : b.items[0].image.channels;
-    for (const BatchItem& it : b.items)
-      if (it.image.channels != cn)
-        throw_arg(env, "runImages: every image must have one channel count");
-    b.norm = norm_fields(env, info[1].As<Napi::Object>(), cn);
+    images_and_norm(env, arr, info[1].As<Napi::Object>(), "runImages", &b);
     b.threads = threads_arg(env, info, 2);
     b.gate = stream_gate(env, info, 2);
     return start_job(

@@ -2,6 +2,10 @@
 // OpenCV-exact INTER_LINEAR resize of interleaved uint8 pixels, then
 // (x * scale - mean) / std into planar CHW float32, off the main thread.
 // Resolves { resized: Uint8Array (HWC), tensor: Float32Array (CHW) }.
+// prepareImages(images, {scale, mean, std}, {input}): runImages' preparation without a model
+// (the onnxruntime backend runs the tensors): JPEGs decoded, images resized and normalised into
+// one NCHW float32 tensor per run of equal target sizes. Resolves { groups: [{ data, shape,
+// rows }], failed: [{ index, message }] }.
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -9,6 +13,7 @@
 
 #include "addon/addon.h"
 #include "addon/args.h"
+#include "addon/image_batch.h"
 #include "addon/job.h"
 #include "preprocess/batch.h"
 
@@ -59,10 +64,55 @@ Napi::Value PreprocessImage(const Napi::CallbackInfo& info) {
       preprocessed_to_js);
 }
 
+struct Prepared {
+  std::vector<ImageGroup> groups;
+  ImageBatchResult result;  // failed only
+};
+
+Napi::Value prepared_to_js(Napi::Env env, const Prepared& p) {
+  Napi::Array groups = Napi::Array::New(env, p.groups.size());
+  for (size_t k = 0; k < p.groups.size(); ++k) {
+    const ImageGroup& g = p.groups[k];
+    Napi::Object o = Napi::Object::New(env);
+    auto data = Napi::Float32Array::New(env, g.input.data.size() / sizeof(float));
+    std::copy(g.input.data.begin(), g.input.data.end(), reinterpret_cast<uint8_t*>(data.Data()));
+    Napi::Array shape = Napi::Array::New(env, g.input.dims.size());
+    for (size_t d = 0; d < g.input.dims.size(); ++d)
+      shape.Set(static_cast<uint32_t>(d), static_cast<double>(g.input.dims[d]));
+    o.Set("data", data);
+    o.Set("shape", shape);
+    o.Set("rows", static_cast<double>(g.rows));
+    groups.Set(static_cast<uint32_t>(k), o);
+  }
+  Napi::Object o = image_batch_to_js(env, p.result).As<Napi::Object>();
+  o.Delete("features");
+  o.Delete("rows");
+  o.Set("groups", groups);
+  return o;
+}
+
+Napi::Value PrepareImages(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsObject())
+    throw_arg(env, "prepareImages(images, norm): bad arguments");
+  ImageBatch b;
+  Napi::Array arr = info[0].As<Napi::Array>();
+  images_and_norm(env, arr, info[1].As<Napi::Object>(), "prepareImages", &b);
+  return start_job(
+      env,
+      [b = std::move(b)]() mutable {
+        Prepared p;
+        p.groups = prepare_image_groups(b, &p.result);
+        return p;
+      },
+      prepared_to_js, arr);
+}
+
 }  // namespace
 
 void init_preprocess(Napi::Env env, Napi::Object exports) {
   exports.Set("preprocessImage", Napi::Function::New(env, PreprocessImage, "preprocessImage"));
+  exports.Set("prepareImages", Napi::Function::New(env, PrepareImages, "prepareImages"));
 }
 
 }  // namespace addon

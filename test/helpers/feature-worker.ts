@@ -45,7 +45,10 @@ const MODEL = 'PP-ShiTuV2_rec';
 async function predict(): Promise<void> {
   const model = await createModel(MODEL, {
     modelDir: data.modelDir,
-    useHpip: data.useHpip === true,
+    // hpi = our oneDNN engine (auto_config would pick onnxruntime for PP-ShiTuV2_rec here).
+    ...(data.useHpip === true
+      ? { useHpip: true, hpiConfig: { backend: 'paddle_mkldnn' as const } }
+      : {}),
   });
   port?.postMessage({ type: 'ready' });
   await new Promise((resolve) => port?.once('message', resolve));
