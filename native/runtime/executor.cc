@@ -244,8 +244,28 @@ Executor::Executor(std::shared_ptr<const LoadedModel> model, const ExecutorOptio
     }
   }
   hpi_ = options.hpi;
+  conv_ordinal_.assign(nodes_.size(), -1);
+  int convs = 0;
+  for (size_t k = 0; k < nodes_.size(); ++k) {
+    if (nodes_[k].def->name != kFusedConvName) continue;
+    conv_ordinal_[k] = convs++;
+    const FusedConvState& st = nodes_[k].attrs<FusedConvState>();
+    ConvLayer l;
+    l.node = k;
+    if (st.weight.dims.size() == 4) {
+      l.out_channels = st.weight.dims[0];
+      l.groups = st.conv.groups;
+      l.in_channels = st.weight.dims[1] * l.groups;
+      l.kh = st.weight.dims[2];
+      l.kw = st.weight.dims[3];
+    }
+    conv_layers_.push_back(l);
+  }
   if (options.hpi)
-    dnnl_nodes_ = bind_dnnl_kernels(p, &nodes_, HpiOptions{options.bf16}, &path_logs_);
+    dnnl_nodes_ =
+        bind_dnnl_kernels(p, &nodes_, HpiOptions{options.bf16, options.quant}, &path_logs_);
+  for (ConvLayer& l : conv_layers_)
+    l.int8 = nodes_[l.node].def->name == std::string("dnnl.qconv2d");
   MemoryPlan plan = plan_memory(*model_, nodes_);
   static_values_ = std::move(plan.static_values);
   release_after_ = std::move(plan.release_after);
@@ -254,7 +274,8 @@ Executor::Executor(std::shared_ptr<const LoadedModel> model, const ExecutorOptio
 
 Executor::~Executor() = default;
 
-std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, int threads) {
+std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, int threads,
+                                       const ConvInputObserver* observe) {
   const Program& p = model_->program;
   omp_set_num_threads(threads < 1 ? 1 : threads);
 
@@ -277,6 +298,8 @@ std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, i
     for (size_t k = 0; k < nodes_.size(); ++k) {
       auto op_started = std::chrono::steady_clock::now();
       run_node(*model_, nodes_[k], &env, pool.get(), threads);
+      if (observe && conv_ordinal_[k] >= 0)
+        (*observe)(conv_ordinal_[k], env[nodes_[k].inputs[0][0]]);
       for (ValueId v : release_after_[k]) env[v] = RTensor();
       if (profile) prof.add(nodes_[k].def->name, op_started);
     }

@@ -9,6 +9,7 @@
 // never share activations; parameters are shared read-only.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -39,7 +40,20 @@ struct ExecutorOptions {
   // Passes to apply without hpi (tests: each pass alone on the reference
   // kernels). Ignored when hpi is set (all passes run).
   std::vector<std::string> passes;
+  // hpi int8: the convolutions to run quantised (kernels/dnnl/conv_int8.cc).
+  std::shared_ptr<const QuantTable> quant;
 };
+
+// A fused convolution of an hpi graph (pif.fused_conv2d), by ordinal.
+struct ConvLayer {
+  size_t node = 0;
+  int64_t out_channels = 0, in_channels = 0, kh = 0, kw = 0, groups = 1;
+  bool int8 = false;  // bound to the int8 kernel
+};
+
+// Calibration: called after each fused convolution runs, with its ordinal and
+// its float input (in the layout it arrived in).
+using ConvInputObserver = std::function<void(int ordinal, const RTensor& input)>;
 
 class Executor {
  public:
@@ -66,7 +80,10 @@ class Executor {
   // outputs come back in graph-output order. `threads` sets the OpenMP thread
   // count of the calling thread. Throws ModelError (PIF_INPUT for bad inputs,
   // PIF_RUN for failures inside an op).
-  std::vector<NamedTensor> run(const std::vector<NamedTensor>& inputs, int threads);
+  std::vector<NamedTensor> run(const std::vector<NamedTensor>& inputs, int threads,
+                               const ConvInputObserver* observe = nullptr);
+  // hpi: the fused convolutions, by ordinal.
+  const std::vector<ConvLayer>& conv_layers() const { return conv_layers_; }
 
  private:
   std::shared_ptr<const LoadedModel> model_;
@@ -78,6 +95,8 @@ class Executor {
   int dnnl_nodes_ = 0;
   bool hpi_ = false;
   std::vector<std::shared_ptr<const PathLog>> path_logs_;  // hpi: per node, null if unbound
+  std::vector<int> conv_ordinal_;                          // per node: fused-conv ordinal or -1
+  std::vector<ConvLayer> conv_layers_;
 
   std::mutex pools_mu_;
   std::vector<std::unique_ptr<BufferPool>> free_pools_;

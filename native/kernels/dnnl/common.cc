@@ -346,6 +346,41 @@ bool cpu_has_bf16() {
   return has;
 }
 
+bool cpu_has_vnni() {
+  using I = dnnl::cpu_isa;
+  switch (dnnl::get_effective_cpu_isa()) {
+    case I::avx2_vnni:
+    case I::avx512_core_vnni:
+    case I::avx512_core_bf16:
+    case I::avx512_core_amx: return true;
+    default: return false;
+  }
+}
+
+std::vector<const RTensor*> residuals_for(const std::vector<const RTensor*>& in,
+                                          const std::vector<memory::desc>& have,
+                                          const std::vector<memory::desc>& want,
+                                          const memory::desc& dst, int sum_input, void* out,
+                                          std::vector<RTensor>* converted) {
+  std::vector<const RTensor*> extra = in;
+  if (sum_input >= 0) {
+    // The sum post-op accumulates into the destination: put the residual there.
+    size_t k = static_cast<size_t>(sum_input);
+    if (have[k] == dst)
+      std::memcpy(out, extra[k]->data, dst.get_size());
+    else
+      reorder_into(*extra[k], have[k], dst, out);
+  }
+  converted->assign(extra.size(), RTensor());
+  for (size_t k = 0; k < extra.size() && k < want.size(); ++k) {
+    if (have[k] == want[k] || static_cast<int>(k) == sum_input) continue;
+    (*converted)[k].owner = reorder_to(*extra[k], have[k], want[k]);
+    (*converted)[k].data = (*converted)[k].owner.get();
+    extra[k] = &(*converted)[k];
+  }
+  return extra;
+}
+
 void run_ref(const RefFallback& ref, RunCtx& c, bool infer_only) {
   // Plain copies of inputs that carry a layout.
   std::vector<RTensor> plain;

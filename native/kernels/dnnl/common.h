@@ -5,6 +5,7 @@
 // unary ops to oneDNN eltwise algorithms, and a per-node primitive cache.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -141,6 +142,18 @@ void run_post_stages(const std::vector<PostStage>& stages, const memory::desc& d
 
 // Whether the CPU runs oneDNN bf16 kernels natively (AVX512-BF16 or AMX).
 bool cpu_has_bf16();
+// Whether oneDNN's effective ISA multiplies u8 x s8 with VNNI (or AMX).
+bool cpu_has_vnni();
+
+// A fused convolution's residual inputs `in` (arriving as `have`) as its
+// primitive reads them (`want`): the sum post-op's input (sum_input >= 0)
+// copied or reordered into the destination `out` (laid out as dst), the
+// others reordered where their layout differs (buffers kept in `converted`).
+std::vector<const RTensor*> residuals_for(const std::vector<const RTensor*>& in,
+                                          const std::vector<memory::desc>& have,
+                                          const std::vector<memory::desc>& want,
+                                          const memory::desc& dst, int sum_input, void* out,
+                                          std::vector<RTensor>* converted);
 
 // Test hook: PIF_TEST_DNNL_REFUSE is a comma-separated list of steps the
 // kernels must treat as refused by oneDNN ("fused": a convolution's or
@@ -275,8 +288,22 @@ void execute_src_dst(RunCtx& c, const SrcDstEntry& e);
 
 }  // namespace dnnl_backend
 
+// int8 (hpi precision int8): a fused convolution run as u8/s8 x s8 -> f32
+// (conv_int8.cc). x ~= src_scale * q, q in u8 when the calibrated input is
+// never negative, else s8.
+struct QuantConv {
+  float src_scale = 1.f;
+  bool src_unsigned = true;
+};
+// The quantised convolutions by fused-convolution ordinal (the k-th
+// pif.fused_conv2d of the lowered graph, counted in node order).
+struct QuantTable {
+  std::map<int, QuantConv> conv;
+};
+
 struct HpiOptions {
   bool bf16 = false;
+  std::shared_ptr<const QuantTable> quant;  // null: no int8
 };
 
 // ---------------------------------------------------------------------------
@@ -291,6 +318,7 @@ struct DnnlBindCtx {
   const Program& program;
   const Node& node;
   const HpiOptions& opt;
+  int conv_ordinal = -1;  // a pif.fused_conv2d node: its ordinal (QuantTable), else -1
   // Whether value v is a parameter or a folded constant.
   bool is_static(ValueId v) const;
   // Whether every input in canonical slots >= first is static.
@@ -317,6 +345,7 @@ struct DnnlBinding {
   const OpDef& (*def)() = nullptr;  // the kernel (layout-aware)
 };
 
+void register_dnnl_conv_int8(std::vector<DnnlBinding>* t);  // before conv: it applies first
 void register_dnnl_conv(std::vector<DnnlBinding>* t);
 void register_dnnl_matmul(std::vector<DnnlBinding>* t);
 void register_dnnl_pool(std::vector<DnnlBinding>* t);

@@ -308,22 +308,9 @@ void exec(RunCtx& c, const ConvEntry& e) {
     src = tmp.get();
   }
   void* out = c.output(0)->data;
-  std::vector<const RTensor*> extra = c.in[kFusedConvExtra];
-  if (e.sum_input >= 0) {
-    // The sum post-op accumulates into the destination: put the residual there.
-    size_t k = static_cast<size_t>(e.sum_input);
-    if (e.extra_have[k] == e.dst)
-      std::memcpy(out, extra[k]->data, e.dst.get_size());
-    else
-      reorder_into(*extra[k], e.extra_have[k], e.dst, out);
-  }
-  std::vector<RTensor> converted(extra.size());
-  for (size_t k = 0; k < extra.size() && k < e.extra.size(); ++k) {
-    if (e.extra_have[k] == e.extra[k] || static_cast<int>(k) == e.sum_input) continue;
-    converted[k].owner = reorder_to(*extra[k], e.extra_have[k], e.extra[k]);
-    converted[k].data = converted[k].owner.get();
-    extra[k] = &converted[k];
-  }
+  std::vector<RTensor> converted;
+  std::vector<const RTensor*> extra = residuals_for(c.in[kFusedConvExtra], e.extra_have, e.extra,
+                                                    e.dst, e.sum_input, out, &converted);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(e.src, engine(), src)},
                                        {DNNL_ARG_WEIGHTS, memory(e.wei, engine(), e.weights.get())},
                                        {DNNL_ARG_DST, memory(e.dst, engine(), out)}};

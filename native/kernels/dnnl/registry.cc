@@ -3,6 +3,8 @@
 // lists the families and applies their bindings. A node keeps its reference
 // kernel when no binding takes it; the executor converts blocked inputs to
 // plain for it.
+#include <algorithm>
+
 #include "kernels/common/helpers.h"
 #include "kernels/dnnl/common.h"
 
@@ -13,6 +15,7 @@ namespace {
 const std::vector<DnnlBinding>& bindings() {
   static const std::vector<DnnlBinding> table = [] {
     std::vector<DnnlBinding> t;
+    register_dnnl_conv_int8(&t);
     register_dnnl_conv(&t);
     register_dnnl_matmul(&t);
     register_dnnl_pool(&t);
@@ -25,10 +28,13 @@ const std::vector<DnnlBinding>& bindings() {
   return table;
 }
 
-const DnnlBinding* binding_for(const std::string& op) {
-  static const auto by_op = name_index(
-      bindings(), [](const DnnlBinding& b) -> const std::vector<std::string>& { return b.ops; });
-  return by_op.find(op);
+// The first binding (in registration order) that takes the node.
+const DnnlBinding* binding_for(const DnnlBindCtx& ctx) {
+  for (const DnnlBinding& b : bindings()) {
+    if (std::find(b.ops.begin(), b.ops.end(), ctx.node.def->name) == b.ops.end()) continue;
+    if (!b.applies || b.applies(ctx)) return &b;
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -48,11 +54,13 @@ int bind_dnnl_kernels(const Program& program, std::vector<Node>* nodes, const Hp
                       std::vector<std::shared_ptr<const PathLog>>* logs) {
   int bound = 0;
   if (logs) logs->assign(nodes->size(), nullptr);
+  int convs = 0;
   for (size_t i = 0; i < nodes->size(); ++i) {
     Node& n = (*nodes)[i];
-    const DnnlBinding* b = binding_for(n.def->name);
     DnnlBindCtx ctx{program, n, opt};
-    if (!b || (b->applies && !b->applies(ctx))) continue;
+    if (n.def->name == kFusedConvName) ctx.conv_ordinal = convs++;
+    const DnnlBinding* b = binding_for(ctx);
+    if (!b) continue;
     dnnl_backend::RefFallback ref{n.def, n.state, std::make_shared<PathLog>()};
     std::shared_ptr<const void> state = b->make(ctx, ref);
     if (logs) (*logs)[i] = ref.log;
