@@ -29,6 +29,7 @@ export type PifErrorCode =
   | 'PIF_CONFIG'
   | 'PIF_INDEX'
   | 'PIF_CANCELLED'
+  | 'PIF_QUANTIZE'
   | 'PIF_INTERNAL';
 
 export interface PifErrorDetails {
@@ -246,6 +247,19 @@ export class IndexError extends PifError {
 export class CancelledError extends PifError {
   constructor(message: string, details?: PifErrorDetails) {
     super('PIF_CANCELLED', message, details);
+  }
+}
+
+/**
+ * int8 quantisation refused (PIF_QUANTIZE): the quantised model's features fall below the
+ * accuracy gate (`minCosine`) on the calibration set; the message names the worst layer.
+ */
+export class QuantizationError extends PifError {
+  /** The gate result: worst and mean feature cosine vs fp32, and the worst layer. */
+  readonly report: unknown;
+  constructor(message: string, details?: PifErrorDetails & { report?: unknown }) {
+    super('PIF_QUANTIZE', message, details);
+    this.report = details?.report;
   }
 }
 

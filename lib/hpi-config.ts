@@ -150,7 +150,7 @@ function threadsOf(
 export interface BackendChoice {
   readonly backend: EngineBackend;
   /** Our engine's precision (onnxruntime: fp32). */
-  readonly precision: 'fp32' | 'bf16';
+  readonly precision: 'fp32' | 'bf16' | 'int8';
   /** Threads of one inference call. */
   readonly threads: number;
   /** One sentence: why this backend. */
@@ -164,7 +164,7 @@ export interface ChooseArgs {
   modelName: string | null;
   config: ResolvedHpiConfig;
   /** The model's precision option ('bf16': only our oneDNN engine). */
-  precision: 'fp32' | 'bf16';
+  precision: 'fp32' | 'bf16' | 'int8';
   /** The model's cpuThreads (the default of every backend's thread count). */
   cpuThreads: number;
   /** Why onnxruntime cannot run (onnxruntime-node missing), or null when it can. */
@@ -224,13 +224,14 @@ function paddleChoice(
     );
   }
   let runMode = (rm as string | undefined) ?? (pseudo === 'paddle_mkldnn' ? 'mkldnn' : 'paddle');
-  if (args.precision === 'bf16') {
-    if (rm !== undefined && rm !== 'mkldnn_bf16') {
+  if (args.precision !== 'fp32') {
+    const want = args.precision === 'bf16' ? 'mkldnn_bf16' : 'mkldnn';
+    if (rm !== undefined && rm !== want) {
       throw new InvalidArgumentError(
-        `precision 'bf16' contradicts ${where}.backend_config.run_mode ${describeValue(rm)}`,
+        `precision '${args.precision}' contradicts ${where}.backend_config.run_mode ${describeValue(rm)}`,
       );
     }
-    runMode = 'mkldnn_bf16';
+    runMode = want;
   }
   const threads = threadsOf(cfg, 'cpu_threads', where) ?? args.cpuThreads;
   if (runMode === 'paddle' || runMode === 'paddle_fp32') {
@@ -238,7 +239,7 @@ function paddleChoice(
   }
   return {
     backend: 'paddle_mkldnn',
-    precision: runMode === 'mkldnn_bf16' ? 'bf16' : 'fp32',
+    precision: runMode === 'mkldnn_bf16' ? 'bf16' : args.precision === 'int8' ? 'int8' : 'fp32',
     threads,
     reason,
     skipped,
@@ -299,8 +300,11 @@ export async function chooseBackend(args: ChooseArgs): Promise<BackendChoice> {
   for (const pseudo of list) {
     const why = await unavailable(pseudo, args);
     if (why !== null) skipped.push({ backend: pseudo, reason: why });
-    else if (args.precision === 'bf16' && pseudo !== 'paddle_mkldnn') {
-      skipped.push({ backend: pseudo, reason: "precision 'bf16' runs on paddle_mkldnn only" });
+    else if (args.precision !== 'fp32' && pseudo !== 'paddle_mkldnn') {
+      skipped.push({
+        backend: pseudo,
+        reason: `precision '${args.precision}' runs on paddle_mkldnn only`,
+      });
     } else supported.push(pseudo);
   }
   let pseudo: string | undefined;
@@ -312,7 +316,7 @@ export async function chooseBackend(args: ChooseArgs): Promise<BackendChoice> {
     if (pseudo === undefined) {
       throw new UnsupportedError(
         `${where}.backend '${named}' is not on ${listName}` +
-          (args.precision === 'bf16' ? " with precision 'bf16'" : '') +
+          (args.precision !== 'fp32' ? ` with precision '${args.precision}'` : '') +
           `; set auto_config false to run it anyway`,
       );
     }

@@ -21,6 +21,7 @@ import { downloadOfficialModel, paddlexCacheDir, type DownloadOptions } from './
 import { decodeItem, itemPath, resolveInputs, type InputItem, type PredictInput } from './input.js';
 import { nativeJpegFrame, type JpegFrame } from './jpeg-header.js';
 import type { HpiConfig } from './hpi-config.js';
+import type { QuantizeOptions, QuantSpec } from './quantize.js';
 import { modelFingerprint, type ModelFingerprint } from './model-fingerprint.js';
 import { readInferenceConfig, resolveModelDir, type InferenceConfig } from './modeldir.js';
 import {
@@ -60,8 +61,18 @@ export interface CreateModelOptions {
    * runs and why.
    */
   hpiConfig?: HpiConfig;
-  /** 'fp32' (default) or 'bf16' (with useHpip, on CPUs with AVX512-BF16/AMX). */
+  /**
+   * 'fp32' (default), 'bf16' (with useHpip, on CPUs with AVX512-BF16/AMX) or 'int8' (with
+   * useHpip: post-training quantisation on `calibration`, or a quantised model directory).
+   */
   precision?: Precision;
+  /**
+   * precision 'int8': calibration images (anything predict takes; 32 or more advised). The
+   * model is quantised at load, and refused (PIF_QUANTIZE) below quantize.minCosine.
+   */
+  calibration?: PredictInput;
+  /** precision 'int8': the quantiser's options (algo, percentile, minCosine). */
+  quantize?: QuantizeOptions;
   /** OpenMP threads per inference call (default 1). */
   cpuThreads?: number;
   /** Images per inference call (default 1). */
@@ -233,6 +244,29 @@ export function sizedImage(preprocess: ModelPreprocess, img: RawImage): NativePi
   return { data, width, height, channels, targetWidth, targetHeight };
 }
 
+/**
+ * The model-input tensors of `input` (calibration images for int8): each image decoded as
+ * predict decodes it, resized and normalised by the addon, in batches of `batch`. An image that
+ * cannot be used is an error naming it (calibration must not silently shrink).
+ */
+export async function imageTensors(
+  preprocess: ModelPreprocess,
+  input: PredictInput,
+  batch = 8,
+): Promise<{ data: Float32Array; shape: number[] }[]> {
+  const { scale, mean, std } = checkSpec({ ...preprocess, width: 1, height: 1 }, 3);
+  const items = await resolveInputs(input);
+  const out: { data: Float32Array; shape: number[] }[] = [];
+  for (let i = 0; i < items.length; i += batch) {
+    const images = await Promise.all(
+      items.slice(i, i + batch).map(async (item) => sizedImage(preprocess, await decodeItem(item))),
+    );
+    const r = await nativeBinding().prepareImages(images, { scale, mean, std });
+    for (const g of r.groups) out.push({ data: g.data, shape: g.shape });
+  }
+  return out;
+}
+
 /** At most `limit` decodes at once, started in the order they were asked for. */
 class DecodeSlots {
   #free: number;
@@ -313,6 +347,11 @@ export class FeatureModel {
    */
   get engine(): EngineInfo {
     return this.#live('engine').engine;
+  }
+
+  /** precision 'int8': the quantised convolutions and the calibration report; else null. */
+  get quantization(): QuantSpec | null {
+    return this.#live('quantization').quantization;
   }
 
   /** 'normal' (reference kernels) or 'hpi' (fused oneDNN graph), and the precision. */
@@ -584,7 +623,11 @@ export async function createModel(
       cpuThreads: options.cpuThreads ?? 1,
       // PaddleX's use_hpip without hpi_config is auto_config over the model's list.
       ...(options.useHpip === true ? { hpiConfig: options.hpiConfig ?? {} } : {}),
+      ...(options.quantize === undefined ? {} : { quantize: options.quantize }),
     });
+    if (options.calibration !== undefined && opts.precision !== 'int8') {
+      throw new InvalidArgumentError("calibration applies to precision 'int8' only");
+    }
   } catch (err) {
     (err as Error).message = `createModel: ${(err as Error).message}`;
     throw convert(err);
@@ -621,6 +664,9 @@ export async function createModel(
       );
     }
     const spec = preprocessFromConfig(cfg);
+    if (options.calibration !== undefined) {
+      opts = Object.freeze({ ...opts, calibration: await imageTensors(spec, options.calibration) });
+    }
     const predictor = await openPredictor(dir, resolved, opts, convert, modelName);
     return new FeatureModel(modelName, dir, batchSize, spec, predictor, cache);
   } catch (err) {

@@ -44,6 +44,8 @@ export interface NativeLoadOptions {
   runMode?: 'normal' | 'hpi';
   /** hpi only: 'bf16' needs AVX512-BF16 or AMX (PIF_UNSUPPORTED otherwise). */
   precision?: 'fp32' | 'bf16';
+  /** hpi only: the convolutions to run in int8 (lib/quantize.ts). */
+  quant?: NativeQuantTable;
   /** Graph passes to apply on the reference kernels (tests; normal mode only). */
   passes?: string[];
 }
@@ -141,7 +143,46 @@ export interface NativeModel {
   ): Promise<NativeImageRows>;
   /** How the executor runs the model (null for inspection-only loads). */
   engine(): NativeEngineInfo | null;
+  /**
+   * hpi: the input statistics of every fused convolution over one run (int8 calibration);
+   * |x| at each requested percentile.
+   */
+  calibrate?(
+    inputs: NativeTensor[],
+    opts: { threads: number; percentiles?: number[] },
+  ): Promise<NativeConvStats[]>;
+  /** hpi: the fused convolutions by ordinal, and whether each runs in int8. */
+  convLayers?(): NativeConvLayer[];
   readonly closed: boolean;
+}
+
+/** One fused convolution's input statistics over a calibration run. */
+export interface NativeConvStats {
+  ordinal: number;
+  min: number;
+  max: number;
+  absMax: number;
+  /** The input's H * W. */
+  pixels: number;
+  percentiles: number[];
+}
+
+/** A fused convolution of an hpi model (pif.fused_conv2d, by ordinal). */
+export interface NativeConvLayer {
+  ordinal: number;
+  outChannels: number;
+  inChannels: number;
+  kh: number;
+  kw: number;
+  groups: number;
+  int8: boolean;
+  /** The node, as NativeFallback.node names it. */
+  node: string;
+}
+
+/** loadModel's int8 table: the convolutions to run quantised, with their input scales. */
+export interface NativeQuantTable {
+  convs: { ordinal: number; scale: number; unsigned: boolean }[];
 }
 
 /** The head tier's configuration (native/train/head_tier.h HeadTrainConfig). */

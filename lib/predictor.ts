@@ -41,8 +41,19 @@ import {
   type NativeTensor,
 } from './native.js';
 import { openOrtModel, ortUnavailable } from './ort-backend.js';
+import {
+  checkQuantSpec,
+  QUANT_FILE,
+  quantizeModel,
+  quantTable,
+  readQuantSpec,
+  validateQuantizeOptions,
+  type QuantizeOptions,
+  type QuantSpec,
+  type ResolvedQuantizeOptions,
+} from './quantize.js';
 import type { Normalization } from './preprocess.js';
-import { checkTensorInput, toTensor, type Tensor, type TensorInput } from './tensor.js';
+import { nativeInputs, toTensor, type RunInputs, type Tensor } from './tensor.js';
 
 export type RunMode = 'normal' | 'hpi';
 
@@ -55,7 +66,7 @@ export interface EngineInfo extends NativeEngineInfo {
   /** Backends of the model's priority list passed over by auto_config, and why. */
   skipped: readonly { readonly backend: string; readonly reason: string }[];
 }
-export type Precision = 'fp32' | 'bf16';
+export type Precision = 'fp32' | 'bf16' | 'int8';
 
 /** The graph passes of the high-performance mode, in the order they run. */
 export const GRAPH_PASSES = [
@@ -85,6 +96,15 @@ export interface PredictorOptions {
    * fallback, so benchmarks never report fp32 numbers as bf16).
    */
   precision?: Precision;
+  /**
+   * precision 'int8' only: the calibration feeds (each what run() takes; >= 32 images in all
+   * is the advice). The model is quantised at load (lib/quantize.ts) and `predictor.quantization`
+   * holds the result; without them the model directory must be a quantised one
+   * (quantization.json, written by `paddle-image-feature quantize`).
+   */
+  calibration?: readonly RunInputs[];
+  /** precision 'int8': the quantiser's options (algo, percentile, minCosine). */
+  quantize?: QuantizeOptions;
   /**
    * Advanced / testing: apply only these graph passes (names from the hpi pass list) on the
    * reference kernels, in normal mode. Each pass must keep the model's numbers.
@@ -117,6 +137,9 @@ export interface ResolvedPredictorOptions {
   readonly cpuThreads: number;
   /** hpi_config as validated (null: none given). */
   readonly hpiConfig: ResolvedHpiConfig | null;
+  /** precision 'int8': the calibration feeds (null: read quantization.json). */
+  readonly calibration: readonly RunInputs[] | null;
+  readonly quantize: ResolvedQuantizeOptions;
   readonly limits: Readonly<NativeLimits>;
   readonly randomWeights?: number;
 }
@@ -130,6 +153,8 @@ const OPTION_KEYS = [
   'passes',
   'cpuThreads',
   'hpiConfig',
+  'calibration',
+  'quantize',
   'limits',
   'randomWeights',
 ] as const;
@@ -150,14 +175,24 @@ export function validatePredictorOptions(options: unknown): ResolvedPredictorOpt
     );
   }
   const precision = options['precision'] ?? 'fp32';
-  if (precision !== 'fp32' && precision !== 'bf16') {
+  if (precision !== 'fp32' && precision !== 'bf16' && precision !== 'int8') {
     throw new InvalidArgumentError(
-      `options.precision must be 'fp32' or 'bf16', got ${describeValue(precision)}`,
+      `options.precision must be 'fp32', 'bf16' or 'int8', got ${describeValue(precision)}`,
     );
   }
-  if (precision === 'bf16' && runMode !== 'hpi') {
-    throw new UnsupportedError("options.precision 'bf16' needs runMode 'hpi'");
+  if (precision !== 'fp32' && runMode !== 'hpi') {
+    throw new UnsupportedError(`options.precision '${precision}' needs runMode 'hpi'`);
   }
+  const calib = options['calibration'];
+  if (
+    calib !== undefined &&
+    (precision !== 'int8' || !Array.isArray(calib) || calib.length === 0)
+  ) {
+    throw new InvalidArgumentError(
+      "options.calibration must be a non-empty array of run() inputs, with precision 'int8'",
+    );
+  }
+  const quantize = validateQuantizeOptions(options['quantize'], 'options.quantize');
   const passesOpt = options['passes'];
   let passes: readonly string[] | undefined;
   if (passesOpt !== undefined) {
@@ -210,6 +245,8 @@ export function validatePredictorOptions(options: unknown): ResolvedPredictorOpt
     ...(passes === undefined ? {} : { passes }),
     cpuThreads,
     hpiConfig,
+    calibration: calib === undefined ? null : Object.freeze([...(calib as RunInputs[])]),
+    quantize,
     limits: Object.freeze(limits),
     ...(randomWeights === undefined ? {} : { randomWeights }),
   });
@@ -217,8 +254,7 @@ export function validatePredictorOptions(options: unknown): ResolvedPredictorOpt
 
 const CONSTRUCT = Symbol('Predictor.construct');
 
-/** run() inputs: by input name, or a single tensor for a one-input model. */
-export type RunInputs = Readonly<Record<string, TensorInput>> | TensorInput;
+export type { RunInputs } from './tensor.js';
 
 /**
  * A loaded model, ready to run. Call close() when done.
@@ -235,6 +271,8 @@ export class Predictor {
   readonly options: ResolvedPredictorOptions;
   /** The backend that runs the model, its settings, and why it was chosen. */
   readonly backend: BackendChoice;
+  /** precision 'int8': the quantised convolutions and the accuracy report; else null. */
+  readonly quantization: QuantSpec | null;
   #model: NativeModel | null;
   readonly #info: ModelInfo;
 
@@ -245,12 +283,14 @@ export class Predictor {
     model: NativeModel,
     options: ResolvedPredictorOptions,
     backend: BackendChoice,
+    quantization: QuantSpec | null,
   ) {
     if (token !== CONSTRUCT) throw new TypeError('use loadPredictor() to create a Predictor');
     this.modelDir = modelDir;
     this.#model = model;
     this.options = options;
     this.backend = backend;
+    this.quantization = quantization;
     this.#info = freezeInfo(model.info());
     this.inputs = this.#info.inputs;
     this.outputs = this.#info.outputs;
@@ -287,32 +327,10 @@ export class Predictor {
     // eslint-disable-next-line @typescript-eslint/unbound-method -- only its identity is used
     const convert = captureCaller(Predictor.prototype.run);
     const model = this.#check('run');
-    const list: NativeTensor[] = [];
-    const single =
-      typeof inputs === 'object' &&
-      inputs !== null &&
-      ArrayBuffer.isView((inputs as TensorInput).data);
-    if (single) {
-      if (this.inputs.length !== 1) {
-        throw new InvalidArgumentError(
-          `run(): the model has ${this.inputs.length} inputs (${this.inputs.map((i) => i.name).join(', ')}); pass { name: tensor, ... }`,
-        );
-      }
-      const [only] = this.inputs;
-      if (only === undefined) throw new InvalidArgumentError('run(): the model has no inputs');
-      const t = checkTensorInput(only.name, inputs);
-      list.push({ name: only.name, dtype: t.dtype, shape: [...t.shape], data: t.data });
-    } else {
-      if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) {
-        throw new InvalidArgumentError(
-          'run(): inputs must be { name: { data, shape, dtype? } } or a single tensor',
-        );
-      }
-      for (const [name, value] of Object.entries(inputs as Record<string, unknown>)) {
-        const t = checkTensorInput(name, value);
-        list.push({ name, dtype: t.dtype, shape: [...t.shape], data: t.data });
-      }
-    }
+    const list: NativeTensor[] = nativeInputs(
+      inputs,
+      this.inputs.map((i) => i.name),
+    );
     let outs;
     try {
       outs = await model.run(list, { threads: this.options.cpuThreads });
@@ -402,32 +420,84 @@ export async function openPredictor(
     cpuThreads: choice.threads,
   });
   let model: NativeModel;
+  let spec: QuantSpec | null = null;
   try {
-    model =
-      choice.backend === 'onnxruntime'
-        ? await openOrtModel(modelPath, {
-            threads: choice.threads,
-            limits: opts.limits,
-            ...(opts.randomWeights === undefined ? {} : { randomWeights: opts.randomWeights }),
-          })
-        : await nativeBinding().loadModel(modelPath, {
-            requireParams: true,
-            executable: true,
-            limits: { ...opts.limits },
-            runMode: final.runMode,
-            precision: final.precision,
-            ...(opts.passes === undefined ? {} : { passes: [...opts.passes] }),
-            ...(opts.randomWeights === undefined ? {} : { randomWeights: opts.randomWeights }),
-          });
+    if (final.precision === 'int8') {
+      const r = await openInt8(modelPath, resolved, final);
+      model = r.model;
+      spec = r.spec;
+    } else if (choice.backend === 'onnxruntime') {
+      model = await openOrtModel(modelPath, {
+        threads: choice.threads,
+        limits: opts.limits,
+        ...(opts.randomWeights === undefined ? {} : { randomWeights: opts.randomWeights }),
+      });
+    } else {
+      model = await nativeBinding().loadModel(modelPath, {
+        requireParams: true,
+        executable: true,
+        limits: { ...opts.limits },
+        runMode: final.runMode,
+        precision: final.precision,
+        ...(opts.passes === undefined ? {} : { passes: [...opts.passes] }),
+        ...(opts.randomWeights === undefined ? {} : { randomWeights: opts.randomWeights }),
+      });
+    }
   } catch (err) {
     throw convert(err);
   }
   try {
-    return new Predictor(CONSTRUCT, resolved.dir, model, final, choice);
+    return new Predictor(CONSTRUCT, resolved.dir, model, final, choice, spec);
   } catch (err) {
     model.close();
     throw convert(err);
   }
+}
+
+/**
+ * The int8 model: quantised now on the calibration feeds, or as the directory's
+ * quantization.json says; its convolutions checked against the spec.
+ */
+async function openInt8(
+  modelPath: string,
+  resolved: ResolvedModelDir,
+  opts: ResolvedPredictorOptions,
+): Promise<{ model: NativeModel; spec: QuantSpec }> {
+  const load = {
+    requireParams: true,
+    limits: { ...opts.limits },
+    ...(opts.randomWeights === undefined ? {} : { randomWeights: opts.randomWeights }),
+  };
+  let spec: QuantSpec | null;
+  if (opts.calibration !== null) {
+    const info = await nativeBinding().inspectModel(modelPath, load);
+    const names = info.inputs.map((i) => i.name);
+    const feeds = opts.calibration.map((f) => nativeInputs(f, names, 'options.calibration'));
+    spec = await quantizeModel(modelPath, load, feeds, opts.cpuThreads, opts.quantize);
+  } else {
+    spec = await readQuantSpec(resolved.dir);
+    if (spec === null) {
+      throw new InvalidArgumentError(
+        `precision 'int8' needs options.calibration (images for createModel, run() inputs for ` +
+          `loadPredictor) or a quantised model directory; ${resolved.dir} has no ${QUANT_FILE} ` +
+          '(paddle-image-feature quantize writes one)',
+      );
+    }
+  }
+  const model = await nativeBinding().loadModel(modelPath, {
+    ...load,
+    executable: true,
+    runMode: 'hpi',
+    precision: 'fp32',
+    quant: quantTable(spec),
+  });
+  try {
+    checkQuantSpec(spec, model.convLayers?.() ?? [], path.join(resolved.dir, QUANT_FILE));
+  } catch (err) {
+    model.close();
+    throw err;
+  }
+  return { model, spec };
 }
 
 /** The backend of a run mode: normal and hpi without hpi_config are ours; else hpi_config's. */

@@ -137,3 +137,43 @@ export function toTensor(dtype: string, shape: number[], buffer: ArrayBuffer): T
     dtype: dtype as TensorDType,
   });
 }
+
+/** run() inputs: by input name, or a single tensor for a one-input model. */
+export type RunInputs = Readonly<Record<string, TensorInput>> | TensorInput;
+
+/**
+ * run()'s inputs as the addon takes them, checked here (types, shapes; the addon checks names
+ * and dims against the model). `inputNames`: the model's inputs, for a single tensor.
+ */
+export function nativeInputs(
+  inputs: RunInputs,
+  inputNames: readonly string[],
+  what = 'run()',
+): { name: string; dtype: string; shape: number[]; data: ArrayBufferView }[] {
+  const list: { name: string; dtype: string; shape: number[]; data: ArrayBufferView }[] = [];
+  const single =
+    typeof inputs === 'object' &&
+    inputs !== null &&
+    ArrayBuffer.isView((inputs as TensorInput).data);
+  if (single) {
+    if (inputNames.length !== 1) {
+      throw new InvalidArgumentError(
+        `${what}: the model has ${inputNames.length} inputs (${inputNames.join(', ')}); pass { name: tensor, ... }`,
+      );
+    }
+    const name = inputNames[0] as string;
+    const t = checkTensorInput(name, inputs);
+    list.push({ name, dtype: t.dtype, shape: [...t.shape], data: t.data });
+    return list;
+  }
+  if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) {
+    throw new InvalidArgumentError(
+      `${what}: inputs must be { name: { data, shape, dtype? } } or a single tensor`,
+    );
+  }
+  for (const [name, value] of Object.entries(inputs as Record<string, unknown>)) {
+    const t = checkTensorInput(name, value);
+    list.push({ name, dtype: t.dtype, shape: [...t.shape], data: t.data });
+  }
+  return list;
+}

@@ -30,7 +30,7 @@ export const BENCH_MODELS = {
 export type BenchModelKey = keyof typeof BENCH_MODELS;
 const MODEL_KEYS = Object.keys(BENCH_MODELS) as BenchModelKey[];
 
-export const BENCH_MODES = ['normal', 'hpi', 'hpi-bf16', 'ort'] as const;
+export const BENCH_MODES = ['normal', 'hpi', 'hpi-bf16', 'hpi-int8', 'ort'] as const;
 export type BenchMode = (typeof BENCH_MODES)[number];
 
 /** Speed-up pairs reported: [a, b] gives t_b / t_a per round (> 1: a is faster). */
@@ -39,6 +39,8 @@ export const PAIRS: readonly (readonly [BenchMode, BenchMode])[] = [
   ['hpi', 'ort'],
   ['hpi-bf16', 'ort'],
   ['hpi-bf16', 'normal'],
+  ['hpi-int8', 'ort'],
+  ['hpi-int8', 'hpi'],
   ['ort', 'normal'],
 ];
 
@@ -83,7 +85,8 @@ Options:
   --models LIST        shitu,vitb,vitl (default all three; vitl needs ~5 GB RAM and minutes)
   --batch LIST         batch sizes (default 1,8)
   --threads LIST       thread counts (default 1; e.g. 1,2 for a second table)
-  --modes LIST         normal,hpi,hpi-bf16,ort (default all)
+  --modes LIST         normal,hpi,hpi-bf16,hpi-int8,ort (default all; hpi-int8 runs the
+                       model quantised once on 32 seeded inputs, kept beside it)
   --iters N            exactly N timed rounds (with --min-time: whichever comes first)
   --min-time S         time rounds for S seconds, at least 3 rounds (default 10 s)
   --warmup N           untimed runs per mode before the rounds (default 2, at least 2)

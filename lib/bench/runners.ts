@@ -11,6 +11,7 @@ import { PifError } from '../errors.js';
 import { exportOnnx } from '../export.js';
 import { nativeBinding } from '../native.js';
 import { loadPredictor, type PredictorOptions } from '../predictor.js';
+import { writeQuantizedModel } from '../quantize.js';
 import { seededFloats } from '../rng.js';
 import {
   BENCH_MODELS,
@@ -86,6 +87,8 @@ export interface Runner {
 
 function predictorOptions(mode: Exclude<BenchMode, 'ort'>, threads: number): PredictorOptions {
   if (mode === 'normal') return { runMode: 'normal', cpuThreads: threads };
+  // The quantised directory (int8DirOf) reloads without calibrating.
+  if (mode === 'hpi-int8') return { runMode: 'hpi', precision: 'int8', cpuThreads: threads };
   // `precision` comes with the hpi run mode; typed here so this compiles before and after.
   const opts: PredictorOptions & { precision: 'fp32' | 'bf16' } = {
     runMode: 'hpi',
@@ -123,7 +126,8 @@ export async function openRunner(
       close: () => session.release(),
     };
   }
-  const p = await loadPredictor(modelDir, predictorOptions(mode, threads));
+  const dir = mode === 'hpi-int8' ? int8DirOf(modelDir) : modelDir;
+  const p = await loadPredictor(dir, predictorOptions(mode, threads));
   const inName = p.inputs[0]?.name ?? 'x';
   const outName = p.outputs[0]?.name ?? '';
   return {
@@ -184,6 +188,16 @@ export function asPeak(raw: unknown, threads: number): PeakResult | null {
 // ---------------------------------------------------------------------------------------
 // Models: built and exported once into the cache directory
 
+/** The quantised copy of a built model (prepareModel writes it for mode hpi-int8). */
+export function int8DirOf(modelDir: string): string {
+  return path.join(path.dirname(modelDir), 'model-int8');
+}
+
+/** Calibration runs of the bench's int8 mode: 4 batches of 8 seeded inputs (32 images). */
+export function benchCalibration(): { data: Float32Array; shape: number[] }[] {
+  return [0, 1, 2, 3].map((k) => inputFor(8, 1000 + k));
+}
+
 export interface Artifacts {
   modelDir: string;
   onnxFile: string;
@@ -217,6 +231,32 @@ export async function prepareModel(
     log(
       `exported ${name} to ONNX (${(res.bytes / 2 ** 20).toFixed(0)} MiB) in ${ms(performance.now() - t0)} ms`,
     );
+  }
+  const int8Mark = path.join(root, 'int8.ready');
+  if (opts.modes.includes('hpi-int8') && !existsSync(int8Mark)) {
+    const t0 = performance.now();
+    const p = await loadPredictor(modelDir, {
+      runMode: 'hpi',
+      precision: 'int8',
+      calibration: benchCalibration(),
+    }).catch((err: unknown) => {
+      // The mode's row then says why (its directory has no quantization.json).
+      log(`int8 quantisation of ${name} failed: ${errorMessage(err)}`);
+      return null;
+    });
+    if (p !== null)
+      try {
+        const spec = p.quantization;
+        if (spec === null) throw new Error('no quantisation result');
+        await writeQuantizedModel(modelDir, int8DirOf(modelDir), spec);
+        await writeFile(int8Mark, '');
+        log(
+          `quantised ${name} in ${ms(performance.now() - t0)} ms: ${spec.report.int8Layers}/${spec.report.totalLayers} ` +
+            `convolutions int8, calibration cosine worst ${spec.report.cosineWorst.toFixed(5)}`,
+        );
+      } finally {
+        p.close();
+      }
   }
   return { modelDir, onnxFile };
 }

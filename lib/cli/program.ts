@@ -12,6 +12,7 @@ import { registerIndexCommands } from './index-commands.js';
 import { registerInspect } from './inspect.js';
 import { registerPaddlexRoot } from './paddlex.js';
 import { registerPredict } from './predict.js';
+import { registerQuantize } from './quantize.js';
 import { registerRun } from './run.js';
 import { registerServe } from './serve.js';
 import { registerSplit } from './split.js';
@@ -40,6 +41,7 @@ export function buildProgram(ctx: CliContext, version: string): Command {
   registerEvaluate(program, ctx);
   registerInspect(program, ctx);
   registerExport(program, ctx);
+  registerQuantize(program, ctx);
   registerBuildModel(program, ctx);
   registerRun(program, ctx);
   registerBench(program, ctx);

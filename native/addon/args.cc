@@ -110,6 +110,27 @@ bool given(const Napi::Object& o, const char* key) {
   return o.Has(key) && !o.Get(key).IsUndefined();
 }
 
+// quant: { convs: [{ ordinal, scale, unsigned }] } -> the int8 convolutions (hpi).
+void parse_quant(Napi::Env env, const Napi::Value& v, ExecutorOptions* exec) {
+  const std::string bad = "quant must be { convs: [{ ordinal, scale, unsigned }] }";
+  if (!v.IsObject() || !v.As<Napi::Object>().Get("convs").IsArray()) throw_arg(env, bad);
+  Napi::Array a = v.As<Napi::Object>().Get("convs").As<Napi::Array>();
+  auto table = std::make_shared<QuantTable>();
+  for (uint32_t k = 0; k < a.Length(); ++k) {
+    if (!a.Get(k).IsObject()) throw_arg(env, bad);
+    Napi::Object c = a.Get(k).As<Napi::Object>();
+    int64_t ordinal = 0;
+    if (!integer_in(c.Get("ordinal"), 0, 1 << 20, &ordinal) || !c.Get("scale").IsNumber())
+      throw_arg(env, bad);
+    double scale = c.Get("scale").As<Napi::Number>().DoubleValue();
+    if (!(scale > 0) || !std::isfinite(scale))
+      throw_arg(env, "quant: convs[" + std::to_string(k) + "].scale must be a positive number");
+    table->conv[static_cast<int>(ordinal)] =
+        QuantConv{static_cast<float>(scale), c.Get("unsigned").ToBoolean().Value()};
+  }
+  exec->quant = std::move(table);
+}
+
 void parse_options(Napi::Env env, const Napi::Object& o, Request* r) {
   if (given(o, "requireParams"))
     r->load.require_params = o.Get("requireParams").ToBoolean().Value();
@@ -126,6 +147,7 @@ void parse_options(Napi::Env env, const Napi::Object& o, Request* r) {
                        "runMode must be 'normal' or 'hpi'");
   r->exec.bf16 = choice(env, o.Get("precision"), {{"fp32", false}, {"bf16", true}}, r->exec.bf16,
                         "precision must be 'fp32' or 'bf16'");
+  if (given(o, "quant")) parse_quant(env, o.Get("quant"), &r->exec);
   if (given(o, "passes")) {
     if (!o.Get("passes").IsArray()) throw_arg(env, "passes must be an array of pass names");
     Napi::Array a = o.Get("passes").As<Napi::Array>();

@@ -12,6 +12,7 @@
 
 #include "addon/addon.h"
 #include "addon/args.h"
+#include "addon/calibrate.h"
 #include "addon/image_batch.h"
 #include "addon/job.h"
 #include "addon/model_info.h"
@@ -142,6 +143,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         {InstanceMethod("info", &NativeModel::Info), InstanceMethod("close", &NativeModel::Close),
          InstanceMethod("run", &NativeModel::Run), InstanceMethod("engine", &NativeModel::Engine),
          InstanceMethod("runImages", &NativeModel::RunImages),
+         InstanceMethod("calibrate", &NativeModel::Calibrate),
+         InstanceMethod("convLayers", &NativeModel::ConvLayers),
          InstanceAccessor("closed", &NativeModel::Closed, nullptr)});
   }
   explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
@@ -160,6 +163,35 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     check_open(info.Env());
     std::shared_ptr<Executor> ex = executor();
     return ex ? engine_to_js(info.Env(), *ex) : info.Env().Null();
+  }
+  // calibrate(inputs, { threads, percentiles }): see calibrate.h.
+  Napi::Value Calibrate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<Executor> ex = runnable(env);
+    if (!ex->hpi()) throw_arg(env, "calibrate: the model must be loaded in hpi mode");
+    if (info.Length() < 1 || !info[0].IsArray())
+      throw_arg(env, "inputs must be an array of tensors");
+    Napi::Array arr = info[0].As<Napi::Array>();
+    std::vector<NamedTensor> inputs;
+    for (uint32_t k = 0; k < arr.Length(); ++k) inputs.push_back(tensor_arg(env, arr.Get(k), k));
+    std::vector<double> pct;
+    if (info.Length() > 1 && info[1].IsObject()) {
+      Napi::Value p = info[1].As<Napi::Object>().Get("percentiles");
+      if (p.IsArray()) {
+        Napi::Array pa = p.As<Napi::Array>();
+        for (uint32_t k = 0; k < pa.Length(); ++k) {
+          double v = pa.Get(k).ToNumber().DoubleValue();
+          if (!(v >= 0 && v <= 100)) throw_arg(env, "percentiles must lie in [0, 100]");
+          pct.push_back(v);
+        }
+      }
+    }
+    return start_calibration(env, std::move(ex), std::move(inputs), threads_arg(env, info, 1),
+                             std::move(pct));
+  }
+  Napi::Value ConvLayers(const Napi::CallbackInfo& info) {
+    std::shared_ptr<Executor> ex = runnable(info.Env());
+    return conv_layers_to_js(info.Env(), *ex);
   }
   Napi::Value Close(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(mu_);
