@@ -15,6 +15,7 @@
 #include "passes/fuse.h"
 #include "runtime/lower.h"
 #include "runtime/memory_plan.h"
+#include "runtime/omp_host.h"
 
 namespace pif {
 
@@ -272,6 +273,12 @@ Executor::Executor(std::shared_ptr<const LoadedModel> model, const ExecutorOptio
 Executor::~Executor() = default;
 
 std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, int threads) {
+  std::vector<NamedTensor> results;
+  run_on_omp_host([&] { results = run_here(inputs, threads); });
+  return results;
+}
+
+std::vector<NamedTensor> Executor::run_here(const std::vector<NamedTensor>& inputs, int threads) {
   const Program& p = model_->program;
   omp_set_num_threads(threads < 1 ? 1 : threads);
 

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "runtime/omp_host.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define PIF_PEAK_X86 1
@@ -166,13 +168,18 @@ PeakProbe probe_peak(int threads, double seconds) {
   PeakProbe p;
   p.threads = std::max(threads, 1);
   seconds = std::min(std::max(seconds, 0.01), 60.0);
-  const int saved = omp_get_max_threads();
-  const FmaIsa isa = widest_fma();
-  p.avx2_fma = isa == FmaIsa::kAvx2 || isa == FmaIsa::kAvx512;
-  p.avx512 = isa == FmaIsa::kAvx512;
-  p.fma_gflops = probe_fma(p.threads, seconds, isa);
-  p.sgemm_gflops = probe_sgemm(p.threads, seconds);
-  omp_set_num_threads(saved);
+  // On a host thread, as the engine's runs: a team of its own on the
+  // caller's thread would stay counted by libgomp and throttle every pool's
+  // waits (omp_host.h).
+  run_on_omp_host([&] {
+    const int saved = omp_get_max_threads();
+    const FmaIsa isa = widest_fma();
+    p.avx2_fma = isa == FmaIsa::kAvx2 || isa == FmaIsa::kAvx512;
+    p.avx512 = isa == FmaIsa::kAvx512;
+    p.fma_gflops = probe_fma(p.threads, seconds, isa);
+    p.sgemm_gflops = probe_sgemm(p.threads, seconds);
+    omp_set_num_threads(saved);
+  });
   return p;
 }
 
