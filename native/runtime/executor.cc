@@ -15,6 +15,7 @@
 #include "passes/fuse.h"
 #include "runtime/lower.h"
 #include "runtime/memory_plan.h"
+#include "runtime/omp_host.h"
 
 namespace pif {
 
@@ -163,7 +164,9 @@ void run_node(const LoadedModel& m, const Node& n, std::vector<RTensor>* env, Bu
   }
 }
 
-// PIF_PROFILE=1: time per op type, printed to stderr after each run.
+// PIF_PROFILE=1: time per op type, printed to stderr after each run;
+// PIF_PROFILE=shapes: per op type and input shapes (which GEMM of a ViT block
+// is slow is invisible in one "dnnl.fused_matmul" row).
 class Profile {
  public:
   Profile() : started_(std::chrono::steady_clock::now()) {}
@@ -173,6 +176,21 @@ class Profile {
       return e && *e && std::string(e) != "0";
     }();
     return on;
+  }
+  static bool by_shape() {
+    static const bool on = [] {
+      const char* e = std::getenv("PIF_PROFILE");
+      return e && std::string(e) == "shapes";
+    }();
+    return on;
+  }
+  // The row of node n: its op, and with by_shape() its first two inputs' dims.
+  static std::string row(const Node& n, const std::vector<RTensor>& env) {
+    std::string r = n.def->name;
+    if (!by_shape()) return r;
+    for (size_t s = 0; s < n.inputs.size() && s < 2; ++s)
+      if (!n.inputs[s].empty()) r += " " + shape_str(env[n.inputs[s][0]].dims);
+    return r;
   }
   void add(const std::string& op, std::chrono::steady_clock::time_point op_started) {
     auto& e = prof_[op];
@@ -191,7 +209,7 @@ class Profile {
     std::fprintf(stderr, "[pif profile] %s: %.2f ms, %zu nodes, %d thread(s)\n", file.c_str(),
                  total, nodes, threads);
     for (const auto& r : rows) {
-      std::fprintf(stderr, "  %-28s %9.2f ms %5.1f%% x%d\n", r.second.c_str(), r.first,
+      std::fprintf(stderr, "  %-40s %9.2f ms %5.1f%% x%d\n", r.second.c_str(), r.first,
                    total > 0 ? 100.0 * r.first / total : 0.0, prof_[r.second].second);
     }
   }
@@ -276,6 +294,13 @@ Executor::~Executor() = default;
 
 std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, int threads,
                                        const ConvInputObserver* observe) {
+  std::vector<NamedTensor> results;
+  run_on_omp_host([&] { results = run_here(inputs, threads, observe); });
+  return results;
+}
+
+std::vector<NamedTensor> Executor::run_here(const std::vector<NamedTensor>& inputs, int threads,
+                                            const ConvInputObserver* observe) {
   const Program& p = model_->program;
   omp_set_num_threads(threads < 1 ? 1 : threads);
 
@@ -300,8 +325,8 @@ std::vector<NamedTensor> Executor::run(const std::vector<NamedTensor>& inputs, i
       run_node(*model_, nodes_[k], &env, pool.get(), threads);
       if (observe && conv_ordinal_[k] >= 0)
         (*observe)(conv_ordinal_[k], env[nodes_[k].inputs[0][0]]);
+      if (profile) prof.add(Profile::row(nodes_[k], env), op_started);
       for (ValueId v : release_after_[k]) env[v] = RTensor();
-      if (profile) prof.add(nodes_[k].def->name, op_started);
     }
     if (profile) prof.print(model_->program_file, nodes_.size(), threads);
     results = collect_outputs(p, env);

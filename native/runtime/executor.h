@@ -77,15 +77,19 @@ class Executor {
   bool dnnl_bound(size_t i) const { return i < path_logs_.size() && path_logs_[i] != nullptr; }
 
   // Runs the graph. Inputs are matched by name (all graph inputs required);
-  // outputs come back in graph-output order. `threads` sets the OpenMP thread
-  // count of the calling thread. Throws ModelError (PIF_INPUT for bad inputs,
-  // PIF_RUN for failures inside an op).
+  // outputs come back in graph-output order. The graph runs on an OpenMP host
+  // thread (runtime/omp_host.h) with `threads` OpenMP threads; the caller
+  // waits. Throws ModelError (PIF_INPUT for bad inputs, PIF_RUN for failures
+  // inside an op). `observe` (calibration) sees every fused convolution's input.
   std::vector<NamedTensor> run(const std::vector<NamedTensor>& inputs, int threads,
                                const ConvInputObserver* observe = nullptr);
   // hpi: the fused convolutions, by ordinal.
   const std::vector<ConvLayer>& conv_layers() const { return conv_layers_; }
 
  private:
+  std::vector<NamedTensor> run_here(const std::vector<NamedTensor>& inputs, int threads,
+                                    const ConvInputObserver* observe);
+
   std::shared_ptr<const LoadedModel> model_;
   std::vector<Node> nodes_;
   std::vector<RTensor> static_values_;               // params and folded constants

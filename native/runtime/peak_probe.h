@@ -2,7 +2,8 @@
 // "% of peak" column (scripts/bench.ts). Two numbers:
 //   - fma_gflops: a register-resident FMA loop (no memory traffic) on every
 //     thread of an OpenMP team, summed over the team: the arithmetic ceiling
-//     (AVX2+FMA where the CPU has it, SSE mul+add otherwise);
+//     at the widest ISA the CPU has (AVX-512F, else AVX2+FMA, else SSE
+//     mul+add; a scalar loop off x86);
 //   - sgemm_gflops: oneDNN's dnnl_sgemm on 512x512x512, repeated: what a tuned
 //     GEMM reaches in practice on the same threads.
 #pragma once
@@ -13,7 +14,8 @@ struct PeakProbe {
   double fma_gflops = 0;    // sum over the team of `threads`
   double sgemm_gflops = 0;  // best repeat of dnnl_sgemm(512, 512, 512)
   int threads = 1;
-  bool avx2_fma = false;  // the FMA loop used AVX2+FMA (else SSE mul+add)
+  bool avx2_fma = false;  // the FMA loop used FMA (AVX2 or AVX-512F; else SSE mul+add)
+  bool avx512 = false;    // ... and it was the AVX-512F one (16 lanes)
 };
 
 // Runs the FMA loop on `threads` OpenMP threads for about `seconds`, then

@@ -1,7 +1,9 @@
 // pif.fused_matmul on oneDNN: one matmul primitive with broadcast batch
 // dimensions, transposes expressed as strides (no copies), bias and fused
-// post-ops (GELU, scale, residual add). Constant weights are used in place
-// from the parameter arena; bf16 mode keeps a converted copy instead. When
+// post-ops (GELU, scale, residual add). Constant weights are created with
+// format_tag::any and reordered once into the layout oneDNN picks (blocked,
+// and bf16 in bf16 mode), kept per node: given plain strided weights, oneDNN
+// repacks B on every call, which cost ViT's fc1 more than half its time. When
 // oneDNN refuses the primitive with its post-ops, the matmul keeps what it
 // takes of them and runs the rest as separate oneDNN primitives (split).
 #include "kernels/common/helpers.h"
@@ -17,7 +19,7 @@ struct MatmulEntry : EntryBase {
   std::vector<int64_t> out_dims;
   std::vector<memory::desc> extra;
   std::vector<int> binary_index;      // oneDNN post-op index per post-op
-  std::shared_ptr<void> y_converted;  // bf16 copy of constant weights
+  std::shared_ptr<void> y_converted;  // constant weights in the primitive's layout
   std::vector<PostOp> post;           // as given to oneDNN
   std::vector<PostStage> stages;      // split path: post-ops after the matmul
 };
@@ -28,6 +30,20 @@ struct MatmulNode {
   bool bf16 = false;
   bool y_const = false;
   PrimCache<MatmulEntry> cache;
+  // Constant weights per layout a primitive asked for: entries of other
+  // batch sizes usually want the same layout and share one copy.
+  mutable std::mutex wmu;
+  mutable std::vector<std::pair<memory::desc, std::shared_ptr<void>>> packed;
+
+  std::shared_ptr<void> weights_in(const RTensor& y, const memory::desc& plain,
+                                   const memory::desc& want) const {
+    std::lock_guard<std::mutex> lock(wmu);
+    for (const auto& w : packed)
+      if (w.first == want) return w.second;
+    std::shared_ptr<void> buf = reorder_to(y, plain, want);
+    packed.emplace_back(want, buf);
+    return buf;
+  }
 };
 
 // Descriptor of a stored [.., R, C] operand read as [.., C, R] when `trans`.
@@ -74,6 +90,8 @@ MatmulEntry make_entry(const MatmulNode& n, const RunCtx& c) {
   e.y_plain = operand_md(y.dims, r, st.mm.trans_y, dt::f32);
   e.x = operand_md(xs, r, st.mm.trans_x, act);
   e.y = operand_md(y.dims, r, st.mm.trans_y, act);
+  // Constant weights: oneDNN picks their layout (reordered once below).
+  const memory::desc y_req = n.y_const ? memory::desc(e.y.dims(), act, tag::any) : e.y;
   memory::dims xd = e.x.dims(), yd = e.y.dims();
   if (xd[r - 1] != yd[r - 2]) {
     e.use_ref("inner dimensions differ (the reference kernel reports it)");  // the reference kernel
@@ -134,10 +152,11 @@ MatmulEntry make_entry(const MatmulNode& n, const RunCtx& c) {
     if (st.mm.alpha != 1.f) attr.set_output_scales(0, {st.mm.alpha});
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     try {
-      dnnl::matmul::desc d(e.x, e.y, has_bias ? e.bias : memory::desc(), e.dst);
+      dnnl::matmul::desc d(e.x, y_req, has_bias ? e.bias : memory::desc(), e.dst);
       dnnl::matmul::primitive_desc pd(d, attr, engine());
       e.prim = dnnl::matmul(pd);
       e.scratch = pd.scratchpad_desc();
+      e.y = pd.weights_desc();
     } catch (const dnnl::error& err) {
       *why = std::string("oneDNN: ") + err.what();
       return false;
@@ -178,9 +197,7 @@ MatmulEntry make_entry(const MatmulNode& n, const RunCtx& c) {
     e.note.reason = why;
     e.note.stages = static_cast<int>(e.stages.size());
   }
-  if (n.bf16 && n.y_const) {
-    e.y_converted = reorder_to(y, e.y_plain, e.y);
-  }
+  if (n.y_const) e.y_converted = n.weights_in(y, e.y_plain, e.y);
   return e;
 }
 
