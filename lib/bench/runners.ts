@@ -111,6 +111,10 @@ export async function openRunner(
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
+      // Interleaved rounds: ORT's idle workers spin for ~20-30 ms of CPU after each run, which
+      // on a small machine takes a core from the next mode's team (and ours from ORT's). With
+      // several threads, its workers sleep between runs, as ours do.
+      ...(threads > 1 ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
     });
     const inName = session.inputNames[0] ?? 'x';
     const outName = session.outputNames[0] ?? '';
