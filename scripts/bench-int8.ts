@@ -27,7 +27,9 @@ const classes = intArg('classes', 60);
 const threads = intArg('threads', 1);
 const modelDirArg = arg('model-dir', '');
 const asJson = process.argv.includes('--json');
-const log = (s: string) => (asJson ? process.stderr : process.stdout).write(`${s}\n`);
+const log = (s: string): void => {
+  (asJson ? process.stderr : process.stdout).write(`${s}\n`);
+};
 
 const work = mkdtempSync(path.join(tmpdir(), 'pif-bench-int8-'));
 try {
@@ -77,7 +79,9 @@ try {
       const dim = feats[0]?.length ?? 0;
       const pack = (list: Float32Array[]) => {
         const out = new Float32Array(list.length * dim);
-        list.forEach((f, i) => out.set(f, i * dim));
+        list.forEach((f, i) => {
+          out.set(f, i * dim);
+        });
         return out;
       };
       const metrics = await evaluateFeatures({
@@ -130,7 +134,7 @@ try {
         `${String(r['mode']).padEnd(10)}${String(r['backend']).padEnd(15)}${f('recall1', 4).padEnd(10)}` +
           `${f('recall5', 4).padEnd(10)}${f('mAP', 4).padEnd(8)}${f('recall1DeltaPoints', 2).padEnd(10)}` +
           `${f('cosWorst', 6).padEnd(11)}${f('cosMean', 6).padEnd(10)}${f('msPerImage', 2)}` +
-          (r['int8Layers'] === undefined ? '' : `  (${String(r['int8Layers'])} convolutions int8)`),
+          (typeof r['int8Layers'] === 'string' ? `  (${r['int8Layers']} convolutions int8)` : ''),
       );
     }
   }
