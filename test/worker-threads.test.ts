@@ -166,7 +166,14 @@ describe('worker_threads', () => {
     const w = start({ task: 'foreign', modelDir, predictor: p, nativeModel: nm }, 1);
     const r = await w.message(0);
     assert.equal(await w.exit, 0);
-    assert.deepEqual(r['predictorKeys'], ['backend', 'inputs', 'modelDir', 'options', 'outputs']);
+    assert.deepEqual(r['predictorKeys'], [
+      'backend',
+      'inputs',
+      'modelDir',
+      'options',
+      'outputs',
+      'quantization',
+    ]);
     assert.equal(r['predictorRun'], 'undefined');
     assert.deepEqual(r['nativeKeys'], []);
     assert.equal(r['nativeRun'], 'undefined');
