@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "retrieval/similarity.h"
+#include "runtime/omp_host.h"
 
 namespace pif {
 namespace addon {
@@ -30,7 +31,11 @@ JobBase::JobBase(Napi::Env env)
 
 void JobBase::Execute() {
   try {
-    RunWork();
+    // Every job's work on an OpenMP host thread (runtime/omp_host.h), not only model runs:
+    // training steps, retrieval and preprocessing open parallel regions too, and each libuv
+    // thread that does would keep a libgomp pool of its own, which throttles every pool's idle
+    // workers into slow futex sleeps once they outnumber the CPUs.
+    run_on_omp_host([this] { RunWork(); });
     return;
   } catch (const ModelError& e) {
     err_ = {e.code(), e.what(), e.file(), e.where(), e.offset()};
