@@ -35,16 +35,23 @@ function hasCode(code: string) {
 
 describe('predictor options', () => {
   test('defaults', () => {
+    const quantize = { algo: 'percentile', percentile: 99.99, minCosine: 0.99 };
     assert.deepEqual(validatePredictorOptions(undefined), {
       runMode: 'normal',
       precision: 'fp32',
       cpuThreads: 1,
+      hpiConfig: null,
+      calibration: null,
+      quantize,
       limits: {},
     });
     assert.deepEqual(validatePredictorOptions({ cpuThreads: 2, limits: { maxOps: 10 } }), {
       runMode: 'normal',
       precision: 'fp32',
       cpuThreads: 2,
+      hpiConfig: null,
+      calibration: null,
+      quantize,
       limits: { maxOps: 10 },
     });
   });
@@ -55,6 +62,12 @@ describe('predictor options', () => {
     ['unknown key', { cpuThread: 2 }],
     ['runMode', { runMode: 'fast' }],
     ['precision', { precision: 'fp16' }],
+    ['calibration without int8', { runMode: 'hpi', calibration: [{}] }],
+    ['calibration empty', { runMode: 'hpi', precision: 'int8', calibration: [] }],
+    ['quantize algo', { runMode: 'hpi', precision: 'int8', quantize: { algo: 'kl' } }],
+    ['quantize minCosine', { runMode: 'hpi', precision: 'int8', quantize: { minCosine: 2 } }],
+    ['hpiConfig without hpi', { hpiConfig: { backend: 'paddle' } }],
+    ['hpiConfig backend', { runMode: 'hpi', hpiConfig: { backend: 'mkldnn' } }],
     ['passes not an array', { passes: 'fuse_bias' }],
     ['unknown pass', { passes: ['fuse_everything'] }],
     ['cpuThreads 0', { cpuThreads: 0 }],

@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -15,6 +16,14 @@ namespace {
 
 thread_local bool on_host = false;
 
+// cv.wait(lock, pred) without std::condition_variable::wait: GCC 12's libstdc++ versions that
+// symbol GLIBCXX_3.4.30, above the prebuilt binary's floor (3.4.29, scripts/package-prebuild.mjs);
+// wait_until on the steady clock is inline (pthread_cond_clockwait, glibc 2.30).
+template <typename Pred>
+void wait_for_pred(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, Pred pred) {
+  while (!pred()) cv.wait_until(lock, std::chrono::steady_clock::now() + std::chrono::hours(1));
+}
+
 // One host thread: waits for a task, runs it, signals done.
 struct Host {
   std::mutex mu;
@@ -27,7 +36,7 @@ struct Host {
     on_host = true;
     std::unique_lock<std::mutex> lock(mu);
     for (;;) {
-      cv.wait(lock, [this] { return task != nullptr; });
+      wait_for_pred(cv, lock, [this] { return task != nullptr; });
       try {
         (*task)();
       } catch (...) {
@@ -87,7 +96,7 @@ void run_on_omp_host(const std::function<void()>& fn) {
     h->done = false;
     h->error = nullptr;
     h->cv.notify_all();
-    h->cv.wait(lock, [h] { return h->done; });
+    wait_for_pred(h->cv, lock, [h] { return h->done; });
     error = h->error;
   }
   hosts().give_back(h);
