@@ -4,6 +4,7 @@
  * also the child's entry point (`--pif-bench-child`).
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { isMainModule } from '../main-module.js';
@@ -39,6 +40,21 @@ export interface ChildResult {
  * Runs in the child: imports only the runtime under test (so each process's peak RSS is its
  * own runtime's), loads, runs one batch, prints one JSON line.
  */
+/**
+ * This process's own peak RSS in KiB: /proc/self/status VmHWM (the high-water mark of the
+ * current address space). Not getrusage's maxRSS: Linux carries the forking parent's high-water
+ * mark across fork and exec, so a child of a large bench process reported the parent's size.
+ */
+function peakRssKB(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m !== null) return Number(m[1]);
+  } catch {
+    // not Linux: fall back
+  }
+  return process.resourceUsage().maxRSS;
+}
+
 async function childMain(specJson: string): Promise<void> {
   const spec = JSON.parse(specJson) as ChildSpec;
   const runtime =
@@ -60,7 +76,7 @@ async function childMain(specJson: string): Promise<void> {
       result.error = errorMessage(err);
     }
   }
-  result.maxRssKB = process.resourceUsage().maxRSS;
+  result.maxRssKB = peakRssKB();
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
@@ -95,7 +111,7 @@ export function runChild(spec: ChildSpec): Promise<ChildResult> {
 if (process.argv[2] === CHILD_FLAG && isMainModule(import.meta.url)) {
   childMain(process.argv[3] ?? '{}').catch((err: unknown) => {
     process.stdout.write(
-      `${JSON.stringify({ maxRssKB: process.resourceUsage().maxRSS, error: errorMessage(err) })}\n`,
+      `${JSON.stringify({ maxRssKB: peakRssKB(), error: errorMessage(err) })}\n`,
     );
     process.exitCode = 1;
   });
