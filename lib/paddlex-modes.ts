@@ -234,7 +234,14 @@ async function evaluateMode(config: ConfigMap, io: ModeIo): Promise<ResultObject
   const dir = str(config, 'Global.dataset_dir');
   const modelDir = await resolveWeights(config, 'Evaluate', io);
   const batchSize = int(config, 'Evaluate.batch_size', 32);
-  const model = await openModel(config, modelDir, { batchSize });
+  // Features come from the predictor, so Predict's run mode and hpi settings apply here too.
+  const hpi = hpiSettings(config);
+  const model = await openModel(config, modelDir, {
+    batchSize,
+    runMode: optStr(config, 'Predict.kernel_option.run_mode'),
+    hpi,
+  });
+  if (hpi !== null) io.stderr(`${engineNote(model.engine)}\n`);
   const { evaluateDataset } = await import('./evaluate-dataset.js');
   const { evalLogLine, roundMetric } = await import('./evaluate.js');
   const bar = createProgress('features', { enabled: io.progress === true });

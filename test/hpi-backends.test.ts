@@ -9,7 +9,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -313,6 +321,42 @@ describe('hpi_config from the module yaml, -o and the CLI', () => {
     );
     assert.notEqual(bad.code, 0);
     assert.match(bad.err, /PIF_CONFIG.*with auto_config false, backend must be set/);
+  });
+
+  test('evaluate --hpi-backend: the features of the backend named, the same metrics', async () => {
+    const ds = path.join(dir, 'dataset');
+    mkdirSync(path.join(ds, 'images'), { recursive: true });
+    const lines: string[] = [];
+    photos.forEach((p, i) => {
+      const rel = `images/p${i}${path.extname(p)}`;
+      copyFileSync(p, path.join(ds, rel));
+      lines.push(`${rel} ${i % 3}`);
+    });
+    writeFileSync(path.join(ds, 'gallery.txt'), `${lines.join('\n')}\n`);
+    writeFileSync(path.join(ds, 'query.txt'), `${lines.join('\n')}\n`);
+    const metrics = (out: string) =>
+      JSON.parse(readFileSync(path.join(out, 'evaluate_result.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+    const common = ['evaluate', ds, '--model-dir', recDir, '--batch-size', '2'];
+    const ref = await runMain([...common, '--output', path.join(dir, 'eval-ref')]);
+    assert.equal(ref.code, 0, ref.err);
+    const ort = await runMain([
+      ...common,
+      '--hpi-backend',
+      'onnxruntime',
+      '--output',
+      path.join(dir, 'eval-ort'),
+    ]);
+    assert.equal(ort.code, 0, ort.err);
+    assert.match(ort.err, /hpi: backend onnxruntime/);
+    const hpi = await runMain([...common, '--hpi', '--output', path.join(dir, 'eval-hpi')]);
+    assert.equal(hpi.code, 0, hpi.err);
+    assert.match(hpi.err, /hpi: backend onnxruntime \(auto_config/);
+    const a = metrics(path.join(dir, 'eval-ref'));
+    assert.deepEqual(metrics(path.join(dir, 'eval-ort'))['metrics'], a['metrics']);
+    assert.deepEqual(metrics(path.join(dir, 'eval-hpi'))['metrics'], a['metrics']);
   });
 
   test('CLI --hpi / --hpi-backend, and a machine without onnxruntime-node', async () => {

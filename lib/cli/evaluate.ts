@@ -2,7 +2,13 @@
 import type { Command } from 'commander';
 
 import type { ConfigMap } from '../config.js';
-import { intArg, MODEL_OPTION_HELP, modelNameFor } from './args.js';
+import {
+  HPI_OPTION_HELP,
+  hpiBackendOption,
+  intArg,
+  MODEL_OPTION_HELP,
+  modelNameFor,
+} from './args.js';
 import { runMode, type CliContext } from './context.js';
 
 interface EvaluateOptions {
@@ -10,6 +16,7 @@ interface EvaluateOptions {
   modelDir?: string;
   batchSize: number;
   hpi: boolean;
+  hpiBackend?: string;
   output: string;
 }
 
@@ -22,7 +29,8 @@ export function registerEvaluate(program: Command, ctx: CliContext): void {
     .option('--model <name>', MODEL_OPTION_HELP)
     .option('--model-dir <dir>', 'an exported inference model directory')
     .option('--batch-size <n>', 'images per inference call', intArg(1, 4096), 32)
-    .option('--hpi', 'high-performance mode', false)
+    .option('--hpi', HPI_OPTION_HELP, false)
+    .addOption(hpiBackendOption())
     .option('--output <dir>', 'where evaluate_result.json goes', 'output')
     .action(async (dir: string, o: EvaluateOptions) => {
       const name = await modelNameFor(o.model, o.modelDir);
@@ -35,7 +43,11 @@ export function registerEvaluate(program: Command, ctx: CliContext): void {
           device: 'cpu',
         },
         Evaluate: { model_dir: o.modelDir ?? name, batch_size: o.batchSize },
-        Predict: { kernel_option: { run_mode: o.hpi ? 'mkldnn' : 'paddle' } },
+        Predict: {
+          kernel_option: { run_mode: 'paddle' },
+          use_hpip: o.hpi || o.hpiBackend !== undefined,
+          hpi_config: o.hpiBackend === undefined ? null : { backend: o.hpiBackend },
+        },
       };
       ctx.state.code = await runMode(config, { ...ctx.io, progress: ctx.tty });
     });
