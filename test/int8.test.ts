@@ -81,6 +81,7 @@ describe('int8 quantiser (builder PP-ShiTuV2_rec)', () => {
       assert.ok(r.int8Layers >= 15, `${r.int8Layers} int8 convolutions`);
       assert.equal(r.int8Layers + r.fp32Layers.length, r.totalLayers);
       assert.ok(r.cosineWorst >= 0.99 && r.cosineWorst <= r.cosineMean);
+      assert.ok(r.msFp32 > 0 && r.msInt8 > 0);
       // Mixed precision: depthwise, the first and the last convolution stay fp32.
       const reasons = new Set(r.fp32Layers.map((l) => l.reason.split(' (')[0]));
       assert.ok(reasons.has('depthwise or grouped'));
