@@ -16,6 +16,17 @@ export {
   type EngineInfo,
 } from './predictor.js';
 export {
+  quantizeModel,
+  readQuantSpec,
+  writeQuantizedModel,
+  validateQuantizeOptions,
+  QUANT_FILE,
+  type QuantizeOptions,
+  type QuantSpec,
+  type QuantReport,
+  type QuantConv,
+} from './quantize.js';
+export {
   chooseBackend,
   engineNote,
   validateHpiConfig,
@@ -124,6 +135,7 @@ export {
   ConfigError,
   IndexError,
   CancelledError,
+  QuantizationError,
   type PaddlexErrorType,
   type PifErrorCode,
   type PifErrorDetails,
