@@ -70,13 +70,11 @@ void set_output_md(RTensor* t, const std::vector<int64_t>& dims, const memory::d
 
 memory mem_of(const RTensor& t, const memory::desc& md) { return memory(md, engine(), t.data); }
 
-namespace {
 std::shared_ptr<void> alloc(size_t n) {
   void* p = std::aligned_alloc(64, (std::max<size_t>(n, 1) + 63) & ~size_t(63));
   if (!p) throw std::bad_alloc();
   return std::shared_ptr<void>(p, std::free);
 }
-}  // namespace
 
 std::shared_ptr<void> reorder_to(const RTensor& src, const memory::desc& a, const memory::desc& b) {
   std::shared_ptr<void> buf = alloc(b.get_size());
@@ -355,6 +353,13 @@ bool cpu_has_vnni() {
     case I::avx512_core_amx: return true;
     default: return false;
   }
+}
+
+std::vector<memory::desc> fused_conv_key(const RunCtx& c) {
+  std::vector<memory::desc> key{md_of(need_input(c, 0, "Input"))};
+  if (c.in.size() > kFusedConvExtra)
+    for (const RTensor* t : c.in[kFusedConvExtra]) key.push_back(md_of(*t));
+  return key;
 }
 
 std::vector<const RTensor*> residuals_for(const std::vector<const RTensor*>& in,

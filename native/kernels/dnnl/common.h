@@ -87,6 +87,8 @@ bool is_plain(const memory::desc& md);
 void set_output_md(RTensor* t, const std::vector<int64_t>& dims, const memory::desc& md);
 // A memory object over a run-time tensor's buffer.
 memory mem_of(const RTensor& t, const memory::desc& md);
+// A 64-byte aligned buffer of n bytes (at least 1), freed with the last reference.
+std::shared_ptr<void> alloc(size_t n);
 // Copies a tensor with a layout into `out` (plain row-major, same dims).
 void to_plain(const RTensor& in, RTensor* out);
 // Reorders src (md a) into a new buffer laid out as b; the buffer is owned
@@ -145,6 +147,10 @@ bool cpu_has_bf16();
 // Whether oneDNN's effective ISA multiplies u8 x s8 with VNNI (or AMX).
 bool cpu_has_vnni();
 
+// The primitive-cache key of a fused convolution call: the descriptors of its input and of its
+// residual inputs.
+std::vector<memory::desc> fused_conv_key(const RunCtx& c);
+
 // A fused convolution's residual inputs `in` (arriving as `have`) as its
 // primitive reads them (`want`): the sum post-op's input (sum_input >= 0)
 // copied or reordered into the destination `out` (laid out as dst), the
@@ -189,6 +195,25 @@ class PrimCache {
  private:
   mutable std::mutex mu_;
   mutable std::vector<std::pair<std::vector<memory::desc>, std::shared_ptr<const Entry>>> entries_;
+};
+
+// A node's constant weights in each layout its primitives asked for, made once per layout:
+// entries for other input shapes usually want the same layout and share the copy.
+class WeightCache {
+ public:
+  template <typename Make>
+  std::shared_ptr<void> get(const memory::desc& want, Make make) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& w : by_layout_)
+      if (w.first == want) return w.second;
+    std::shared_ptr<void> buf = make();
+    by_layout_.emplace_back(want, buf);
+    return buf;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::vector<std::pair<memory::desc, std::shared_ptr<void>>> by_layout_;
 };
 
 // The reference op a dnnl node falls back to for configurations oneDNN does

@@ -50,18 +50,7 @@ struct ConvNode {
   RefFallback ref;
   bool bf16 = false;
   PrimCache<ConvEntry> cache;
-  mutable std::mutex wmu;
-  mutable std::vector<std::pair<memory::desc, std::shared_ptr<void>>> weights;
-
-  std::shared_ptr<void> weights_in(const memory::desc& want, const memory::desc& plain) const {
-    std::lock_guard<std::mutex> lock(wmu);
-    for (const auto& w : weights)
-      if (w.first == want) return w.second;
-    RTensor src = rtensor_of(fused->weight);
-    std::shared_ptr<void> buf = reorder_to(src, plain, want);
-    weights.emplace_back(want, buf);
-    return buf;
-  }
+  WeightCache weights;
 };
 
 // The convolution's geometry as oneDNN descriptors.
@@ -282,17 +271,16 @@ ConvEntry make_entry(const ConvNode& n, const RunCtx& c) {
   e.scratch = pd.scratchpad_desc();
   e.wei = pd.weights_desc();
   memory::desc w_plain(wdims, dt::f32, G == 1 ? tag::oihw : tag::goihw);
-  e.weights = n.weights_in(pd.weights_desc(), w_plain);
+  e.weights = n.weights.get(pd.weights_desc(), [&] {
+    return reorder_to(rtensor_of(st.weight), w_plain, pd.weights_desc());
+  });
   return e;
 }
 
 std::shared_ptr<const ConvEntry> entry_for(const RunCtx& c) {
   const ConvNode& n = c.node.attrs<ConvNode>();
-  std::vector<memory::desc> key{md_of(need_input(c, 0, "Input"))};
-  if (c.in.size() > kFusedConvExtra)
-    for (const RTensor* t : c.in[kFusedConvExtra]) key.push_back(md_of(*t));
   return n.cache.get(
-      key, [&] { return make_entry(n, c); }, n.ref.log.get());
+      fused_conv_key(c), [&] { return make_entry(n, c); }, n.ref.log.get());
 }
 
 void set_out(RunCtx& c, const ConvEntry& e) { set_output_md(c.output(0), e.out_dims, e.dst); }

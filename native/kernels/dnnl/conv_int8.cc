@@ -18,7 +18,6 @@
 // quantiser drops such layers (lib/quantize.ts).
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 
 #include "kernels/common/helpers.h"
@@ -27,12 +26,6 @@
 namespace pif {
 namespace dnnl_backend {
 namespace {
-
-std::shared_ptr<void> aligned_buffer(size_t n) {
-  void* p = std::aligned_alloc(64, (std::max<size_t>(n, 1) + 63) & ~size_t(63));
-  if (!p) throw std::bad_alloc();
-  return std::shared_ptr<void>(p, std::free);
-}
 
 struct QConvEntry : EntryBase {
   dnnl::convolution_forward prim;
@@ -53,6 +46,7 @@ struct QConvNode {
   QuantConv q;
   std::vector<float> w_scale;  // per output channel
   PrimCache<QConvEntry> cache;
+  WeightCache weights;  // quantised, per layout
 };
 
 // The weight levels: 127 where the CPU multiplies u8 x s8 with VNNI (or AMX);
@@ -85,7 +79,7 @@ std::shared_ptr<void> quantized_weights(const QConvNode& n, const memory::desc& 
   for (size_t o = 0; o < inv.size(); ++o) inv[o] = 1.f / n.w_scale[o];
   dnnl::primitive_attr a;
   a.set_output_scales(1 << 0, inv);
-  std::shared_ptr<void> buf = aligned_buffer(want.get_size());
+  std::shared_ptr<void> buf = alloc(want.get_size());
   memory from(plain, engine(), const_cast<uint8_t*>(w.data())), to(want, engine(), buf.get());
   dnnl::reorder(dnnl::reorder::primitive_desc(engine(), plain, engine(), want, a))
       .execute(stream(), from, to);
@@ -200,7 +194,7 @@ QConvEntry make_entry(const QConvNode& n, const RunCtx& c) {
   dnnl::primitive_attr qa;
   qa.set_output_scales(0, {1.f / n.q.src_scale});
   e.quantize = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), e.have, engine(), e.src, qa));
-  e.weights = quantized_weights(n, e.wei);
+  e.weights = n.weights.get(e.wei, [&] { return quantized_weights(n, e.wei); });
   if (has_bias) {
     const float* b = reinterpret_cast<const float*>(st.bias.data());
     e.bias.resize(static_cast<size_t>(O));
@@ -211,11 +205,8 @@ QConvEntry make_entry(const QConvNode& n, const RunCtx& c) {
 
 std::shared_ptr<const QConvEntry> entry_for(const RunCtx& c) {
   const QConvNode& n = c.node.attrs<QConvNode>();
-  std::vector<memory::desc> key{md_of(need_input(c, 0, "Input"))};
-  if (c.in.size() > kFusedConvExtra)
-    for (const RTensor* t : c.in[kFusedConvExtra]) key.push_back(md_of(*t));
   return n.cache.get(
-      key, [&] { return make_entry(n, c); }, n.ref.log.get());
+      fused_conv_key(c), [&] { return make_entry(n, c); }, n.ref.log.get());
 }
 
 void set_out(RunCtx& c, const QConvEntry& e) { set_output_md(c.output(0), e.out_dims, e.dst); }
@@ -223,7 +214,7 @@ void set_out(RunCtx& c, const QConvEntry& e) { set_output_md(c.output(0), e.out_
 void exec(RunCtx& c, const QConvEntry& e) {
   const RTensor& x = *c.input(0);
   // The quantised input: per call (two calls of one predictor may run at once).
-  std::shared_ptr<void> q = aligned_buffer(e.src.get_size());
+  std::shared_ptr<void> q = alloc(e.src.get_size());
   {
     memory from(e.have, engine(), x.data), to(e.src, engine(), q.get());
     e.quantize.execute(stream(), from, to);

@@ -30,20 +30,7 @@ struct MatmulNode {
   bool bf16 = false;
   bool y_const = false;
   PrimCache<MatmulEntry> cache;
-  // Constant weights per layout a primitive asked for: entries of other
-  // batch sizes usually want the same layout and share one copy.
-  mutable std::mutex wmu;
-  mutable std::vector<std::pair<memory::desc, std::shared_ptr<void>>> packed;
-
-  std::shared_ptr<void> weights_in(const RTensor& y, const memory::desc& plain,
-                                   const memory::desc& want) const {
-    std::lock_guard<std::mutex> lock(wmu);
-    for (const auto& w : packed)
-      if (w.first == want) return w.second;
-    std::shared_ptr<void> buf = reorder_to(y, plain, want);
-    packed.emplace_back(want, buf);
-    return buf;
-  }
+  WeightCache packed;  // constant weights per layout a primitive asked for
 };
 
 // Descriptor of a stored [.., R, C] operand read as [.., C, R] when `trans`.
@@ -197,7 +184,7 @@ MatmulEntry make_entry(const MatmulNode& n, const RunCtx& c) {
     e.note.reason = why;
     e.note.stages = static_cast<int>(e.stages.size());
   }
-  if (n.y_const) e.y_converted = n.weights_in(y, e.y_plain, e.y);
+  if (n.y_const) e.y_converted = n.packed.get(e.y, [&] { return reorder_to(y, e.y_plain, e.y); });
   return e;
 }
 
