@@ -150,7 +150,7 @@ export interface NativeModel {
   calibrate?(
     inputs: NativeTensor[],
     opts: { threads: number; percentiles?: number[] },
-  ): Promise<NativeConvStats[]>;
+  ): Promise<{ layers: NativeConvStats[]; outputs: NativeOutputTensor[] }>;
   /** hpi: the fused convolutions by ordinal, and whether each runs in int8. */
   convLayers?(): NativeConvLayer[];
   readonly closed: boolean;

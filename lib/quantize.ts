@@ -23,9 +23,9 @@ import { checkKnownKeys, describeValue, isPlainObject } from './limits.js';
 import {
   nativeBinding,
   type NativeConvLayer,
-  type NativeConvStats,
   type NativeLoadOptions,
   type NativeModel,
+  type NativeOutputTensor,
   type NativeQuantTable,
   type NativeTensor,
 } from './native.js';
@@ -138,6 +138,15 @@ function rowCosines(a: Float32Array, ref: Float32Array, rows: number): number[] 
   return out;
 }
 
+/** A run's first output as float rows. */
+function firstOutput(outputs: readonly NativeOutputTensor[]): { data: Float32Array; rows: number } {
+  const [o] = outputs;
+  if (o === undefined || o.dtype !== 'float32') {
+    throw new QuantizationError("int8: the model's first output is not a float32 tensor");
+  }
+  return { data: new Float32Array(o.data), rows: Math.max(1, o.shape[0] ?? 1) };
+}
+
 /** The first output of each run, as float rows. */
 async function firstOutputs(
   model: NativeModel,
@@ -145,13 +154,7 @@ async function firstOutputs(
   threads: number,
 ): Promise<{ data: Float32Array; rows: number }[]> {
   const outs: { data: Float32Array; rows: number }[] = [];
-  for (const feed of feeds) {
-    const [o] = await model.run(feed, { threads });
-    if (o === undefined || o.dtype !== 'float32') {
-      throw new QuantizationError("int8: the model's first output is not a float32 tensor");
-    }
-    outs.push({ data: new Float32Array(o.data), rows: Math.max(1, o.shape[0] ?? 1) });
-  }
+  for (const feed of feeds) outs.push(firstOutput(await model.run(feed, { threads })));
   return outs;
 }
 
@@ -189,20 +192,18 @@ function keepFp32(
   return null;
 }
 
+/** The model in hpi with `convs` in int8 (none: the fp32 model). */
 function loadQuantised(
   modelPath: string,
   load: NativeLoadOptions,
   convs: readonly QuantConv[],
 ): Promise<NativeModel> {
-  const quant: NativeQuantTable = {
-    convs: convs.map((c) => ({ ordinal: c.ordinal, scale: c.scale, unsigned: c.unsigned })),
-  };
   return nativeBinding().loadModel(modelPath, {
     ...load,
     executable: true,
     runMode: 'hpi',
     precision: 'fp32',
-    quant,
+    ...(convs.length === 0 ? {} : { quant: quantTable({ convs }) }),
   });
 }
 
@@ -229,12 +230,7 @@ async function timeBoth(
   threads: number,
 ): Promise<{ fp32: number; int8: number }> {
   const models = [
-    await nativeBinding().loadModel(modelPath, {
-      ...load,
-      executable: true,
-      runMode: 'hpi',
-      precision: 'fp32',
-    }),
+    await loadQuantised(modelPath, load, []),
     await loadQuantised(modelPath, load, convs),
   ];
   try {
@@ -266,13 +262,9 @@ export async function quantizeModel(
 ): Promise<QuantSpec> {
   if (feeds.length === 0)
     throw new InvalidArgumentError('int8: calibration needs at least one input');
-  const fp32 = await nativeBinding().loadModel(modelPath, {
-    ...load,
-    executable: true,
-    runMode: 'hpi',
-    precision: 'fp32',
-  });
-  let ref: { data: Float32Array; rows: number }[];
+  const fp32 = await loadQuantised(modelPath, load, []);
+  // The calibration runs' outputs are the fp32 reference of the gate.
+  const ref: { data: Float32Array; rows: number }[] = [];
   const stats = new Map<
     number,
     { min: number; max: number; absMax: number; pct: number; n: number; pixels: number }
@@ -281,12 +273,13 @@ export async function quantizeModel(
   try {
     layers = fp32.convLayers?.() ?? [];
     for (const feed of feeds) {
-      const runStats: NativeConvStats[] =
-        (await fp32.calibrate?.(feed, {
-          threads,
-          ...(options.algo === 'percentile' ? { percentiles: [options.percentile] } : {}),
-        })) ?? [];
-      for (const s of runStats) {
+      const run = await fp32.calibrate?.(feed, {
+        threads,
+        ...(options.algo === 'percentile' ? { percentiles: [options.percentile] } : {}),
+      });
+      if (run === undefined) throw new QuantizationError('int8: this model cannot be calibrated');
+      ref.push(firstOutput(run.outputs));
+      for (const s of run.layers) {
         const a = stats.get(s.ordinal) ?? {
           min: Infinity,
           max: -Infinity,
@@ -303,7 +296,6 @@ export async function quantizeModel(
         stats.set(s.ordinal, a);
       }
     }
-    ref = await firstOutputs(fp32, feeds, threads);
   } finally {
     fp32.close();
   }
@@ -408,7 +400,9 @@ export async function quantizeModel(
 }
 
 /** The native table of a spec. */
-export function quantTable(spec: QuantSpec): NativeQuantTable {
+export function quantTable(
+  spec: Pick<QuantSpec, 'convs'> | { convs: readonly QuantConv[] },
+): NativeQuantTable {
   return {
     convs: spec.convs.map((c) => ({ ordinal: c.ordinal, scale: c.scale, unsigned: c.unsigned })),
   };

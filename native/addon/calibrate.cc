@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "addon/job.h"
+#include "addon/model_info.h"
 
 namespace pif {
 namespace addon {
@@ -53,6 +54,12 @@ ConvStats stats_of(int ordinal, const RTensor& t, const std::vector<double>& per
   return s;
 }
 
+// A calibration run: the statistics, and the run's outputs (the fp32 reference).
+struct Calibrated {
+  std::vector<ConvStats> stats;
+  std::vector<NamedTensor> outputs;
+};
+
 }  // namespace
 
 Napi::Value start_calibration(Napi::Env env, std::shared_ptr<Executor> ex,
@@ -62,14 +69,15 @@ Napi::Value start_calibration(Napi::Env env, std::shared_ptr<Executor> ex,
       env,
       [ex = std::move(ex), inputs = std::move(inputs), threads,
        percentiles = std::move(percentiles)]() {
-        std::vector<ConvStats> out;
+        Calibrated c;
         ConvInputObserver observe = [&](int ordinal, const RTensor& t) {
-          out.push_back(stats_of(ordinal, t, percentiles));
+          c.stats.push_back(stats_of(ordinal, t, percentiles));
         };
-        ex->run(inputs, threads, &observe);
-        return out;
+        c.outputs = ex->run(inputs, threads, &observe);
+        return c;
       },
-      [](Napi::Env env, const std::vector<ConvStats>& out) -> Napi::Value {
+      [](Napi::Env env, const Calibrated& c) -> Napi::Value {
+        const std::vector<ConvStats>& out = c.stats;
         Napi::Array a = Napi::Array::New(env, out.size());
         for (size_t k = 0; k < out.size(); ++k) {
           Napi::Object o = Napi::Object::New(env);
@@ -84,7 +92,10 @@ Napi::Value start_calibration(Napi::Env env, std::shared_ptr<Executor> ex,
           o.Set("percentiles", p);
           a.Set(static_cast<uint32_t>(k), o);
         }
-        return a;
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("layers", a);
+        r.Set("outputs", outputs_to_js(env, c.outputs));
+        return r;
       });
 }
 

@@ -11,9 +11,9 @@
 namespace pif {
 namespace addon {
 
-// Runs `inputs` through `ex` off the main thread; resolves one entry per fused convolution:
-// { ordinal, min, max, absMax, pixels (input H * W), percentiles: [|x| at each requested
-// percentile] }.
+// Runs `inputs` through `ex` off the main thread; resolves { layers, outputs }: one entry per
+// fused convolution { ordinal, min, max, absMax, pixels (input H * W), percentiles: [|x| at
+// each requested percentile] }, and the run's outputs as run() gives them.
 Napi::Value start_calibration(Napi::Env env, std::shared_ptr<Executor> ex,
                               std::vector<NamedTensor> inputs, int threads,
                               std::vector<double> percentiles);

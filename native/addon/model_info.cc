@@ -1,5 +1,7 @@
 #include "addon/model_info.h"
 
+#include <cstring>
+
 #include "graph/dtype.h"
 
 namespace pif {
@@ -81,6 +83,24 @@ Napi::Array shape_to_js(Napi::Env env, const std::vector<int64_t>& dims) {
   for (size_t d = 0; d < dims.size(); ++d)
     shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, static_cast<double>(dims[d])));
   return shape;
+}
+
+// Outputs are copied into JS-owned ArrayBuffers (Electron forbids external buffers over
+// native memory: NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED).
+Napi::Value outputs_to_js(Napi::Env env, const std::vector<NamedTensor>& outputs) {
+  Napi::Array a = Napi::Array::New(env, outputs.size());
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const NamedTensor& t = outputs[k];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", t.name);
+    o.Set("dtype", dtype_name(t.dtype));
+    o.Set("shape", shape_to_js(env, t.dims));
+    Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, t.data.size());
+    if (!t.data.empty()) std::memcpy(buf.Data(), t.data.data(), t.data.size());
+    o.Set("data", buf);
+    a.Set(static_cast<uint32_t>(k), o);
+  }
+  return a;
 }
 
 }  // namespace addon

@@ -9,6 +9,7 @@
 
 #include "addon/napi_include.h"
 #include "format/model_dir.h"
+#include "runtime/executor.h"
 
 namespace pif {
 namespace addon {
@@ -38,6 +39,9 @@ Napi::Value to_js(Napi::Env env, const ModelInfo& info);
 
 // A JS array of numbers (a tensor shape).
 Napi::Array shape_to_js(Napi::Env env, const std::vector<int64_t>& dims);
+
+// Run outputs as [{ name, dtype, shape, data: ArrayBuffer }], copied into JS-owned buffers.
+Napi::Value outputs_to_js(Napi::Env env, const std::vector<NamedTensor>& outputs);
 
 }  // namespace addon
 }  // namespace pif

@@ -117,24 +117,6 @@ NamedTensor tensor_arg(Napi::Env env, const Napi::Value& v, uint32_t k) {
   return t;
 }
 
-// Outputs are copied into JS-owned ArrayBuffers (Electron forbids external buffers over
-// native memory: NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED).
-Napi::Value outputs_to_js(Napi::Env env, const std::vector<NamedTensor>& outputs) {
-  Napi::Array a = Napi::Array::New(env, outputs.size());
-  for (size_t k = 0; k < outputs.size(); ++k) {
-    const NamedTensor& t = outputs[k];
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("name", t.name);
-    o.Set("dtype", dtype_name(t.dtype));
-    o.Set("shape", shape_to_js(env, t.dims));
-    Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, t.data.size());
-    if (!t.data.empty()) std::memcpy(buf.Data(), t.data.data(), t.data.size());
-    o.Set("data", buf);
-    a.Set(static_cast<uint32_t>(k), o);
-  }
-  return a;
-}
-
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
  public:
   static Napi::Function Init(Napi::Env env) {
