@@ -36,6 +36,9 @@ import {
 import { nativeBinding, type NativeImage, type NativeJpeg, type NativePixels } from './native.js';
 import { checkSpec, type Normalization, type PreprocessSpec, type RawImage } from './preprocess.js';
 import { FeatureResult } from './result.js';
+import { normalizeRows } from './tensor.js';
+
+export { normalizeRows };
 
 /** The official model names (downloaded from Baidu's model host by PaddleX). */
 export const OFFICIAL_MODELS = [
@@ -181,17 +184,6 @@ export function preprocessFromConfig(cfg: InferenceConfig): ModelPreprocess {
   if (resizeShort !== null) return { width: 0, height: 0, resizeShort, ...norm };
   if (size === null) return bad('no ResizeImage: inputs of different sizes cannot be batched');
   return { width: size[0], height: size[1], ...norm };
-}
-
-/** L2-normalises each row in place; an all-zero row stays zero (PaddleX would give NaN). */
-export function normalizeRows(data: Float32Array, dim: number): void {
-  for (let r = 0; r < data.length / dim; r++) {
-    let s = 0;
-    for (let i = 0; i < dim; i++) s += (data[r * dim + i] as number) ** 2;
-    if (s === 0) continue;
-    const inv = 1 / Math.sqrt(s);
-    for (let i = 0; i < dim; i++) data[r * dim + i] = (data[r * dim + i] as number) * inv;
-  }
 }
 
 /** Batches read or decoded ahead of the one being inferred. */

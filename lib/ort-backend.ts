@@ -18,6 +18,7 @@ import {
   type NativeOutputTensor,
   type NativeTensor,
 } from './native.js';
+import { normalizeRows, toTensor } from './tensor.js';
 
 type Ort = typeof import('onnxruntime-node');
 type OrtSession = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
@@ -42,47 +43,15 @@ export async function ortUnavailable(): Promise<string | null> {
   return typeof m === 'string' ? m : null;
 }
 
-/** The installed onnxruntime-node's version, or null. */
-export async function ortVersion(): Promise<string | null> {
+/** onnxruntime-node; PIF_UNSUPPORTED saying why when it cannot be imported. */
+export async function loadOrt(): Promise<Ort> {
   const m = await importOrt();
-  if (typeof m === 'string') return null;
-  return (m.env as { versions?: { node?: string } }).versions?.node ?? null;
+  if (typeof m === 'string') throw new UnsupportedError(`backend onnxruntime: ${m}`);
+  return m;
 }
 
-const TYPED: Record<string, new (b: ArrayBufferLike, o: number, n: number) => ArrayBufferView> = {
-  float32: Float32Array,
-  float64: Float64Array,
-  int32: Int32Array,
-  int64: BigInt64Array,
-  uint8: Uint8Array,
-  int8: Int8Array,
-  bool: Uint8Array,
-};
-
-const BYTES: Record<string, number> = {
-  float32: 4,
-  float64: 8,
-  int32: 4,
-  int64: 8,
-  uint8: 1,
-  int8: 1,
-  bool: 1,
-};
-
-/** Unit-length rows in place (double accumulation, as native/preprocess/batch.cc unit_rows). */
-function unitRows(x: Float32Array, rows: number, dim: number): void {
-  for (let r = 0; r < rows; r++) {
-    let s = 0;
-    const o = r * dim;
-    for (let i = 0; i < dim; i++) {
-      const v = x[o + i] as number;
-      s += v * v;
-    }
-    if (s === 0) continue;
-    const inv = 1 / Math.sqrt(s);
-    for (let i = 0; i < dim; i++) x[o + i] = (x[o + i] as number) * inv;
-  }
-}
+/** Input dtypes onnxruntime-node takes (as typed arrays of run()'s checked inputs). */
+const ORT_DTYPES = new Set(['float32', 'float64', 'int32', 'int64', 'uint8', 'int8', 'bool']);
 
 class OrtModel implements NativeModel {
   #session: OrtSession | null;
@@ -132,20 +101,13 @@ class OrtModel implements NativeModel {
       const name = names.includes(t.name) ? t.name : names[pos];
       if (name === undefined)
         throw new RunError(`${this.#dir}: the model has no input '${t.name}'`);
-      const ctor = TYPED[t.dtype];
-      if (ctor === undefined) {
+      if (!ORT_DTYPES.has(t.dtype)) {
         throw new UnsupportedError(
           `onnxruntime backend: input dtype '${t.dtype}' is not supported`,
         );
       }
-      const buf = ArrayBuffer.isView(t.data) ? t.data : new Uint8Array(t.data);
-      const n = buf.byteLength / (BYTES[t.dtype] ?? 1);
-      const view = new ctor(buf.buffer, buf.byteOffset, n);
-      feeds[name] = new this.#ort.Tensor(
-        t.dtype as 'float32',
-        view as Float32Array,
-        t.shape.map((d) => d),
-      );
+      const view = ArrayBuffer.isView(t.data) ? t.data : toTensor(t.dtype, t.shape, t.data).data;
+      feeds[name] = new this.#ort.Tensor(t.dtype as 'float32', view as Float32Array, [...t.shape]);
     }
     const res = await session.run(feeds);
     return session.outputNames.map((name, k) => {
@@ -156,7 +118,7 @@ class OrtModel implements NativeModel {
       copy.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       return {
         name: this.#info.outputs[k]?.name ?? name,
-        dtype: out.type === 'bool' ? 'bool' : out.type,
+        dtype: out.type,
         shape: [...out.dims],
         data: copy.buffer,
       };
@@ -191,7 +153,7 @@ class OrtModel implements NativeModel {
         }
         dim = n / g.rows;
         const o = Float32Array.from(out.data);
-        unitRows(o, g.rows, dim);
+        normalizeRows(o, dim);
         parts.push(o);
         rows += g.rows;
       }
@@ -225,8 +187,7 @@ export async function openOrtModel(
   modelPath: string,
   opts: { threads: number; limits: NativeLimits; randomWeights?: number },
 ): Promise<NativeModel> {
-  const ort = await importOrt();
-  if (typeof ort === 'string') throw new UnsupportedError(`backend onnxruntime: ${ort}`);
+  const ort = await loadOrt();
   const load = {
     requireParams: true,
     limits: { ...opts.limits },

@@ -177,3 +177,14 @@ export function nativeInputs(
   }
   return list;
 }
+
+/** L2-normalises each row in place; an all-zero row stays zero (PaddleX would give NaN). */
+export function normalizeRows(data: Float32Array, dim: number): void {
+  for (let r = 0; r < data.length / dim; r++) {
+    let s = 0;
+    for (let i = 0; i < dim; i++) s += (data[r * dim + i] as number) ** 2;
+    if (s === 0) continue;
+    const inv = 1 / Math.sqrt(s);
+    for (let i = 0; i < dim; i++) data[r * dim + i] = (data[r * dim + i] as number) * inv;
+  }
+}

@@ -10,6 +10,7 @@ import { buildModel, builderVersion } from '../builder.js';
 import { PifError } from '../errors.js';
 import { exportOnnx } from '../export.js';
 import { nativeBinding } from '../native.js';
+import { loadOrt } from '../ort-backend.js';
 import { loadPredictor, type PredictorOptions } from '../predictor.js';
 import { writeQuantizedModel } from '../quantize.js';
 import { seededFloats } from '../rng.js';
@@ -68,17 +69,8 @@ export function compareOutputs(a: Float32Array, ref: Float32Array, batch: number
 // ---------------------------------------------------------------------------------------
 // Runners: one loaded model in one mode
 
-type Ort = typeof import('onnxruntime-node');
-
-let ortModule: Promise<Ort> | undefined;
-
-/** onnxruntime-node (a dev dependency), imported on first use. */
-export function loadOrt(): Promise<Ort> {
-  ortModule ??= import('onnxruntime-node').catch((err: unknown) => {
-    throw new Error(`onnxruntime-node is not installed (${errorMessage(err)})`);
-  });
-  return ortModule;
-}
+/** onnxruntime-node (a dev dependency), imported on first use (lib/ort-backend.ts). */
+export { loadOrt };
 
 export interface Runner {
   run(data: Float32Array, shape: number[]): Promise<Float32Array>;
