@@ -45,7 +45,7 @@ import {
   checkQuantSpec,
   QUANT_FILE,
   quantizeModel,
-  quantTable,
+  loadQuantised,
   readQuantSpec,
   validateQuantizeOptions,
   type QuantizeOptions,
@@ -470,10 +470,7 @@ async function openInt8(
   };
   let spec: QuantSpec | null;
   if (opts.calibration !== null) {
-    const info = await nativeBinding().inspectModel(modelPath, load);
-    const names = info.inputs.map((i) => i.name);
-    const feeds = opts.calibration.map((f) => nativeInputs(f, names, 'options.calibration'));
-    spec = await quantizeModel(modelPath, load, feeds, opts.cpuThreads, opts.quantize);
+    spec = await quantizeModel(modelPath, load, opts.calibration, opts.cpuThreads, opts.quantize);
   } else {
     spec = await readQuantSpec(resolved.dir);
     if (spec === null) {
@@ -484,13 +481,7 @@ async function openInt8(
       );
     }
   }
-  const model = await nativeBinding().loadModel(modelPath, {
-    ...load,
-    executable: true,
-    runMode: 'hpi',
-    precision: 'fp32',
-    quant: quantTable(spec),
-  });
+  const model = await loadQuantised(modelPath, load, spec.convs);
   try {
     checkQuantSpec(spec, model.convLayers?.() ?? [], path.join(resolved.dir, QUANT_FILE));
   } catch (err) {

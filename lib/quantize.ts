@@ -19,6 +19,7 @@ import path from 'node:path';
 
 import { InvalidArgumentError, ModelConfigError, PifIoError, QuantizationError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
+import { nativeInputs, type RunInputs } from './tensor.js';
 import { checkKnownKeys, describeValue, isPlainObject } from './limits.js';
 import {
   nativeBinding,
@@ -193,7 +194,7 @@ function keepFp32(
 }
 
 /** The model in hpi with `convs` in int8 (none: the fp32 model). */
-function loadQuantised(
+export function loadQuantised(
   modelPath: string,
   load: NativeLoadOptions,
   convs: readonly QuantConv[],
@@ -250,19 +251,27 @@ async function timeBoth(
 }
 
 /**
- * Quantises the model at `modelPath` (native load options `load`) on `feeds` (each one run's
- * inputs as the addon takes them). Throws PIF_QUANTIZE when the gate fails.
+ * Quantises the model at `modelPath` (native load options `load`) on `calibration` (each what
+ * run() takes). Throws PIF_QUANTIZE when the gate fails.
  */
 export async function quantizeModel(
   modelPath: string,
   load: NativeLoadOptions,
-  feeds: readonly NativeTensor[][],
+  calibration: readonly RunInputs[],
   threads: number,
   options: ResolvedQuantizeOptions,
 ): Promise<QuantSpec> {
-  if (feeds.length === 0)
+  if (calibration.length === 0)
     throw new InvalidArgumentError('int8: calibration needs at least one input');
   const fp32 = await loadQuantised(modelPath, load, []);
+  let feeds: NativeTensor[][];
+  try {
+    const names = fp32.info().inputs.map((i) => i.name);
+    feeds = calibration.map((f) => nativeInputs(f, names, 'options.calibration'));
+  } catch (err) {
+    fp32.close();
+    throw err;
+  }
   // The calibration runs' outputs are the fp32 reference of the gate.
   const ref: { data: Float32Array; rows: number }[] = [];
   const stats = new Map<
