@@ -355,6 +355,39 @@ bool cpu_has_vnni() {
   }
 }
 
+dnnl::convolution_forward::desc ConvGeom::desc() const {
+  return dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                         dnnl::algorithm::convolution_direct, src, wei, bias, dst,
+                                         strides, dilates, pad_l, pad_r);
+}
+
+bool conv_geom(const FusedConvState& st, const std::vector<int64_t>& x, dt src_dt, dt wei_dt,
+               ConvGeom* g) {
+  const auto& wd = st.weight.dims;
+  int64_t N = x[0], C = x[1], H = x[2], W = x[3];
+  int64_t O = wd[0], KH = wd[2], KW = wd[3], G = st.conv.groups;
+  if (C != wd[1] * G || O % G != 0) op_fail("fused conv: input channels do not match the filter");
+  conv_resolved_padding(st.conv, H, W, KH, KW, g->pads, &g->dh, &g->dw);
+  const int64_t* p = g->pads;
+  int64_t OH = (H + p[0] + p[1] - (g->dh * (KH - 1) + 1)) / st.conv.sh + 1;
+  int64_t OW = (W + p[2] + p[3] - (g->dw * (KW - 1) + 1)) / st.conv.sw + 1;
+  if (OH <= 0 || OW <= 0 || N == 0) return false;
+  g->out_dims = {N, O, OH, OW};
+  g->groups = G;
+  g->kh = KH;
+  g->kw = KW;
+  g->src = memory::desc({N, C, H, W}, src_dt, tag::any);
+  g->dst = memory::desc({N, O, OH, OW}, dt::f32, tag::any);
+  g->wdims = G == 1 ? memory::dims{O, C, KH, KW} : memory::dims{G, O / G, C / G, KH, KW};
+  g->wei = memory::desc(g->wdims, wei_dt, tag::any);
+  g->bias = st.bias.dtype != DType::Undefined ? memory::desc({O}, dt::f32, tag::a) : memory::desc();
+  g->strides = {st.conv.sh, st.conv.sw};
+  g->dilates = {g->dh - 1, g->dw - 1};
+  g->pad_l = {p[0], p[2]};
+  g->pad_r = {p[1], p[3]};
+  return true;
+}
+
 std::vector<memory::desc> fused_conv_key(const RunCtx& c) {
   std::vector<memory::desc> key{md_of(need_input(c, 0, "Input"))};
   if (c.in.size() > kFusedConvExtra)

@@ -147,6 +147,24 @@ bool cpu_has_bf16();
 // Whether oneDNN's effective ISA multiplies u8 x s8 with VNNI (or AMX).
 bool cpu_has_vnni();
 
+// A fused convolution on a 4-D input as oneDNN descriptors (src, wei and dst with
+// format_tag::any; dst f32; bias f32 or empty) and its resolved geometry.
+struct ConvGeom {
+  memory::desc src, wei, bias, dst;
+  memory::dims strides, dilates, pad_l, pad_r;
+  memory::dims wdims;  // the weights' logical dims (goihw when grouped)
+  int64_t groups = 1, kh = 1, kw = 1;
+  int64_t dh = 1, dw = 1;          // Paddle's dilations (oneDNN's + 1)
+  int64_t pads[4] = {0, 0, 0, 0};  // top, bottom, left, right
+  std::vector<int64_t> out_dims;
+
+  dnnl::convolution_forward::desc desc() const;
+};
+// The geometry of `st` on input dims `x` (4-D) with activations in src_dt and weights in
+// wei_dt; false when the output is empty. op_fail when the channels do not match the filter.
+bool conv_geom(const FusedConvState& st, const std::vector<int64_t>& x, dt src_dt, dt wei_dt,
+               ConvGeom* g);
+
 // The primitive-cache key of a fused convolution call: the descriptors of its input and of its
 // residual inputs.
 std::vector<memory::desc> fused_conv_key(const RunCtx& c);

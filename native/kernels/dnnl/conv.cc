@@ -53,19 +53,6 @@ struct ConvNode {
   WeightCache weights;
 };
 
-// The convolution's geometry as oneDNN descriptors.
-struct ConvGeom {
-  memory::desc src, wei, bias, dst;  // src/wei/dst with format_tag::any (dst may be concrete)
-  memory::dims strides, dilates, pad_l, pad_r;
-  int64_t groups = 1;
-
-  dnnl::convolution_forward::desc desc() const {
-    return dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                           dnnl::algorithm::convolution_direct, src, wei, bias, dst,
-                                           strides, dilates, pad_l, pad_r);
-  }
-};
-
 // One attempt at a primitive: what oneDNN offered and, if it is not taken, why.
 struct Attempt {
   std::string impl;
@@ -120,31 +107,13 @@ ConvEntry make_entry(const ConvNode& n, const RunCtx& c) {
     e.use_ref("not a 4-D input");
     return e;
   }
-  const auto& wd = st.weight.dims;
-  int64_t N = x.dims[0], C = x.dims[1], H = x.dims[2], W = x.dims[3];
-  int64_t O = wd[0], KH = wd[2], KW = wd[3], G = st.conv.groups;
-  if (C != wd[1] * G || O % G != 0) op_fail("fused conv: input channels do not match the filter");
-  int64_t pads[4], dh, dw;
-  conv_resolved_padding(st.conv, H, W, KH, KW, pads, &dh, &dw);
-  int64_t OH = (H + pads[0] + pads[1] - (dh * (KH - 1) + 1)) / st.conv.sh + 1;
-  int64_t OW = (W + pads[2] + pads[3] - (dw * (KW - 1) + 1)) / st.conv.sw + 1;
-  if (OH <= 0 || OW <= 0 || N == 0) {
+  dt act = n.bf16 ? dt::bf16 : dt::f32;
+  ConvGeom g;
+  if (!conv_geom(st, x.dims, act, act, &g)) {
     e.use_ref("empty output");
     return e;
   }
-  e.out_dims = {N, O, OH, OW};
-  dt act = n.bf16 ? dt::bf16 : dt::f32;
-  ConvGeom g;
-  g.groups = G;
-  g.src = memory::desc({N, C, H, W}, act, tag::any);
-  g.dst = memory::desc({N, O, OH, OW}, dt::f32, tag::any);
-  memory::dims wdims = G == 1 ? memory::dims{O, C, KH, KW} : memory::dims{G, O / G, C / G, KH, KW};
-  g.wei = memory::desc(wdims, act, tag::any);
-  if (st.bias.dtype != DType::Undefined) g.bias = memory::desc({O}, dt::f32, tag::a);
-  g.strides = {st.conv.sh, st.conv.sw};
-  g.dilates = {dh - 1, dw - 1};
-  g.pad_l = {pads[0], pads[2]};
-  g.pad_r = {pads[1], pads[3]};
+  e.out_dims = g.out_dims;
   // Binary post-op inputs keep the layout they arrive in; the destination
   // then matches them.
   for (size_t k = 0; k < (c.in.size() > kFusedConvExtra ? c.in[kFusedConvExtra].size() : 0); ++k) {
@@ -179,8 +148,8 @@ ConvEntry make_entry(const ConvNode& n, const RunCtx& c) {
   // code) with a sum post-op when a padding spans a whole dilated kernel
   // window (output rows that read no input); such convolutions take the split
   // path.
-  bool pad_spans_window = std::max(pads[0], pads[1]) >= dh * (KH - 1) + 1 ||
-                          std::max(pads[2], pads[3]) >= dw * (KW - 1) + 1;
+  bool pad_spans_window = std::max(g.pads[0], g.pads[1]) >= g.dh * (g.kh - 1) + 1 ||
+                          std::max(g.pads[2], g.pads[3]) >= g.dw * (g.kw - 1) + 1;
   bool sum_fits = binaries == 1 && post[first_binary].bin == BinKind::Add && !pad_spans_window;
   std::vector<PostOp> prefix(post.begin(),
                              post.begin() + static_cast<std::ptrdiff_t>(first_binary));
@@ -270,7 +239,7 @@ ConvEntry make_entry(const ConvNode& n, const RunCtx& c) {
   e.dst = pd.dst_desc();
   e.scratch = pd.scratchpad_desc();
   e.wei = pd.weights_desc();
-  memory::desc w_plain(wdims, dt::f32, G == 1 ? tag::oihw : tag::goihw);
+  memory::desc w_plain(g.wdims, dt::f32, g.groups == 1 ? tag::oihw : tag::goihw);
   e.weights = n.weights.get(pd.weights_desc(), [&] {
     return reorder_to(rtensor_of(st.weight), w_plain, pd.weights_desc());
   });

@@ -122,30 +122,20 @@ QConvEntry make_entry(const QConvNode& n, const RunCtx& c) {
     e.use_ref("int8: not a 4-D float input");
     return e;
   }
-  const auto& wd = st.weight.dims;
-  int64_t N = x.dims[0], C = x.dims[1], H = x.dims[2], W = x.dims[3];
-  int64_t O = wd[0], KH = wd[2], KW = wd[3];
-  if (C != wd[1]) op_fail("fused conv: input channels do not match the filter");
-  int64_t pads[4], dh, dw;
-  conv_resolved_padding(st.conv, H, W, KH, KW, pads, &dh, &dw);
-  int64_t OH = (H + pads[0] + pads[1] - (dh * (KH - 1) + 1)) / st.conv.sh + 1;
-  int64_t OW = (W + pads[2] + pads[3] - (dw * (KW - 1) + 1)) / st.conv.sw + 1;
-  if (OH <= 0 || OW <= 0 || N == 0) {
+  ConvGeom g;
+  if (!conv_geom(st, x.dims, n.q.src_unsigned ? dt::u8 : dt::s8, dt::s8, &g)) {
     e.use_ref("empty output");
     return e;
   }
-  e.out_dims = {N, O, OH, OW};
-  const dt sdt = n.q.src_unsigned ? dt::u8 : dt::s8;
-  memory::desc src({N, C, H, W}, sdt, tag::any), wei({O, C, KH, KW}, dt::s8, tag::any);
-  memory::desc dst({N, O, OH, OW}, dt::f32, tag::any);
+  e.out_dims = g.out_dims;
+  const int64_t O = g.out_dims[1];
   const bool has_bias = st.bias.dtype != DType::Undefined;
-  e.bias_md = has_bias ? memory::desc({O}, dt::f32, tag::a) : memory::desc();
+  e.bias_md = g.bias;
   auto desc = [&](const memory::desc& d) {
-    return dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                           dnnl::algorithm::convolution_direct, src, wei, e.bias_md,
-                                           d, {st.conv.sh, st.conv.sw}, {dh - 1, dw - 1},
-                                           {pads[0], pads[2]}, {pads[1], pads[3]});
+    g.dst = d;
+    return g.desc();
   };
+  memory::desc dst = g.dst;
   std::vector<float> scales(static_cast<size_t>(O));
   for (size_t o = 0; o < scales.size(); ++o) scales[o] = n.q.src_scale * n.w_scale[o];
   // The destination layout oneDNN prefers without post-ops; residual inputs
