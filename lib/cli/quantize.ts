@@ -7,7 +7,7 @@ import { Option, type Command } from 'commander';
 
 import { InvalidArgumentError } from '../errors.js';
 import { createModel } from '../image-feature.js';
-import { resolveInputs } from '../input.js';
+import { resolveInputs, type ImageInput } from '../input.js';
 import { writeQuantizedModel } from '../quantize.js';
 import { intArg, MODEL_OPTION_HELP, modelNameFor, numberArg } from './args.js';
 import type { CliContext } from './context.js';
@@ -64,8 +64,11 @@ export function registerQuantize(program: Command, ctx: CliContext): void {
 
 async function quantize(inputs: string[], o: QuantizeCliOptions, ctx: CliContext): Promise<number> {
   const items = await resolveInputs(inputs);
-  const bad = items.find((i) => i.kind === 'failed');
-  if (bad !== undefined && bad.kind === 'failed') throw bad.error;
+  // The resolved images (directories listed, URLs fetched once) are what calibrates.
+  const images: ImageInput[] = items.map((i) => {
+    if (i.kind === 'failed') throw i.error;
+    return i.kind === 'file' ? i.path : i.kind === 'encoded' ? i.data : i.pixels;
+  });
   if (items.length < MIN_CALIBRATION_IMAGES) {
     throw new InvalidArgumentError(
       `quantize needs at least ${MIN_CALIBRATION_IMAGES} calibration images, got ${items.length}`,
@@ -78,7 +81,7 @@ async function quantize(inputs: string[], o: QuantizeCliOptions, ctx: CliContext
     hpiConfig: { backend: 'paddle_mkldnn' },
     precision: 'int8',
     cpuThreads: o.threads,
-    calibration: inputs,
+    calibration: images,
     quantize: { algo: o.algo, percentile: o.percentile, minCosine: o.minCosine },
   });
   try {
