@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { cpuLine, machineInfo } from '../lib/bench/machine.js';
+import { compareOutputs } from '../lib/bench/runners.js';
 import { listPhotos, OPENCV_PHOTOS, writePhotoDataset } from '../lib/bench/photo-dataset.js';
 import { buildModel } from '../lib/builder.js';
 import { evaluateFeatures } from '../lib/evaluate.js';
@@ -59,7 +60,7 @@ try {
     ['ort', { useHpip: true, hpiConfig: { backend: 'onnxruntime' } }],
   ];
   const rows: Record<string, unknown>[] = [];
-  let ref: Float32Array[] | null = null;
+  let ref: Float32Array | null = null;
   let refRecall = 0;
   for (const [mode, options] of modes) {
     let model;
@@ -89,16 +90,9 @@ try {
         query: { features: pack(feats.slice(gallery.length)), labels: labels(photos.length) },
         dim,
       });
-      ref ??= feats;
-      let worst = 1;
-      let sum = 0;
-      feats.forEach((f, i) => {
-        const g = (ref as Float32Array[])[i] as Float32Array;
-        let dot = 0;
-        for (let k = 0; k < dim; k++) dot += (f[k] as number) * (g[k] as number);
-        worst = Math.min(worst, dot);
-        sum += dot;
-      });
+      const all = pack(feats);
+      ref ??= all;
+      const cos = compareOutputs(all, ref, feats.length);
       if (mode === 'normal') refRecall = metrics.recall1;
       const q = model.quantization?.report;
       rows.push({
@@ -108,8 +102,8 @@ try {
         recall5: metrics.recall5,
         mAP: metrics.mAP,
         recall1DeltaPoints: (metrics.recall1 - refRecall) * 100,
-        cosWorst: worst,
-        cosMean: sum / feats.length,
+        cosWorst: cos.cosWorst,
+        cosMean: cos.cosMean,
         msPerImage,
         ...(q === undefined ? {} : { int8Layers: `${q.int8Layers}/${q.totalLayers}` }),
       });
